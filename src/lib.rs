@@ -1,0 +1,3 @@
+//! dockgate: a mutual-TLS gateway for the Docker Engine API.
+
+pub mod pki;
