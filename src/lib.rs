@@ -1,3 +1,55 @@
 //! dockgate: a mutual-TLS gateway for the Docker Engine API.
+//!
+//! Whoever can talk to `/var/run/docker.sock` is root on the host. dockgate
+//! listens on TLS, requires a client certificate, knows each client by its
+//! certificate's Common Name, applies that client's allowlist policy to
+//! every Engine API request (method, path, and the request bodies that could
+//! grant the host), and forwards what is allowed to the Engine's unix socket,
+//! streams and hijacked connections included.
+//!
+//! # Layout
+//!
+//! Configuration, parsed then validated then compiled:
+//! * [`config`] — the TOML file ([`config::raw`]) and its checked form.
+//! * [`policy`] — allow rules and the glob matcher compiled from them.
+//! * [`tls`] — certificates, CRL and the rustls server configuration.
+//! * [`snapshot`] — everything a reload swaps at once.
+//!
+//! The request path, in the order a request meets it:
+//! * [`server`] — accept loop, TLS handshake, one task per connection.
+//! * [`identity`] — the client's name from its certificate.
+//! * [`gateway`] — judge a request, then forward or refuse it.
+//! * [`path`] — the one canonical reading of a request target.
+//! * [`headers`] — hop-by-hop headers and upgrade requests.
+//! * [`upstream`] — the pooled client for the Engine's unix socket.
+//! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
+//! * [`refusal`] — every reason to refuse, and the response for each.
+//! * [`audit`] — one structured event per request.
+//!
+//! Running it:
+//! * [`daemon`] — bind, serve, reload, drain.
+//! * [`shutdown`] — the stop signal passed to every task.
+//! * [`notify`] — systemd readiness and socket activation.
+//! * [`metrics`] — Prometheus metrics and the health check.
+//! * [`logging`] — text or JSON logs.
+//! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
 
+pub mod audit;
+pub mod config;
+pub mod daemon;
+pub mod gateway;
+pub mod headers;
+pub mod identity;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
+pub mod path;
 pub mod pki;
+pub mod policy;
+pub mod refusal;
+pub mod server;
+pub mod shutdown;
+pub mod snapshot;
+pub mod tls;
+pub mod tunnel;
+pub mod upstream;

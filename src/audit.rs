@@ -1,0 +1,183 @@
+//! One structured event per request, emitted when the exchange is over.
+//!
+//! A request's outcome (bytes each way, how long a stream stayed open) is
+//! only known at its end, so the [`Record`] travels with the response body
+//! ([`Metered`]) or the tunnel and is emitted exactly once: when the body
+//! ends, when it is dropped because the client went away, or when the tunnel
+//! closes. Field names are stable; log pipelines key on them.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+
+use crate::identity::Identity;
+
+/// What was decided about a request and by which rule.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Allow { policy: String, rule: String },
+    Deny { reason: &'static str },
+}
+
+/// Byte counters shared by the request body, response body and tunnel.
+#[derive(Debug, Default)]
+pub struct Meter {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// The audit record of one request.
+#[derive(Debug)]
+pub struct Record {
+    client: Option<Arc<str>>,
+    serial: Option<Arc<str>>,
+    peer: SocketAddr,
+    method: String,
+    path: String,
+    decision: Option<Decision>,
+    status: u16,
+    upgraded: bool,
+    started: Instant,
+    pub meter: Arc<Meter>,
+    emitted: bool,
+}
+
+impl Record {
+    pub fn new(identity: Option<&Identity>, peer: SocketAddr, method: &str, path: &str) -> Record {
+        Record {
+            client: identity.map(|i| Arc::clone(&i.name)),
+            serial: identity.map(|i| Arc::clone(&i.serial)),
+            peer,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            decision: None,
+            status: 0,
+            upgraded: false,
+            started: Instant::now(),
+            meter: Arc::default(),
+            emitted: false,
+        }
+    }
+
+    pub fn decide(&mut self, decision: Decision) {
+        self.decision = Some(decision);
+    }
+
+    pub fn set_status(&mut self, status: u16) {
+        self.status = status;
+    }
+
+    pub fn set_upgraded(&mut self) {
+        self.upgraded = true;
+    }
+
+    /// Emits the event; later calls (and the drop) do nothing.
+    pub fn emit(&mut self) {
+        if std::mem::replace(&mut self.emitted, true) {
+            return;
+        }
+        let (decision, policy, rule, reason) = match &self.decision {
+            Some(Decision::Allow { policy, rule }) => ("allow", policy.as_str(), rule.as_str(), ""),
+            Some(Decision::Deny { reason }) => ("deny", "", "", *reason),
+            None => ("deny", "", "", "unjudged"),
+        };
+        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "dockgate::audit",
+            client = self.client.as_deref().unwrap_or(""),
+            serial = self.serial.as_deref().unwrap_or(""),
+            peer = %self.peer,
+            method = %self.method,
+            path = %self.path,
+            decision,
+            policy,
+            rule,
+            reason,
+            status = self.status,
+            upgraded = self.upgraded,
+            bytes_in = self.meter.bytes_in.load(Ordering::Relaxed),
+            bytes_out = self.meter.bytes_out.load(Ordering::Relaxed),
+            duration_ms = (duration_ms * 1000.0).round() / 1000.0,
+            "request"
+        );
+        crate::metrics::observe_request(decision, reason, self.client.as_deref(), self.status, self.started.elapsed());
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+/// A body that counts the bytes through it and, for responses, carries the
+/// request's [`Record`] until the body ends.
+pub struct Metered<B> {
+    inner: B,
+    meter: Arc<Meter>,
+    direction: Direction,
+    record: Option<Record>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Direction {
+    /// Client → Engine.
+    In,
+    /// Engine → client.
+    Out,
+}
+
+impl<B> Metered<B> {
+    pub fn request(inner: B, meter: Arc<Meter>) -> Metered<B> {
+        Metered { inner, meter, direction: Direction::In, record: None }
+    }
+
+    pub fn response(inner: B, record: Record) -> Metered<B> {
+        Metered { inner, meter: Arc::clone(&record.meter), direction: Direction::Out, record: Some(record) }
+    }
+}
+
+impl<B> Body for Metered<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let counter = match this.direction {
+                        Direction::In => &this.meter.bytes_in,
+                        Direction::Out => &this.meter.bytes_out,
+                    };
+                    counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                if let Some(record) = this.record.as_mut() {
+                    record.emit();
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,324 @@
+//! The gateway's configuration: read ([`raw`]), then validated and compiled
+//! into [`Config`], the form the running gateway uses.
+//!
+//! Every problem is reported as `file:line: key: message`, and all problems
+//! in a file are reported at once so an admin fixes them in one pass.
+//! Relative paths are resolved against the config file's folder.
+
+pub mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::policy::{Policy, Rule};
+use raw::RawConfig;
+
+/// A validated configuration. Certificates are loaded separately
+/// ([`crate::tls`]) so that `check` can report on them one by one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; reloads read it again.
+    pub source: PathBuf,
+    pub listen: SocketAddr,
+    pub upstream: PathBuf,
+    pub tls: TlsFiles,
+    /// Client name (certificate CN) → its policies, in the order written.
+    pub clients: BTreeMap<String, Vec<Arc<Policy>>>,
+    pub policies: BTreeMap<String, Arc<Policy>>,
+    pub limits: Limits,
+    pub log: LogSettings,
+    pub metrics: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub crl: Option<PathBuf>,
+}
+
+/// Resource bounds; see `config/dockgate.toml` for what each one protects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub handshake_timeout: Duration,
+    /// Runs from the moment a connection waits for a request until its header
+    /// is complete, so it is also how long a keep-alive connection may idle.
+    pub request_header_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub max_inspected_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+/// Everything wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+            }
+            if p.key.is_empty() {
+                write!(f, ": {}", p.message)?;
+            } else {
+                write!(f, ": {}: {}", p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![Problem { line: None, key: String::new(), message: format!("cannot read: {e}") }],
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates config text; `path` names it in errors and
+    /// anchors its relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut v = Validator { text, problems: Vec::new() };
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let line = e.span().map(|s| v.line(s.start));
+                let message = e.message().trim_end().to_owned();
+                return Err(ConfigError {
+                    file: path.to_owned(),
+                    problems: vec![Problem { line, key: String::new(), message }],
+                });
+            }
+        };
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        let config = v.config(raw, path, &base);
+        match config {
+            Some(config) if v.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { file: path.to_owned(), problems: v.problems }),
+        }
+    }
+}
+
+/// Collects problems while turning raw values into checked ones.
+struct Validator<'t> {
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn problem<T>(&mut self, key: &str, value: &Spanned<T>, message: impl Into<String>) {
+        let span = value.span();
+        let line = (span.end > 0).then(|| self.line(span.start));
+        self.problems.push(Problem { line, key: key.to_owned(), message: message.into() });
+    }
+
+    fn config(&mut self, raw: RawConfig, source: &Path, base: &Path) -> Option<Config> {
+        let listen = raw.listen.get_ref().parse::<SocketAddr>();
+        if let Err(e) = &listen {
+            self.problem("listen", &raw.listen, format!("{e}: expected host:port such as \"0.0.0.0:2376\""));
+        }
+        let upstream = self.path("upstream", &raw.upstream, base);
+        let tls = TlsFiles {
+            ca: self.path("tls.ca", &raw.tls.ca, base),
+            cert: self.path("tls.cert", &raw.tls.cert, base),
+            key: self.path("tls.key", &raw.tls.key, base),
+            crl: raw.tls.crl.as_ref().map(|c| self.path("tls.crl", c, base)),
+        };
+        let policies = self.policies(&raw.policies);
+        let clients = self.clients(&raw.clients, &policies);
+        let limits = self.limits(&raw.limits);
+        let log = self.log(&raw.log);
+        let metrics = raw.metrics.as_ref().and_then(|m| match m.listen.get_ref().parse() {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                self.problem("metrics.listen", &m.listen, format!("{e}: expected host:port"));
+                None
+            }
+        });
+        Some(Config {
+            source: source.to_owned(),
+            listen: listen.ok()?,
+            upstream,
+            tls,
+            clients,
+            policies,
+            limits: limits?,
+            log,
+            metrics,
+        })
+    }
+
+    fn path(&mut self, key: &str, value: &Spanned<String>, base: &Path) -> PathBuf {
+        if value.get_ref().is_empty() {
+            self.problem(key, value, "must not be empty");
+        }
+        base.join(value.get_ref())
+    }
+
+    fn policies(&mut self, raw: &BTreeMap<String, raw::RawPolicy>) -> BTreeMap<String, Arc<Policy>> {
+        let mut out = BTreeMap::new();
+        for (name, policy) in raw {
+            let mut rules = Vec::new();
+            for (i, text) in policy.allow.iter().enumerate() {
+                match Rule::parse(text.get_ref()) {
+                    Ok(rule) => rules.push(rule),
+                    Err(e) => self.problem(&format!("policies.{name}.allow[{i}]"), text, format!("{:?}: {e}", text.get_ref())),
+                }
+            }
+            match Policy::compile(name, rules) {
+                Ok(p) => {
+                    out.insert(name.clone(), Arc::new(p));
+                }
+                Err(e) => self.problems.push(Problem {
+                    line: None,
+                    key: format!("policies.{name}.allow"),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        out
+    }
+
+    fn clients(
+        &mut self,
+        raw: &BTreeMap<String, raw::RawClient>,
+        policies: &BTreeMap<String, Arc<Policy>>,
+    ) -> BTreeMap<String, Vec<Arc<Policy>>> {
+        let mut out = BTreeMap::new();
+        for (name, client) in raw {
+            let key = format!("clients.{name}.policies");
+            if client.policies.get_ref().is_empty() {
+                self.problem(&key, &client.policies, "a client needs at least one policy");
+            }
+            let mut list = Vec::new();
+            for p in client.policies.get_ref() {
+                match policies.get(p.get_ref()) {
+                    Some(policy) => list.push(Arc::clone(policy)),
+                    None => self.problem(&key, p, format!("no policy named {:?} (define [policies.{}])", p.get_ref(), p.get_ref())),
+                }
+            }
+            out.insert(name.clone(), list);
+        }
+        out
+    }
+
+    fn limits(&mut self, raw: &raw::RawLimits) -> Option<Limits> {
+        let mut duration = |key: &str, value: &Spanned<String>| match parse_duration(value.get_ref()) {
+            Some(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.problem(&format!("limits.{key}"), value, format!("{:?} is not a duration such as \"10s\", \"500ms\" or \"2m\"", value.get_ref()));
+                None
+            }
+        };
+        let handshake_timeout = duration("handshake_timeout", &raw.handshake_timeout);
+        let request_header_timeout = duration("request_header_timeout", &raw.request_header_timeout);
+        let upstream_connect_timeout = duration("upstream_connect_timeout", &raw.upstream_connect_timeout);
+        let shutdown_grace = duration("shutdown_grace", &raw.shutdown_grace);
+        for (key, value) in [
+            ("max_header_bytes", raw.max_header_bytes),
+            ("max_connections", raw.max_connections),
+            ("max_connections_per_client", raw.max_connections_per_client),
+            ("max_inspected_body_bytes", raw.max_inspected_body_bytes),
+        ] {
+            if value == 0 {
+                self.problems.push(Problem { line: None, key: format!("limits.{key}"), message: "must be at least 1".into() });
+            }
+        }
+        Some(Limits {
+            handshake_timeout: handshake_timeout?,
+            request_header_timeout: request_header_timeout?,
+            upstream_connect_timeout: upstream_connect_timeout?,
+            shutdown_grace: shutdown_grace?,
+            max_header_bytes: raw.max_header_bytes,
+            max_connections: raw.max_connections,
+            max_connections_per_client: raw.max_connections_per_client,
+            max_inspected_body_bytes: raw.max_inspected_body_bytes,
+        })
+    }
+
+    fn log(&mut self, raw: &raw::RawLog) -> LogSettings {
+        let format = match raw.format.as_ref() {
+            None => LogFormat::Text,
+            Some(f) => match f.get_ref().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    self.problem("log.format", f, format!("{other:?}: expected \"text\" or \"json\""));
+                    LogFormat::Text
+                }
+            },
+        };
+        let level = raw.log_level();
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+            if let Some(l) = raw.level.as_ref() {
+                self.problem("log.level", l, e.to_string());
+            }
+        }
+        LogSettings { format, level }
+    }
+}
+
+impl raw::RawLog {
+    fn log_level(&self) -> String {
+        self.level.as_ref().map_or_else(|| "info".to_owned(), |l| l.get_ref().clone())
+    }
+}
+
+/// Parses `"250ms"`, `"10s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        _ => None,
+    }
+}

@@ -1,0 +1,102 @@
+//! The configuration file exactly as written: serde structs that mirror the
+//! TOML, with spans kept wherever validation may need to point at a line.
+//! Nothing here is checked beyond its TOML type; see [`super::validate`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address the TLS listener binds, `host:port`.
+    pub listen: Spanned<String>,
+    /// The Engine's unix socket.
+    #[serde(default = "default_upstream")]
+    pub upstream: Spanned<String>,
+    pub tls: RawTls,
+    #[serde(default)]
+    pub clients: BTreeMap<String, RawClient>,
+    #[serde(default)]
+    pub policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+}
+
+fn default_upstream() -> Spanned<String> {
+    Spanned::new(0..0, "/var/run/docker.sock".to_owned())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: Spanned<String>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    pub crl: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Names of policies, consulted in order.
+    pub policies: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Allow rules, `"METHOD PATH-GLOB"`.
+    pub allow: Vec<Spanned<String>>,
+}
+
+/// Resource limits; every field has a default, so `[limits]` is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    pub handshake_timeout: Spanned<String>,
+    pub request_header_timeout: Spanned<String>,
+    pub upstream_connect_timeout: Spanned<String>,
+    pub shutdown_grace: Spanned<String>,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub max_inspected_body_bytes: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        let d = |s: &str| Spanned::new(0..0, s.to_owned());
+        RawLimits {
+            handshake_timeout: d("10s"),
+            request_header_timeout: d("30s"),
+            upstream_connect_timeout: d("5s"),
+            shutdown_grace: d("10s"),
+            max_header_bytes: 64 * 1024,
+            max_connections: 4096,
+            max_connections_per_client: 256,
+            max_inspected_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `"text"` (default) or `"json"`.
+    pub format: Option<Spanned<String>>,
+    /// A tracing filter such as `"info"` or `"dockgate=debug"`; `RUST_LOG` wins.
+    pub level: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address of the plain-HTTP metrics listener; loopback unless you mean it.
+    pub listen: Spanned<String>,
+}

@@ -1,0 +1,183 @@
+//! Prometheus metrics and the optional plain-HTTP listener that serves them
+//! (`/metrics`) next to a health check (`/healthz`: does the Engine answer
+//! `/_ping`?).
+//!
+//! The metrics are process-wide, like the process they describe. Label
+//! values come from closed sets (decisions, reasons, configured client
+//! names), never from raw client input, so their number stays bounded.
+
+use std::convert::Infallible;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::shutdown::Shutdown;
+use crate::tls::HandshakeFailure;
+use crate::upstream::Upstream;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    client: String,
+    decision: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    handshake_failures: Family<ReasonLabels, Counter>,
+    refused_connections: Family<ReasonLabels, Counter>,
+    open: Family<KindLabels, Gauge>,
+    upstream_errors: Counter,
+    latency: Histogram,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("dockgate");
+    let requests = Family::<RequestLabels, Counter>::default();
+    let handshake_failures = Family::<ReasonLabels, Counter>::default();
+    let refused_connections = Family::<ReasonLabels, Counter>::default();
+    let open = Family::<KindLabels, Gauge>::default();
+    let upstream_errors = Counter::default();
+    // 250 µs … ~8 s: a /_ping through the gateway up to a slow image inspect.
+    let latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
+    registry.register("requests", "Requests judged, by client, decision and refusal reason", requests.clone());
+    registry.register("handshake_failures", "Failed TLS handshakes by reason", handshake_failures.clone());
+    registry.register("refused_connections", "Connections refused by a connection limit", refused_connections.clone());
+    registry.register("open", "Open connections, tunnels and streams", open.clone());
+    registry.register("upstream_errors", "Requests the Engine could not be asked or failed", upstream_errors.clone());
+    registry.register(
+        "request_duration_seconds",
+        "Time from request to the end of its response (streams: until closed)",
+        latency.clone(),
+    );
+    Metrics { registry, requests, handshake_failures, refused_connections, open, upstream_errors, latency }
+});
+
+/// Records one judged request. `client` is only used as a label when the
+/// client is a configured one.
+pub fn observe_request(decision: &'static str, reason: &'static str, client: Option<&str>, status: u16, elapsed: Duration) {
+    let m = &*METRICS;
+    let client = match reason {
+        "unknown_client" | "bad_identity" | "unjudged" => "",
+        _ => client.unwrap_or(""),
+    };
+    m.requests.get_or_create(&RequestLabels { client: client.to_owned(), decision, reason }).inc();
+    if reason == "upstream_error" || status == 502 || status == 504 {
+        m.upstream_errors.inc();
+    }
+    m.latency.observe(elapsed.as_secs_f64());
+}
+
+pub fn handshake_failed(reason: HandshakeFailure) {
+    METRICS.handshake_failures.get_or_create(&ReasonLabels { reason: reason.as_str() }).inc();
+}
+
+pub fn connection_refused(reason: &'static str) {
+    METRICS.refused_connections.get_or_create(&ReasonLabels { reason }).inc();
+}
+
+/// Counts one open thing of a kind while it lives.
+pub struct OpenGauge(&'static str);
+
+impl OpenGauge {
+    pub fn connection() -> OpenGauge {
+        OpenGauge::new("connection")
+    }
+
+    pub fn tunnel() -> OpenGauge {
+        OpenGauge::new("tunnel")
+    }
+
+    fn new(kind: &'static str) -> OpenGauge {
+        METRICS.open.get_or_create(&KindLabels { kind }).inc();
+        OpenGauge(kind)
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        METRICS.open.get_or_create(&KindLabels { kind: self.0 }).dec();
+    }
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &METRICS.registry).expect("writing to a String cannot fail");
+    out
+}
+
+/// Serves `/metrics` and `/healthz` until shutdown starts draining.
+pub async fn serve(listener: TcpListener, upstream: impl Fn() -> Upstream + Send + Sync + Clone + 'static, shutdown: Shutdown) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            () = shutdown.draining() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+        };
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| answer(req, upstream()));
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(req: Request<hyper::body::Incoming>, upstream: Upstream) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", render()),
+        (&Method::GET, "/healthz") => match engine_ping(&upstream).await {
+            Ok(()) => (StatusCode::OK, "text/plain", "ok: the Docker Engine answers /_ping\n".to_owned()),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("unhealthy: {why}\n")),
+        },
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics or /healthz\n".to_owned()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+async fn engine_ping(upstream: &Upstream) -> Result<(), String> {
+    let mut req = Request::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    *req.uri_mut() = Upstream::uri("/_ping");
+    let response = tokio::time::timeout(Duration::from_secs(5), upstream.send(req))
+        .await
+        .map_err(|_| "the Engine did not answer /_ping within 5s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the Engine answered /_ping with {}", response.status()))
+    }
+}
