@@ -139,12 +139,13 @@ fn ca_key_id(ca_der: &[u8]) -> KeyIdMethod {
     let ski = x509_parser::certificate::X509Certificate::from_der(ca_der)
         .ok()
         .and_then(|(_, c)| {
-            c.iter_extensions().find_map(|ext| match ext.parsed_extension() {
-                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => {
-                    Some(id.0.to_vec())
-                }
-                _ => None,
-            })
+            c.iter_extensions()
+                .find_map(|ext| match ext.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => {
+                        Some(id.0.to_vec())
+                    }
+                    _ => None,
+                })
         });
     match ski {
         Some(id) => KeyIdMethod::PreSpecified(id),

@@ -49,7 +49,9 @@ pub enum PkiError {
     },
 
     /// `pki server` was run without any `--san`.
-    #[error("at least one --san is required, e.g. --san DNS:docker.example.com --san IP:192.0.2.10")]
+    #[error(
+        "at least one --san is required, e.g. --san DNS:docker.example.com --san IP:192.0.2.10"
+    )]
     NoSan,
 
     /// `--days` is out of range.

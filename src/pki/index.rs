@@ -147,7 +147,13 @@ impl Index {
         if let Some(i) = self.certs.iter().position(|e| e.serial == serial) {
             return Some(i);
         }
-        let named = || self.certs.iter().enumerate().rev().filter(|(_, e)| e.name == query);
+        let named = || {
+            self.certs
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, e)| e.name == query)
+        };
         named()
             .find(|(_, e)| e.status == Status::Valid)
             .or_else(|| named().next())

@@ -86,8 +86,14 @@ fn sans(c: &X509Certificate<'_>) -> String {
         .map(|name| match name {
             GeneralName::DNSName(d) => format!("DNS:{d}"),
             GeneralName::IPAddress(bytes) => match bytes.len() {
-                4 => format!("IP:{}", IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())),
-                16 => format!("IP:{}", IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())),
+                4 => format!(
+                    "IP:{}",
+                    IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default())
+                ),
+                16 => format!(
+                    "IP:{}",
+                    IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default())
+                ),
                 _ => "IP:<malformed>".into(),
             },
             other => other.to_string(),
@@ -156,7 +162,10 @@ fn key_type(c: &X509Certificate<'_>) -> String {
             bits => format!("ECDSA {bits}-bit"),
         },
         Ok(PublicKey::RSA(rsa)) => format!("RSA {}-bit", rsa.key_size()),
-        Ok(_) => format!("other ({})", c.public_key().algorithm.algorithm.to_id_string()),
+        Ok(_) => format!(
+            "other ({})",
+            c.public_key().algorithm.algorithm.to_id_string()
+        ),
         Err(e) => format!("unreadable ({e})"),
     }
 }

@@ -10,9 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType,
-};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType};
 use time::OffsetDateTime;
 
 use super::ca::Ca;
@@ -88,7 +86,12 @@ pub fn issue_server(
 
 /// Issues a client certificate for `name` valid for `days`, as
 /// `clients/NAME/{ca.pem,cert.pem,key.pem}` (the `DOCKER_CERT_PATH` layout).
-pub fn issue_client(dir: &Path, name: &str, days: u32, force: bool) -> Result<IssueReport, PkiError> {
+pub fn issue_client(
+    dir: &Path,
+    name: &str,
+    days: u32,
+    force: bool,
+) -> Result<IssueReport, PkiError> {
     check_client_name(name)?;
     if RESERVED.contains(&name) {
         return Err(PkiError::BadName {

@@ -204,7 +204,10 @@ pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
         PkiCommand::Renew { name, dir, days } => report::issued(&renew(&dir, &name, days)?),
         PkiCommand::Crl { dir } => {
             let number = refresh_crl(&dir)?;
-            println!("wrote {} (CRL number {number})", dir.join("crl.pem").display());
+            println!(
+                "wrote {} (CRL number {number})",
+                dir.join("crl.pem").display()
+            );
         }
     }
     Ok(())

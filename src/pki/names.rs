@@ -194,7 +194,7 @@ mod tests {
         }
         let long_label = format!("DNS:{}.com", "a".repeat(64));
         assert!(San::parse(&long_label).is_err());
-        let long_name = format!("DNS:{}", ["a".repeat(60); 5].join("."));
+        let long_name = format!("DNS:{}", vec!["a".repeat(60); 5].join("."));
         assert!(San::parse(&long_name).is_err());
     }
 }

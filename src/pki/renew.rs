@@ -30,16 +30,15 @@ pub fn renew(dir: &Path, name: &str, days: Option<u32>) -> Result<IssueReport, P
             index: layout.index(),
         })?
         .clone();
-    let (cert_path, default_days) = match current.kind {
-        Kind::Ca => {
-            return Err(PkiError::Unsupported(
+    let (cert_path, default_days) =
+        match current.kind {
+            Kind::Ca => return Err(PkiError::Unsupported(
                 "the CA is not renewed in place; create a new one with `dockgate pki init --force`"
                     .into(),
-            ))
-        }
-        Kind::Server => (layout.server_cert(), cert::DEFAULT_SERVER_DAYS),
-        Kind::Client => (layout.client_cert(name), cert::DEFAULT_CLIENT_DAYS),
-    };
+            )),
+            Kind::Server => (layout.server_cert(), cert::DEFAULT_SERVER_DAYS),
+            Kind::Client => (layout.client_cert(name), cert::DEFAULT_CLIENT_DAYS),
+        };
     let days = days.unwrap_or(default_days);
     cert::check_days(days)?;
     let sans = current

@@ -21,8 +21,11 @@ pub fn check_issued(leaf_der: &[u8], ca_der: &[u8], kind: Kind) -> Result<(), Pk
     if leaf.issuer().as_raw() != ca.subject().as_raw() {
         return Err(fail("its issuer is not the CA's subject".into()));
     }
-    leaf.verify_signature(Some(ca.public_key()))
-        .map_err(|e| fail(format!("bad signature ({e}); does ca-key.pem belong to ca.pem?")))?;
+    leaf.verify_signature(Some(ca.public_key())).map_err(|e| {
+        fail(format!(
+            "bad signature ({e}); does ca-key.pem belong to ca.pem?"
+        ))
+    })?;
     if !leaf.validity().is_valid() {
         return Err(fail("it is not valid now".into()));
     }
