@@ -552,3 +552,66 @@ fn library_quickstart_creates_what_is_missing_only() {
     assert!(dockgate::pki::check_client_name("carol").is_ok());
     assert!(dockgate::pki::check_client_name("../carol").is_err());
 }
+
+#[test]
+fn rustls_accepts_the_certificates_and_honours_the_crl() {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::server::WebPkiClientVerifier;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+    use std::sync::Arc;
+
+    let p = Pki::new();
+    ok(&["revoke", "bob", "--dir", p.d()]);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(p.path("ca.pem")).unwrap())
+        .unwrap();
+    let roots = Arc::new(roots);
+    let crl = CertificateRevocationListDer::from_pem_file(p.path("crl.pem")).unwrap();
+    let clients = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .with_crls([crl])
+        .build()
+        .unwrap();
+    let cert = |rel: &str| CertificateDer::from_pem_file(p.path(rel)).unwrap();
+    let now = UnixTime::now();
+    clients
+        .verify_client_cert(&cert("clients/alice/cert.pem"), &[], now)
+        .expect("alice is trusted");
+    let err = clients
+        .verify_client_cert(&cert("clients/bob/cert.pem"), &[], now)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+    );
+    assert!(clients
+        .verify_client_cert(&cert("server-cert.pem"), &[], now)
+        .is_err());
+
+    let servers = WebPkiServerVerifier::builder_with_provider(roots, provider)
+        .build()
+        .unwrap();
+    for name in ["docker.example.com", "127.0.0.1"] {
+        servers
+            .verify_server_cert(
+                &cert("server-cert.pem"),
+                &[],
+                &ServerName::try_from(name).unwrap(),
+                &[],
+                now,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(servers
+        .verify_server_cert(
+            &cert("server-cert.pem"),
+            &[],
+            &ServerName::try_from("other.example.com").unwrap(),
+            &[],
+            now,
+        )
+        .is_err());
+}

@@ -67,10 +67,14 @@ pub fn issue_server(
     days: u32,
     force: bool,
 ) -> Result<IssueReport, PkiError> {
-    let sans = sans
-        .iter()
-        .map(|s| San::parse(s.as_ref()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut parsed: Vec<San> = Vec::new();
+    for san in sans {
+        let san = San::parse(san.as_ref())?;
+        if !parsed.contains(&san) {
+            parsed.push(san);
+        }
+    }
+    let sans = parsed;
     if sans.is_empty() {
         return Err(PkiError::NoSan);
     }
