@@ -1,3 +1,4 @@
 //! dockgate: a mutual-TLS gateway for the Docker Engine API.
 
+pub mod inspect;
 pub mod pki;
