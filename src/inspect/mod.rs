@@ -59,6 +59,8 @@ pub mod json;
 pub mod refusal;
 pub mod volume;
 
+#[cfg(test)]
+mod tests;
 
 pub use endpoint::{endpoint, Endpoint};
 pub use grants::{GrantError, Grants, RawGrants};
