@@ -60,6 +60,7 @@ pub mod refusal;
 pub mod volume;
 
 #[cfg(test)]
+#[rustfmt::skip]
 mod tests;
 
 pub use endpoint::{endpoint, Endpoint};
