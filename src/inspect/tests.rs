@@ -332,3 +332,78 @@ fn refusals_name_field_and_grant() {
     assert_eq!(refused.status(), 403);
     assert_eq!(Refusal::Ambiguous("x".into()).status(), 400);
 }
+
+/// Spells `name` as a client trying to slip past the inspector might: any case, `ſ` for `s`,
+/// the Kelvin sign for `k`, any character as a `\u` escape. Go matches every such spelling.
+fn disguise(name: &str, choices: &[u8]) -> String {
+    name.chars()
+        .zip(choices.iter().cycle())
+        .map(|(c, &choice)| {
+            let c = match (c.to_ascii_lowercase(), choice % 4) {
+                ('s', 0) => '\u{017F}',
+                ('k', 0) => '\u{212A}',
+                (_, 1) => c.to_ascii_lowercase(),
+                (_, 2) => c.to_ascii_uppercase(),
+                _ => c,
+            };
+            if choice >= 128 {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #[test]
+    fn disguised_field_names_are_seen(
+        choices in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..32),
+        field in proptest::sample::select(vec![
+            ("Privileged", "true"),
+            ("Sysctls", r#"{"kernel.x":"1"}"#),
+            ("CapAdd", r#"["SYS_ADMIN"]"#),
+            ("NetworkMode", r#""host""#),
+            ("Binds", r#"["/:/h"]"#),
+            ("SecurityOpt", r#"["seccomp=unconfined"]"#),
+            ("CgroupParent", r#""x""#),
+            ("Devices", r#"[{"PathOnHost":"/dev/sda"}]"#),
+        ]),
+        nested in proptest::prelude::any::<bool>(),
+    ) {
+        let key = disguise(field.0, &choices);
+        let body = if nested {
+            format!(r#"{{"{}":{{"{key}":{}}}}}"#, disguise("HostConfig", &choices), field.1)
+        } else {
+            format!(r#"{{"{key}":{}}}"#, field.1)
+        };
+        let got = judge(C, None, body.as_bytes(), &Grants::none());
+        let forbidden = matches!(&got, Err(Refusal::Forbidden { .. }));
+        proptest::prop_assert!(forbidden, "{} -> {:?}", body, got);
+    }
+
+    #[test]
+    fn disguised_duplicates_are_ambiguous(
+        choices in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..32),
+    ) {
+        let body = format!(
+            r#"{{"HostConfig":{{"Privileged":false,"{}":true}}}}"#,
+            disguise("Privileged", &choices)
+        );
+        let got = judge(C, None, body.as_bytes(), &Grants::none());
+        proptest::prop_assert!(matches!(got, Err(Refusal::Ambiguous(_))), "{}", body);
+    }
+
+    #[test]
+    fn strings_round_trip(text in ".*") {
+        let encoded = serde_json::to_string(&text).expect("encode");
+        let parsed = json::parse(encoded.as_bytes());
+        proptest::prop_assert_eq!(parsed, Result::Ok(json::Value::String(text)));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        let _ = judge(C, None, &bytes, &Grants::none());
+        let _ = judge(Endpoint::VolumeCreate, None, &bytes, &Grants::none());
+    }
+}
