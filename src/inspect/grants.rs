@@ -57,7 +57,7 @@ pub const HOST_NAMESPACES: &[&str] = &["network", "pid", "ipc", "uts", "userns",
 /// `container_namespaces`.
 pub const CONTAINER_NAMESPACES: &[&str] = &["network", "pid", "ipc", "uts", "cgroup"];
 
-/// Compiled globs plus the patterns they came from (kept for `merge` and for messages).
+/// Compiled globs, kept as separate matchers so that `merge` cannot fail.
 #[derive(Debug, Clone, Default)]
 pub struct GlobList {
     matchers: Vec<GlobMatcher>,
