@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::body::Body;
 use hyper::http::request::Parts;
@@ -26,6 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::audit::{Decision, Metered, Record};
 use crate::headers;
 use crate::identity::{Identity, IdentityError};
+use crate::inspect;
 use crate::path;
 use crate::policy;
 use crate::refusal::Refusal;
@@ -77,21 +78,14 @@ impl Gateway {
         })
     }
 
-    async fn judge_and_forward(
-        &self,
-        snapshot: &Snapshot,
-        mut req: Request<Incoming>,
-        record: &mut Record,
-    ) -> Result<Forwarded, Refusal> {
-        let method = req.method().clone();
-        let non_canonical = |reason| Refusal::NonCanonical {
-            method: method.to_string(),
-            path: req.uri().path().to_owned(),
-            reason,
-        };
+    async fn judge_and_forward(&self, snapshot: &Snapshot, req: Request<Incoming>, record: &mut Record) -> Result<Forwarded, Refusal> {
+        let (mut parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        let raw_path = parts.uri.path().to_owned();
+        let non_canonical = |reason| Refusal::NonCanonical { method: method.to_string(), path: raw_path.clone(), reason };
         path::check_method(&method).map_err(non_canonical)?;
-        let target = path::canonicalize(req.uri()).map_err(non_canonical)?;
-        let upgrade = check_headers(&req)?;
+        let target = path::canonicalize(&parts.uri).map_err(non_canonical)?;
+        let upgrade = check_headers(&parts.headers)?;
 
         let identity = self.identity.as_ref().map_err(|e| Refusal::Identity(e.clone()))?;
         if let Some(limit) = self.over_limit {
@@ -105,16 +99,39 @@ impl Gateway {
         let allowed = policy::decide(policies, &method, &target.route).ok_or_else(|| Refusal::NotAllowed {
             client: identity.name.to_string(),
             method: method.to_string(),
-            path: req.uri().path().to_owned(),
+            path: raw_path.clone(),
             policies: policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
         })?;
-        let decision = Decision::Allow { policy: allowed.policy.name.clone(), rule: allowed.rule.to_string() };
 
-        record.decide(decision);
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
-        let body = Metered::request(body, Arc::clone(&record.meter)).boxed_unsync();
-        forward(&snapshot.upstream, parts, body, upgrade.zip(client_upgrade)).await
+        let judge = |endpoint, bytes: &[u8]| {
+            inspect::judge(endpoint, parts.uri.query(), bytes, &allowed.policy.grants).map_err(|refusal| match refusal {
+                inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
+                forbidden => Refusal::Forbidden {
+                    client: identity.name.to_string(),
+                    method: method.to_string(),
+                    path: raw_path.clone(),
+                    reason: format!("{forbidden} (policy {:?})", allowed.policy.name),
+                },
+            })
+        };
+        let body = match inspect::endpoint(&method, &target.route) {
+            Some(endpoint) if endpoint.reads_body() => {
+                let limits = &config.limits;
+                let bytes = read_inspected_body(body, limits.max_inspected_body_bytes, limits.request_header_timeout).await?;
+                judge(endpoint, &bytes)?;
+                // Forward exactly the bytes that were judged.
+                record.meter.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+            }
+            Some(endpoint) => {
+                judge(endpoint, &[])?;
+                Metered::request(body, Arc::clone(&record.meter)).boxed_unsync()
+            }
+            None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
+        };
+        record.decide(Decision::Allow { policy: allowed.policy.name.clone(), rule: allowed.rule.to_string() });
+        let client_upgrade = upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
+        forward(&snapshot.upstream, parts, body, client_upgrade).await
     }
 }
 
@@ -127,8 +144,8 @@ enum Forwarded {
 
 /// Refuses header shapes the Engine could read differently from the gateway.
 /// Returns the upgrade protocol the client asked for, if any.
-fn check_headers(req: &Request<Incoming>) -> Result<Option<HeaderValue>, Refusal> {
-    let mut content_types = req.headers().get_all(header::CONTENT_TYPE).iter();
+fn check_headers(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
+    let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
     if let (Some(ct), extra) = (content_types.next(), content_types.next()) {
         if extra.is_some() {
             return Err(Refusal::BadRequest("more than one Content-Type header".into()));
@@ -143,7 +160,7 @@ fn check_headers(req: &Request<Incoming>) -> Result<Option<HeaderValue>, Refusal
             Some(_) => {}
         }
     }
-    match headers::requested_upgrade(req.headers()) {
+    match headers::requested_upgrade(headers) {
         None => Ok(None),
         Some(Err(())) => Err(Refusal::BadRequest("more than one Upgrade header".into())),
         Some(Ok(proto)) => {

@@ -23,6 +23,7 @@
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
 //! * [`upstream`] — the pooled client for the Engine's unix socket.
 //! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
+//! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`refusal`] — every reason to refuse, and the response for each.
 //! * [`audit`] — one structured event per request.
 //!
@@ -40,6 +41,7 @@ pub mod daemon;
 pub mod gateway;
 pub mod headers;
 pub mod identity;
+pub mod inspect;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use hyper::Method;
 
+use crate::inspect::Grants;
+
 /// One parsed allow rule, kept in its written form for audit and `explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -83,11 +85,13 @@ impl fmt::Display for Rule {
 pub struct Policy {
     pub name: String,
     pub rules: Vec<Rule>,
+    /// What the requests this policy allows may ask of the host.
+    pub grants: Grants,
     globs: GlobSet,
 }
 
 impl Policy {
-    pub fn compile(name: &str, rules: Vec<Rule>) -> Result<Policy, RuleError> {
+    pub fn compile(name: &str, rules: Vec<Rule>, grants: Grants) -> Result<Policy, RuleError> {
         let mut set = GlobSetBuilder::new();
         for rule in &rules {
             let glob = GlobBuilder::new(&rule.glob)
@@ -98,7 +102,7 @@ impl Policy {
             set.add(glob);
         }
         let globs = set.build().map_err(|e| RuleError::Glob(e.to_string()))?;
-        Ok(Policy { name: name.to_owned(), rules, globs })
+        Ok(Policy { name: name.to_owned(), rules, grants, globs })
     }
 
     /// The first rule, in written order, that allows `method` on `route`.
@@ -131,7 +135,7 @@ mod tests {
 
     fn policy(rules: &[&str]) -> Policy {
         let rules = rules.iter().map(|r| Rule::parse(r).unwrap()).collect();
-        Policy::compile("test", rules).unwrap()
+        Policy::compile("test", rules, Grants::none()).unwrap()
     }
 
     #[test]
@@ -184,7 +188,7 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(Rule::parse(text), Err(expected), "{text}");
         }
-        let bad_glob = Policy::compile("p", vec![Rule::parse("GET /a/[").unwrap()]);
+        let bad_glob = Policy::compile("p", vec![Rule::parse("GET /a/[").unwrap()], Grants::none());
         assert!(matches!(bad_glob, Err(RuleError::Glob(_))));
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::inspect::Grants;
 use crate::policy::{Policy, Rule};
 use raw::RawConfig;
 
@@ -210,7 +211,14 @@ impl Validator<'_> {
                     Err(e) => self.problem(&format!("policies.{name}.allow[{i}]"), text, format!("{:?}: {e}", text.get_ref())),
                 }
             }
-            match Policy::compile(name, rules) {
+            let grants = match &policy.grants {
+                None => Grants::none(),
+                Some(raw) => Grants::compile(raw.get_ref()).unwrap_or_else(|e| {
+                    self.problem(&format!("policies.{name}.grants"), raw, e.to_string());
+                    Grants::none()
+                }),
+            };
+            match Policy::compile(name, rules, grants) {
                 Ok(p) => {
                     out.insert(name.clone(), Arc::new(p));
                 }

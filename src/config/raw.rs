@@ -53,6 +53,9 @@ pub struct RawClient {
 pub struct RawPolicy {
     /// Allow rules, `"METHOD PATH-GLOB"`.
     pub allow: Vec<Spanned<String>>,
+    /// What requests this policy allows may ask of the host (privileged
+    /// mode, host mounts, ...). Nothing unless written down.
+    pub grants: Option<Spanned<crate::inspect::RawGrants>>,
 }
 
 /// Resource limits; every field has a default, so `[limits]` is optional.

@@ -1,0 +1,384 @@
+//! The HostConfig rules: container create, the legacy HostConfig body of start, update, exec.
+//!
+//! The Engine's create wrapper embeds a deprecated `*HostConfig` next to `HostConfig`, so API
+//! clients can put host fields at the top level of the body (Engine 20.10 and older API
+//! versions read them). Every rule is therefore applied to the top-level object as well as to
+//! `HostConfig`.
+
+use super::grants::normalize_capability;
+use super::host_path::{check_bind, check_device};
+use super::json::{self, Object, Value};
+use super::volume::check_local_options;
+use super::{Grants, Refusal};
+
+/// `POST /containers/create`.
+pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+    if body.is_empty() {
+        return Err(Refusal::ambiguous("container create needs a JSON body"));
+    }
+    let value = json::parse(body)?;
+    let top = value.as_object("the create body")?;
+    if let Some(host_config) = top.field("HostConfig", "HostConfig")? {
+        judge_host_config(host_config.as_object("HostConfig")?, "HostConfig.", grants)?;
+    }
+    judge_host_config(top, "", grants)?;
+    if let Some(networking) = top.field("NetworkingConfig", "NetworkingConfig")? {
+        judge_networking(networking.as_object("NetworkingConfig")?, grants)?;
+    }
+    Ok(())
+}
+
+/// `POST /containers/{id}/start`: API < 1.24 applies a HostConfig body; newer APIs refuse a
+/// non-empty body, so judging it as a HostConfig is always safe.
+pub fn judge_start(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    match json::parse(body)? {
+        Value::Null => Ok(()),
+        value => judge_host_config(value.as_object("the start body")?, "HostConfig.", grants),
+    }
+}
+
+/// `POST /containers/{id}/update`: an UpdateConfig embeds Resources.
+pub fn judge_update(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+    let value = json::parse(body)?;
+    judge_resources(value.as_object("the update body")?, "", grants)
+}
+
+/// `POST /containers/{id}/exec`.
+pub fn judge_exec(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+    let value = json::parse(body)?;
+    let config = value.as_object("the exec body")?;
+    if let Some(v) = config.field("Privileged", "Privileged")? {
+        if v.as_bool("Privileged")? && !grants.privileged {
+            return Err(Refusal::forbidden("Privileged", "privileged = true"));
+        }
+    }
+    Ok(())
+}
+
+/// Every HostConfig rule, on the fields of `config`, naming fields with `prefix`.
+fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(), Refusal> {
+    let get = |name: &str| -> Result<Option<&Value>, Refusal> {
+        config.field(name, &format!("{prefix}{name}"))
+    };
+    let path = |name: &str| format!("{prefix}{name}");
+
+    if let Some(v) = get("Privileged")? {
+        if v.as_bool(&path("Privileged"))? && !grants.privileged {
+            return Err(Refusal::forbidden(path("Privileged"), "privileged = true"));
+        }
+    }
+    if let Some(v) = get("Binds")? {
+        for bind in v.as_strings(&path("Binds"))? {
+            judge_bind(bind, &path("Binds"), grants)?;
+        }
+    }
+    if let Some(v) = get("Mounts")? {
+        for mount in v.as_array(&path("Mounts"))? {
+            judge_mount(mount.as_object(&path("Mounts"))?, &path("Mounts"), grants)?;
+        }
+    }
+    if let Some(v) = get("VolumesFrom")? {
+        if !v.as_strings(&path("VolumesFrom"))?.is_empty() && !grants.volumes_from {
+            return Err(Refusal::forbidden(
+                path("VolumesFrom"),
+                "volumes_from = true",
+            ));
+        }
+    }
+    for mode in NAMESPACE_MODES {
+        if let Some(v) = get(mode.field)? {
+            let field = path(mode.field);
+            judge_namespace(mode, v.as_str(&field)?, &field, grants)?;
+        }
+    }
+    if let Some(v) = get("CapAdd")? {
+        for cap in v.as_str_slice(&path("CapAdd"))? {
+            let name = normalize_capability(cap);
+            if !grants.capability(&name) {
+                return Err(Refusal::forbidden(
+                    format!("{} ({name})", path("CapAdd")),
+                    format!("capabilities including {name:?}"),
+                ));
+            }
+        }
+    }
+    if let Some(v) = get("SecurityOpt")? {
+        for opt in v.as_strings(&path("SecurityOpt"))? {
+            if !security_opt_is_safe(opt) && !grants.security_opt {
+                return Err(Refusal::forbidden(
+                    format!("{} ({opt})", path("SecurityOpt")),
+                    "security_opt = true",
+                ));
+            }
+        }
+    }
+    // An explicit list replaces the Engine's defaults, so any list can unmask /proc paths.
+    for name in ["MaskedPaths", "ReadonlyPaths"] {
+        if let Some(v) = get(name)? {
+            v.as_strings(&path(name))?;
+            if !grants.security_opt {
+                return Err(Refusal::forbidden(path(name), "security_opt = true"));
+            }
+        }
+    }
+    if let Some(v) = get("Sysctls")? {
+        let sysctls = v.as_object(&path("Sysctls"))?;
+        for (key, value) in &sysctls.members {
+            if *value != Value::Null {
+                value.as_str(&path("Sysctls"))?;
+            }
+            // runc accepts both `net.ipv4.x` and `net/ipv4/x`.
+            let name = key.replace('/', ".");
+            if !grants.sysctls.matches(&name) {
+                return Err(Refusal::forbidden(
+                    format!("{} ({name})", path("Sysctls")),
+                    format!("sysctls matching {name:?}"),
+                ));
+            }
+        }
+    }
+    if let Some(v) = get("Runtime")? {
+        let runtime = v.as_str(&path("Runtime"))?;
+        let default = runtime.is_empty() || runtime == "runc";
+        if !default && !grants.runtimes.iter().any(|r| r == runtime) {
+            return Err(Refusal::forbidden(
+                format!("{} ({runtime})", path("Runtime")),
+                format!("runtimes including {runtime:?}"),
+            ));
+        }
+    }
+    judge_resources(config, prefix, grants)
+}
+
+/// The Resources fields that reach the host: devices and the cgroup parent.
+fn judge_resources(config: &Object, prefix: &str, grants: &Grants) -> Result<(), Refusal> {
+    let path = |name: &str| format!("{prefix}{name}");
+    if let Some(v) = config.field("Devices", &path("Devices"))? {
+        for device in v.as_array(&path("Devices"))? {
+            let field = path("Devices");
+            let device = device.as_object(&field)?;
+            let host = device
+                .field("PathOnHost", &field)?
+                .map(|p| p.as_str(&format!("{field}.PathOnHost")))
+                .transpose()?
+                .unwrap_or("");
+            check_device(host, grants, &format!("{field}.PathOnHost"))?;
+        }
+    }
+    if let Some(v) = config.field("DeviceRequests", &path("DeviceRequests"))? {
+        if !v.as_array(&path("DeviceRequests"))?.is_empty() && !grants.device_requests {
+            return Err(Refusal::forbidden(
+                path("DeviceRequests"),
+                "device_requests = true",
+            ));
+        }
+    }
+    if let Some(v) = config.field("DeviceCgroupRules", &path("DeviceCgroupRules"))? {
+        let rules = v.as_strings(&path("DeviceCgroupRules"))?;
+        if !rules.is_empty() && !grants.device_cgroup_rules {
+            return Err(Refusal::forbidden(
+                path("DeviceCgroupRules"),
+                "device_cgroup_rules = true",
+            ));
+        }
+    }
+    if let Some(v) = config.field("CgroupParent", &path("CgroupParent"))? {
+        if !v.as_str(&path("CgroupParent"))?.is_empty() && !grants.cgroup_parent {
+            return Err(Refusal::forbidden(
+                path("CgroupParent"),
+                "cgroup_parent = true",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `Binds` entry, split as the Engine's Linux parser does: `src:dst[:mode]`; an absolute
+/// source is a bind mount, anything else a named volume, a lone path an anonymous volume.
+fn judge_bind(bind: &str, field: &str, grants: &Grants) -> Result<(), Refusal> {
+    let parts: Vec<&str> = bind.splitn(4, ':').collect();
+    let (source, mode) = match parts.as_slice() {
+        [_] => return Ok(()),
+        [source, _] => (*source, ""),
+        [source, _, mode] => (*source, *mode),
+        _ => {
+            return Err(Refusal::ambiguous(format!(
+                "{field}: {bind:?} has too many ':'"
+            )))
+        }
+    };
+    if !source.starts_with('/') {
+        return Ok(());
+    }
+    let read_only = mode.split(',').any(|m| m == "ro");
+    check_bind(source, read_only, grants, field)
+}
+
+/// A `Mounts` entry.
+fn judge_mount(mount: &Object, field: &str, grants: &Grants) -> Result<(), Refusal> {
+    let text = |name: &str| -> Result<&str, Refusal> {
+        let path = format!("{field}.{name}");
+        Ok(match mount.field(name, &path)? {
+            Some(v) => v.as_str(&path)?,
+            None => "",
+        })
+    };
+    match text("Type")? {
+        "bind" => {
+            let read_only = match mount.field("ReadOnly", &format!("{field}.ReadOnly"))? {
+                Some(v) => v.as_bool(&format!("{field}.ReadOnly"))?,
+                None => false,
+            };
+            check_bind(
+                text("Source")?,
+                read_only,
+                grants,
+                &format!("{field}.Source"),
+            )
+        }
+        "volume" => {
+            let options_path = format!("{field}.VolumeOptions");
+            let Some(options) = mount.field("VolumeOptions", &options_path)? else {
+                return Ok(());
+            };
+            let options = options.as_object(&options_path)?;
+            let driver_path = format!("{options_path}.DriverConfig");
+            let Some(driver) = options.field("DriverConfig", &driver_path)? else {
+                return Ok(());
+            };
+            let driver = driver.as_object(&driver_path)?;
+            let name = match driver.field("Name", &format!("{driver_path}.Name"))? {
+                Some(v) => v.as_str(&format!("{driver_path}.Name"))?,
+                None => "",
+            };
+            let opts_path = format!("{driver_path}.Options");
+            match driver.field("Options", &opts_path)? {
+                Some(opts) => {
+                    check_local_options(name, opts.as_object(&opts_path)?, &opts_path, grants)
+                }
+                None => Ok(()),
+            }
+        }
+        "tmpfs" | "npipe" | "cluster" | "image" => Ok(()),
+        other => Err(Refusal::ambiguous(format!(
+            "{field}.Type {other:?} is not a mount type the inspector knows"
+        ))),
+    }
+}
+
+/// A HostConfig field that can put the container in a host namespace or another container's.
+struct NamespaceMode {
+    field: &'static str,
+    /// Key in `host_namespaces` granting `host`.
+    host: &'static str,
+    /// Key in `container_namespaces` granting `container:<id>`, if the mode supports it.
+    container: Option<&'static str>,
+}
+
+const NAMESPACE_MODES: &[NamespaceMode] = &[
+    NamespaceMode {
+        field: "NetworkMode",
+        host: "network",
+        container: Some("network"),
+    },
+    NamespaceMode {
+        field: "PidMode",
+        host: "pid",
+        container: Some("pid"),
+    },
+    NamespaceMode {
+        field: "IpcMode",
+        host: "ipc",
+        container: Some("ipc"),
+    },
+    NamespaceMode {
+        field: "UTSMode",
+        host: "uts",
+        container: Some("uts"),
+    },
+    NamespaceMode {
+        field: "UsernsMode",
+        host: "userns",
+        container: None,
+    },
+    NamespaceMode {
+        field: "CgroupnsMode",
+        host: "cgroupns",
+        container: None,
+    },
+    NamespaceMode {
+        field: "Cgroup",
+        host: "cgroupns",
+        container: Some("cgroup"),
+    },
+];
+
+/// The Engine compares these values exactly; comparing without case refuses a few more
+/// (harmless) network names but never lets a host mode through.
+fn judge_namespace(
+    mode: &NamespaceMode,
+    value: &str,
+    field: &str,
+    grants: &Grants,
+) -> Result<(), Refusal> {
+    let lower = value.to_ascii_lowercase();
+    if lower == "host" {
+        if grants.host_namespaces.iter().any(|n| n == mode.host) {
+            return Ok(());
+        }
+        return Err(Refusal::forbidden(
+            format!("{field} ({value})"),
+            format!("host_namespaces including {:?}", mode.host),
+        ));
+    }
+    if lower.starts_with("container:") {
+        let Some(key) = mode.container else {
+            return Err(Refusal::ambiguous(format!(
+                "{field} {value:?} is not a mode the Engine supports"
+            )));
+        };
+        if grants.container_namespaces.iter().any(|n| n == key) {
+            return Ok(());
+        }
+        return Err(Refusal::forbidden(
+            format!("{field} ({value})"),
+            format!("container_namespaces including {key:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `NetworkingConfig.EndpointsConfig` keyed by the `host` network.
+fn judge_networking(networking: &Object, grants: &Grants) -> Result<(), Refusal> {
+    let field = "NetworkingConfig.EndpointsConfig";
+    let Some(endpoints) = networking.field("EndpointsConfig", field)? else {
+        return Ok(());
+    };
+    for (name, _) in &endpoints.as_object(field)?.members {
+        if name.eq_ignore_ascii_case("host")
+            && !grants.host_namespaces.iter().any(|n| n == "network")
+        {
+            return Err(Refusal::forbidden(
+                format!("{field} (host)"),
+                "host_namespaces including \"network\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// SecurityOpt entries that only tighten confinement. Everything else (seccomp, apparmor,
+/// label, systempaths, writable-cgroups, no-new-privileges=false...) needs `security_opt`.
+fn security_opt_is_safe(opt: &str) -> bool {
+    if opt == "no-new-privileges" || opt == "apparmor=docker-default" {
+        return true;
+    }
+    let value = opt
+        .strip_prefix("no-new-privileges=")
+        .or_else(|| opt.strip_prefix("no-new-privileges:"));
+    // Go's strconv.ParseBool spellings of true.
+    matches!(value, Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
+}

@@ -1,0 +1,103 @@
+//! The request inspector: decides, from exactly the bytes the Engine will receive, whether a
+//! request asks for host access that the client's policy has not granted.
+//!
+//! An allow rule says a client may call `POST /containers/create`; the inspector makes sure
+//! that call cannot mount `/`, run privileged or join a host namespace unless the policy's
+//! grants say so. It applies whichever rule matched, and it is secure by default: nothing is
+//! granted unless written down.
+//!
+//! # Reading bodies as the Engine does
+//! Bodies are read by [`json`], which keeps every key and matches struct fields with Go's
+//! case folding. Anything the Engine might read differently from us is refused with 400
+//! ([`Refusal::Ambiguous`]): two keys folding to a field we read (`HostConfig` twice,
+//! `Privileged` and `privileged`), wrong types, invalid UTF-8, lone surrogates, trailing data,
+//! nesting deeper than 64. Content-Type is ignored.
+//!
+//! # Grants (`[policies.NAME.grants]`, every key optional)
+//! | key | default | allows |
+//! |---|---|---|
+//! | `privileged` | `false` | `HostConfig.Privileged`, privileged exec |
+//! | `bind_mounts` | `[]` | bind mounts (`Binds` with an absolute source, `Mounts` of type `bind`, local volumes with `o=bind`) of host paths matching these absolute globs; `*` stays within a component, `**` crosses `/`, `/dir/**` also matches `/dir` |
+//! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for read-only mounts (`:ro`, `ReadOnly: true`, `o=bind,ro`) |
+//! | `capabilities` | `[]` | `CapAdd` entries; case-insensitive, `CAP_` optional; `"ALL"` allows every one |
+//! | `host_namespaces` | `[]` | `host` mode for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"userns"`, `"cgroupns"` (`NetworkMode`, `PidMode`, `IpcMode`, `UTSMode`, `UsernsMode`, `CgroupnsMode`/`Cgroup`; build `networkmode`; the `host` endpoint in `NetworkingConfig`) |
+//! | `container_namespaces` | `[]` | joining another container's namespace, `container:<id>`, for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"cgroup"` |
+//! | `devices` | `[]` | `Devices[].PathOnHost` and local volumes on a block device, matching these absolute globs |
+//! | `device_requests` | `false` | non-empty `DeviceRequests` (GPUs) |
+//! | `device_cgroup_rules` | `false` | non-empty `DeviceCgroupRules` |
+//! | `security_opt` | `false` | any `SecurityOpt` except `no-new-privileges[=true]` and `apparmor=docker-default`; any `MaskedPaths`/`ReadonlyPaths` list (it replaces the defaults) |
+//! | `sysctls` | `[]` | `Sysctls` keys matching these globs (`/` in keys read as `.`) |
+//! | `cgroup_parent` | `false` | non-empty `CgroupParent`; build `cgroupparent` |
+//! | `runtimes` | `[]` | `Runtime` values besides `""` and `"runc"` |
+//! | `volumes_from` | `false` | non-empty `VolumesFrom` |
+//! | `volume_mount_options` | `false` | local-driver volume options that are neither a granted bind/device nor tmpfs (nfs, overlay with host paths in `o`...) |
+//! | `plugins` | `false` | plugin pull, upgrade, create and set (plugins run with the host privileges they ask for) |
+//! | `swarm_services` | `false` | service create and update: a task template is not inspected, so it is all or nothing |
+//! | `buildkit` | `false` | `POST /grpc`, BuildKit's API, which can ask for the `network.host` entitlement uninspected |
+//!
+//! # Known limits
+//! The gateway cannot see the host's filesystem: a symlink inside a granted tree that a
+//! container can write (e.g. `/srv/ci/evil -> /`) escapes the grant. Grant only trees clients
+//! cannot write to, or grant them read-only.
+//!
+//! # Layout
+//! - [`endpoint`]: which requests are inspected.
+//! - [`grants`]: raw and compiled grants.
+//! - [`json`]: the Go-compatible JSON reader.
+//! - [`container`]: HostConfig rules (create, start, update, exec).
+//! - [`volume`]: local-driver volume options.
+//! - [`build_query`]: the build query.
+//! - [`host_path`]: cleaning and matching host paths.
+//! - [`refusal`]: the verdict.
+
+pub mod build_query;
+pub mod container;
+pub mod endpoint;
+pub mod grants;
+pub mod host_path;
+pub mod json;
+pub mod refusal;
+pub mod volume;
+
+#[cfg(test)]
+#[rustfmt::skip]
+mod tests;
+
+pub use endpoint::{endpoint, Endpoint};
+pub use grants::{GrantError, Grants, RawGrants};
+pub use refusal::Refusal;
+
+/// Judges one request. `query` is the raw query string (without `?`), `body` the complete body
+/// exactly as it will be forwarded (empty for endpoints whose [`Endpoint::reads_body`] is false).
+pub fn judge(
+    endpoint: Endpoint,
+    query: Option<&str>,
+    body: &[u8],
+    grants: &Grants,
+) -> Result<(), Refusal> {
+    let only_if = |granted: bool, field: &str, needs: &str| {
+        if granted {
+            Ok(())
+        } else {
+            Err(Refusal::forbidden(field, needs))
+        }
+    };
+    match endpoint {
+        Endpoint::ContainerCreate => container::judge_create(body, grants),
+        Endpoint::ContainerStart => container::judge_start(body, grants),
+        Endpoint::ContainerUpdate => container::judge_update(body, grants),
+        Endpoint::ExecCreate => container::judge_exec(body, grants),
+        Endpoint::VolumeCreate => volume::judge_create(body, grants),
+        Endpoint::Build => build_query::judge(query, grants),
+        Endpoint::BuildKit => only_if(grants.buildkit, "BuildKit session", "buildkit = true"),
+        Endpoint::PluginInstall
+        | Endpoint::PluginUpgrade
+        | Endpoint::PluginCreate
+        | Endpoint::PluginSet => only_if(grants.plugins, "plugin installation", "plugins = true"),
+        Endpoint::ServiceCreate | Endpoint::ServiceUpdate => only_if(
+            grants.swarm_services,
+            "swarm service",
+            "swarm_services = true",
+        ),
+    }
+}

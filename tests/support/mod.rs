@@ -1,0 +1,247 @@
+//! Test support shared by the integration suites: a throwaway PKI made with
+//! dockgate's own `pki` code, a gateway running in-process on port 0, a
+//! fake Engine on a temporary unix socket that records everything it is
+//! sent, a raw TLS client for byte-level tests, and helpers that run the
+//! real docker CLIs against the gateway.
+#![allow(dead_code)]
+
+pub mod fake_engine;
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dockgate::daemon::{Control, Daemon};
+
+/// A CA, a server certificate for localhost/127.0.0.1, and client folders.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new(clients: &[&str]) -> Pki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        dockgate::pki::init_ca(dir.path(), "dockgate test CA", 3650, false).expect("init CA");
+        dockgate::pki::issue_server(dir.path(), &["DNS:localhost", "IP:127.0.0.1"], 30, false).expect("server cert");
+        for name in clients {
+            dockgate::pki::issue_client(dir.path(), name, 30, false).expect("client cert");
+        }
+        Pki { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The DOCKER_CERT_PATH folder of a client.
+    pub fn client_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("clients").join(name)
+    }
+
+    pub fn add_client(&self, name: &str) {
+        dockgate::pki::issue_client(self.dir.path(), name, 30, false).expect("client cert");
+    }
+
+    pub fn revoke(&self, name: &str) {
+        dockgate::pki::revoke(self.dir.path(), name).expect("revoke");
+    }
+
+    /// The `[tls]` table pointing at this PKI.
+    pub fn tls_table(&self) -> String {
+        let p = self.dir.path().display();
+        format!("[tls]\nca = \"{p}/ca.pem\"\ncert = \"{p}/server-cert.pem\"\nkey = \"{p}/server-key.pem\"\ncrl = \"{p}/crl.pem\"\n")
+    }
+}
+
+/// A gateway running on its own runtime thread.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub control: Control,
+    pub config_path: PathBuf,
+    _config_dir: tempfile::TempDir,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Starts a gateway with `body` (clients, policies, limits...) added to
+    /// `listen`, `upstream` and the PKI's `[tls]` table.
+    pub fn start(pki: &Pki, upstream: &Path, body: &str) -> Gateway {
+        let config_dir = tempfile::tempdir().expect("tempdir");
+        let config_path = config_dir.path().join("dockgate.toml");
+        std::fs::write(&config_path, config_text(pki, upstream, body)).expect("write config");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = config_path.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let daemon = Daemon::bind(&path).await.unwrap_or_else(|e| panic!("gateway did not start: {e}"));
+                tx.send((daemon.local_addr(), daemon.control())).unwrap();
+                daemon.run().await;
+            });
+        });
+        let (addr, control) = rx.recv_timeout(Duration::from_secs(30)).expect("gateway started");
+        Gateway { addr, control, config_path, _config_dir: config_dir, thread: Some(thread) }
+    }
+
+    /// Rewrites the config file (same listen/upstream/tls) and reloads.
+    pub fn rewrite(&self, pki: &Pki, upstream: &Path, body: &str) -> Result<(), String> {
+        std::fs::write(&self.config_path, config_text(pki, upstream, body)).expect("write config");
+        self.control.reload().map_err(|e| e.to_string())
+    }
+
+    /// `tcp://localhost:PORT`, for DOCKER_HOST.
+    pub fn docker_host(&self) -> String {
+        format!("tcp://localhost:{}", self.addr.port())
+    }
+
+    /// Stops the gateway and waits until it has drained.
+    pub fn stop(mut self) {
+        self.control.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("gateway thread");
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.control.shutdown();
+    }
+}
+
+fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
+    // Tests stop gateways often; a short grace keeps them quick.
+    let limits = if body.contains("[limits]") { "" } else { "[limits]\nshutdown_grace = \"2s\"\n" };
+    format!("listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n{limits}{body}", upstream.display(), pki.tls_table())
+}
+
+/// The real Engine's socket, when one answers; in CI its absence fails the run.
+pub fn real_engine() -> Option<PathBuf> {
+    let socket = PathBuf::from("/var/run/docker.sock");
+    let answers = Command::new("/usr/local/bin/docker")
+        .args(["-H", "unix:///var/run/docker.sock", "version", "--format", "{{.Server.Version}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if answers {
+        ensure_test_image();
+        return Some(socket);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but no Docker Engine answers on /var/run/docker.sock: .ci/run must start one");
+    }
+    eprintln!("\n*** NO DOCKER ENGINE on /var/run/docker.sock: the real-Engine tests did NOT run ***\n");
+    None
+}
+
+/// The image every real-Engine test runs: busybox imported from the host.
+pub const TEST_IMAGE: &str = "dockgate-test/busybox:latest";
+
+fn ensure_test_image() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let direct = ["-H", "unix:///var/run/docker.sock"];
+        let present = Command::new("/usr/local/bin/docker")
+            .args(direct)
+            .args(["image", "inspect", TEST_IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if present {
+            return;
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static must be installed for the real-Engine tests");
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::copy(busybox, root.path().join("bin/busybox")).unwrap();
+        for applet in ["sh", "cat", "echo", "ls", "sleep", "true", "false", "head", "wc", "env", "dd", "md5sum", "seq"] {
+            std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet)).unwrap();
+        }
+        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+        let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).output().unwrap();
+        assert!(tar.status.success());
+        let mut import = Command::new("/usr/local/bin/docker")
+            .args(direct)
+            .args(["import", "-", TEST_IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
+        assert!(import.wait().unwrap().success(), "docker import of the test image failed");
+    });
+}
+
+/// The docker CLIs the suites run: Docker's 28.x and Debian's 20.10.
+pub fn docker_clis() -> Vec<&'static str> {
+    let clis: Vec<_> = ["/usr/local/bin/docker", "/usr/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect();
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(clis.len(), 2, "CI must provide both docker CLIs (28.x and Debian's 20.10)");
+    }
+    clis
+}
+
+/// A docker CLI invocation through the gateway as `client`.
+pub fn docker(cli: &str, gateway: &Gateway, pki: &Pki, client: &str) -> Command {
+    let mut cmd = Command::new(cli);
+    let config_dir = pki.path().join(format!("docker-config-{client}"));
+    std::fs::create_dir_all(&config_dir).unwrap();
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", pki.path())
+        .env("DOCKER_CONFIG", &config_dir)
+        .env("DOCKER_HOST", gateway.docker_host())
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", pki.client_dir(client))
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command with a deadline, killing it if it hangs.
+pub fn run(mut cmd: Command, timeout: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "command timed out after {timeout:?}: {cmd:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Polls `cond` until it holds (bounded), for state that settles
+/// asynchronously; never used to assert on timing.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("condition never held: {what}");
+}
+
+pub type Shared<T> = Arc<std::sync::Mutex<T>>;
