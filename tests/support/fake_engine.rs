@@ -110,7 +110,7 @@ type FakeBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 async fn answer(req: Request<Incoming>, stats: Arc<Stats>) -> Result<Response<FakeBody>, Infallible> {
     let (mut parts, body) = req.into_parts();
-    let upgrade = hyper::upgrade::on(&mut parts.extensions);
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let wants_upgrade = parts.headers.contains_key(hyper::header::UPGRADE);
@@ -154,7 +154,7 @@ async fn answer(req: Request<Incoming>, stats: Arc<Stats>) -> Result<Response<Fa
         }
         r if wants_upgrade && !r.starts_with("/fake/no-upgrade") => {
             tokio::spawn(async move {
-                if let Ok(upgraded) = upgrade.await {
+                if let Some(Ok(upgraded)) = match upgrade { Some(u) => Some(u.await), None => None } {
                     echo_upper(upgraded).await;
                 }
             });

@@ -1,0 +1,109 @@
+//! A byte-level TLS client: sends exactly the bytes a test writes and
+//! returns what came back, for request shapes no well-behaved client sends.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::Pki;
+
+/// A client TLS config trusting the PKI's CA, presenting `client`'s
+/// certificate (or none).
+pub fn client_config(pki: &Pki, client: Option<&str>) -> Arc<ClientConfig> {
+    client_config_with(pki, client.map(|c| (pki.client_dir(c).join("cert.pem"), pki.client_dir(c).join("key.pem"))))
+}
+
+/// Like [`client_config`], with an explicit certificate and key file.
+pub fn client_config_with(pki: &Pki, identity: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.path().join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots);
+    let mut config = match identity {
+        Some((cert, key)) => {
+            let chain: Vec<_> = CertificateDer::pem_file_iter(cert).unwrap().map(Result::unwrap).collect();
+            builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(key).unwrap()).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+pub struct Conn {
+    pub tls: StreamOwned<ClientConnection, TcpStream>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Conn> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+        let mut tls = StreamOwned::new(conn, tcp);
+        // Complete the handshake now so failures surface here.
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        Ok(Conn { tls })
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.tls.write_all(bytes)?;
+        self.tls.flush()
+    }
+
+    /// Reads until the server closes (or the read timeout passes).
+    pub fn read_to_close(&mut self) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Reads one HTTP/1.1 response with a Content-Length body.
+    pub fn read_response(&mut self) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1];
+        while !out.ends_with(b"\r\n\r\n") {
+            match self.tls.read(&mut buf) {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&out).into_owned(),
+                Ok(_) => out.push(buf[0]),
+            }
+        }
+        let head = String::from_utf8_lossy(&out).into_owned();
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        let _ = self.tls.read_exact(&mut body);
+        head + &String::from_utf8_lossy(&body)
+    }
+}
+
+/// Sends `request` on a new connection as `client` and returns everything
+/// the gateway answered before closing.
+pub fn exchange(addr: SocketAddr, pki: &Pki, client: &str, request: &[u8]) -> String {
+    let mut conn = Conn::open(addr, client_config(pki, Some(client))).expect("TLS connection");
+    conn.send(request).expect("send");
+    conn.read_to_close()
+}
+
+/// The status code of the first response in `response`.
+pub fn status(response: &str) -> u16 {
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
