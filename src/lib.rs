@@ -33,11 +33,15 @@
 //! * [`notify`] — systemd readiness and socket activation.
 //! * [`metrics`] — Prometheus metrics and the health check.
 //! * [`logging`] — text or JSON logs.
+//! * [`check`], [`explain`] — validate a configuration; explain a verdict.
+//! * [`quickstart`] — from nothing to a serving gateway in one command.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
 
 pub mod audit;
+pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod explain;
 pub mod gateway;
 pub mod headers;
 pub mod identity;
@@ -48,6 +52,7 @@ pub mod notify;
 pub mod path;
 pub mod pki;
 pub mod policy;
+pub mod quickstart;
 pub mod refusal;
 pub mod server;
 pub mod shutdown;

@@ -1,11 +1,13 @@
 //! The `dockgate` command: parses arguments and hands each subcommand to
-//! the library. Exit status 0 on success, 1 on failure, 64 for a
-//! configuration that does not validate.
+//! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
+//! (for `explain`: denied), 64 for a configuration that does not validate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use dockgate::daemon::{self, Daemon, StartError};
 
 #[derive(Debug, Parser)]
 #[command(name = "dockgate", version, about = "A mutual-TLS gateway for the Docker Engine API")]
@@ -16,18 +18,89 @@ enum Cli {
         #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
         config: PathBuf,
     },
+    /// Validate a configuration and everything it names, without serving.
+    Check {
+        #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
+        config: PathBuf,
+    },
+    /// Show how the gateway would judge one request.
+    Explain {
+        #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
+        config: PathBuf,
+        /// The client (certificate Common Name) sending the request.
+        #[arg(long)]
+        client: String,
+        /// The request body to judge, for endpoints whose bodies are inspected.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// GET, POST, ...
+        method: String,
+        /// The request target, e.g. /v1.41/containers/create
+        path: String,
+    },
+    /// Create certificates if missing and serve the example configuration.
+    Quickstart {
+        /// The folder holding certs/ and config/ (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Create and manage the CA, server and client certificates.
     #[command(subcommand)]
     Pki(dockgate::pki::PkiCommand),
 }
 
-/// sysexits' EX_CONFIG-adjacent EX_USAGE: what linkerd and others exit with
-/// for a configuration that does not validate.
+/// EX_USAGE from sysexits.h: the configuration does not validate.
 const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     match Cli::parse() {
-        Cli::Serve { config } => serve(config),
+        Cli::Serve { config } => runtime().block_on(async {
+            match Daemon::bind(&config).await {
+                Ok(daemon) => serve(daemon).await,
+                Err(e) => start_failed(&e),
+            }
+        }),
+        Cli::Check { config } => {
+            let report = runtime().block_on(dockgate::check::check(&config, Duration::from_secs(5)));
+            println!("{report}");
+            if report.has_errors() {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Cli::Explain { config, client, body, method, path } => {
+            let config = match dockgate::config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            };
+            let body = match body.map(std::fs::read).transpose() {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("dockgate explain: cannot read the body: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let explanation = dockgate::explain::explain(&config, &client, &method, &path, body.as_deref());
+            println!("{client}: {method} {path}\n{explanation}");
+            match explanation.verdict {
+                dockgate::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,
+                dockgate::explain::Verdict::Deny { .. } => ExitCode::FAILURE,
+            }
+        }
+        Cli::Quickstart { dir } => runtime().block_on(async {
+            match dockgate::quickstart::prepare(&dir).await {
+                Ok(daemon) => serve(daemon).await,
+                Err(dockgate::quickstart::QuickstartError::Start(e)) => start_failed(&e),
+                Err(e) => {
+                    eprintln!("dockgate quickstart: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Cli::Pki(cmd) => match dockgate::pki::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -38,27 +111,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: PathBuf) -> ExitCode {
-    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
-    runtime.block_on(async {
-        let daemon = match dockgate::daemon::Daemon::bind(&config).await {
-            Ok(daemon) => daemon,
-            Err(e) => {
-                eprintln!("dockgate: {e}");
-                return match e {
-                    dockgate::daemon::StartError::Load(_) => ExitCode::from(EXIT_BAD_CONFIG),
-                    _ => ExitCode::FAILURE,
-                };
-            }
-        };
-        dockgate::logging::init(&daemon.control().current().config.log);
-        let control = daemon.control();
-        tokio::spawn(async move {
-            if let Err(e) = dockgate::daemon::handle_signals(control).await {
-                tracing::error!(error = %e, "cannot install signal handlers");
-            }
-        });
-        daemon.run().await;
-        ExitCode::SUCCESS
-    })
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("cannot start the tokio runtime")
+}
+
+fn start_failed(e: &StartError) -> ExitCode {
+    eprintln!("dockgate: {e}");
+    match e {
+        StartError::Load(_) => ExitCode::from(EXIT_BAD_CONFIG),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Runs a bound daemon with logging and signal handling until it stops.
+async fn serve(daemon: Daemon) -> ExitCode {
+    dockgate::logging::init(&daemon.control().current().config.log);
+    let control = daemon.control();
+    tokio::spawn(async move {
+        if let Err(e) = daemon::handle_signals(control).await {
+            tracing::error!(error = %e, "cannot install signal handlers");
+        }
+    });
+    daemon.run().await;
+    ExitCode::SUCCESS
 }

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -156,7 +156,7 @@ pub async fn serve(listener: TcpListener, upstream: impl Fn() -> Upstream + Send
 async fn answer(req: Request<hyper::body::Incoming>, upstream: Upstream) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", render()),
-        (&Method::GET, "/healthz") => match engine_ping(&upstream).await {
+        (&Method::GET, "/healthz") => match upstream.ping().await {
             Ok(()) => (StatusCode::OK, "text/plain", "ok: the Docker Engine answers /_ping\n".to_owned()),
             Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("unhealthy: {why}\n")),
         },
@@ -166,18 +166,4 @@ async fn answer(req: Request<hyper::body::Incoming>, upstream: Upstream) -> Resu
     *response.status_mut() = status;
     response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
     Ok(response)
-}
-
-async fn engine_ping(upstream: &Upstream) -> Result<(), String> {
-    let mut req = Request::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
-    *req.uri_mut() = Upstream::uri("/_ping");
-    let response = tokio::time::timeout(Duration::from_secs(5), upstream.send(req))
-        .await
-        .map_err(|_| "the Engine did not answer /_ping within 5s".to_owned())?
-        .map_err(|e| e.to_string())?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the Engine answered /_ping with {}", response.status()))
-    }
 }

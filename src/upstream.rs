@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::{Request, Response, Uri};
 use hyper_util::client::legacy::Client;
@@ -75,6 +76,22 @@ impl Upstream {
     /// Sends one request to the Engine.
     pub async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<Incoming>, UpstreamError> {
         self.client.request(req).await.map_err(|e| self.classify(e))
+    }
+
+    /// Asks the Engine for `/_ping`: the health check behind `/healthz` and `check`.
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut req = Request::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+        *req.uri_mut() = Upstream::uri("/_ping");
+        req.headers_mut().insert(hyper::header::HOST, hyper::header::HeaderValue::from_static("docker"));
+        let response = tokio::time::timeout(Duration::from_secs(5), self.send(req))
+            .await
+            .map_err(|_| format!("the Docker Engine at {} did not answer /_ping within 5s", self.socket.display()))?
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the Docker Engine at {} answered /_ping with {}", self.socket.display(), response.status()))
+        }
     }
 
     fn classify(&self, err: hyper_util::client::legacy::Error) -> UpstreamError {
