@@ -103,6 +103,22 @@ pub fn exchange(addr: SocketAddr, pki: &Pki, client: &str, request: &[u8]) -> St
     conn.read_to_close()
 }
 
+/// Whether the gateway refuses a client at the TLS layer. With TLS 1.3 the
+/// client's side of the handshake completes before the server has judged
+/// its certificate, so a refusal shows as an alert on the first read: the
+/// client never receives an HTTP response.
+pub fn refused_at_handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
+    let Ok(mut conn) = Conn::open(addr, config) else { return true };
+    if conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+        return true;
+    }
+    let mut buf = [0u8; 64];
+    match conn.tls.read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(_) => true,
+    }
+}
+
 /// The status code of the first response in `response`.
 pub fn status(response: &str) -> u16 {
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
