@@ -106,7 +106,13 @@ impl Record {
             duration_ms = (duration_ms * 1000.0).round() / 1000.0,
             "request"
         );
-        crate::metrics::observe_request(decision, reason, self.client.as_deref(), self.status, self.started.elapsed());
+        crate::metrics::observe_request(
+            decision,
+            reason,
+            self.client.as_deref(),
+            self.status,
+            self.started.elapsed(),
+        );
     }
 }
 
@@ -135,11 +141,21 @@ pub enum Direction {
 
 impl<B> Metered<B> {
     pub fn request(inner: B, meter: Arc<Meter>) -> Metered<B> {
-        Metered { inner, meter, direction: Direction::In, record: None }
+        Metered {
+            inner,
+            meter,
+            direction: Direction::In,
+            record: None,
+        }
     }
 
     pub fn response(inner: B, record: Record) -> Metered<B> {
-        Metered { inner, meter: Arc::clone(&record.meter), direction: Direction::Out, record: Some(record) }
+        Metered {
+            inner,
+            meter: Arc::clone(&record.meter),
+            direction: Direction::Out,
+            record: Some(record),
+        }
     }
 }
 
@@ -150,7 +166,10 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {

@@ -20,7 +20,10 @@ pub enum StartError {
     #[error("{0}")]
     Load(#[from] LoadError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot use the socket systemd passed: {0}")]
     Inherited(std::io::Error),
 }
@@ -43,20 +46,34 @@ impl Daemon {
             Some(std) => TcpListener::from_std(std).map_err(StartError::Inherited)?,
             None => {
                 let addr = snapshot.config.listen;
-                TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?
             }
         };
         let metrics = match snapshot.config.metrics {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
             None => None,
         };
         let (state, rx) = watch::channel(Arc::new(snapshot));
         let shared = Shared::new(rx, Shutdown::new());
-        Ok(Daemon { config_path: config_path.to_owned(), state, shared, listener, metrics })
+        Ok(Daemon {
+            config_path: config_path.to_owned(),
+            state,
+            shared,
+            listener,
+            metrics,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
@@ -65,16 +82,30 @@ impl Daemon {
 
     /// A handle for reloading and stopping the daemon while it runs.
     pub fn control(&self) -> Control {
-        Control { config_path: self.config_path.clone(), state: self.state.clone(), shutdown: self.shared.shutdown.clone() }
+        Control {
+            config_path: self.config_path.clone(),
+            state: self.state.clone(),
+            shutdown: self.shared.shutdown.clone(),
+        }
     }
 
     /// Serves until shutdown, then drains: requests in flight get the grace
     /// period, then whatever is still open (streams, tunnels) is ended.
     pub async fn run(self) {
-        let Daemon { state, shared, listener, metrics, .. } = self;
+        let Daemon {
+            state,
+            shared,
+            listener,
+            metrics,
+            ..
+        } = self;
         if let Some(metrics) = metrics {
             let rx = shared.state.clone();
-            tokio::spawn(crate::metrics::serve(metrics, move || rx.borrow().upstream.clone(), shared.shutdown.clone()));
+            tokio::spawn(crate::metrics::serve(
+                metrics,
+                move || rx.borrow().upstream.clone(),
+                shared.shutdown.clone(),
+            ));
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
@@ -85,8 +116,14 @@ impl Daemon {
         let grace = state.borrow().config.limits.shutdown_grace;
         shared.tasks.close();
         tracing::info!(open = shared.tasks.len(), ?grace, "draining connections");
-        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
-            tracing::info!(open = shared.tasks.len(), "grace period over; closing the remaining streams and tunnels");
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                open = shared.tasks.len(),
+                "grace period over; closing the remaining streams and tunnels"
+            );
             shared.shutdown.abort();
             shared.tasks.wait().await;
         }
@@ -117,10 +154,16 @@ impl Control {
                 if next.config.limits.max_connections != current.config.limits.max_connections {
                     tracing::warn!("limits.max_connections changes take effect on restart");
                 }
-                tracing::info!(clients = next.config.clients.len(), policies = next.config.policies.len(), "configuration reloaded");
+                tracing::info!(
+                    clients = next.config.clients.len(),
+                    policies = next.config.policies.len(),
+                    "configuration reloaded"
+                );
                 self.state.send_replace(Arc::new(next.clone()));
             }
-            Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; keeping the running configuration")
+            }
         }
         notify::notify("READY=1");
         result.map(|_| ())

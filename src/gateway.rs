@@ -16,11 +16,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::upgrade::OnUpgrade;
-use hyper::body::Body;
 use hyper::http::request::Parts;
+use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
 
 use crate::audit::{Decision, Metered, Record};
@@ -33,7 +33,6 @@ use crate::refusal::Refusal;
 use crate::server::Shared;
 use crate::snapshot::Snapshot;
 use crate::upstream::{Upstream, UpstreamBody};
-
 
 /// What the gateway answers with.
 pub type GatewayBody = Metered<UnsyncBoxBody<Bytes, hyper::Error>>;
@@ -52,76 +51,128 @@ pub struct Gateway {
 impl Gateway {
     pub async fn handle(self, req: Request<Incoming>) -> Result<Response<GatewayBody>, Infallible> {
         let snapshot = self.shared.state.borrow().clone();
-        let mut record = Record::new(self.identity.as_ref().ok(), self.peer, req.method().as_str(), req.uri().path());
+        let mut record = Record::new(
+            self.identity.as_ref().ok(),
+            self.peer,
+            req.method().as_str(),
+            req.uri().path(),
+        );
         let result = self.judge_and_forward(&snapshot, req, &mut record).await;
         Ok(match result {
             Ok(Forwarded::Response(response)) => {
                 record.set_status(response.status().as_u16());
                 response.map(|body| Metered::response(body.boxed_unsync(), record))
             }
-            Ok(Forwarded::Upgrade { response, client, engine }) => {
+            Ok(Forwarded::Upgrade {
+                response,
+                client,
+                engine,
+            }) => {
                 record.set_status(101);
                 record.set_upgraded();
-                self.shared.spawn_tunnel(self.identity.as_ref().ok().cloned(), client, engine, record);
+                self.shared.spawn_tunnel(
+                    self.identity.as_ref().ok().cloned(),
+                    client,
+                    engine,
+                    record,
+                );
                 switch_response(response)
             }
             Err(refusal) => {
                 if !refusal.after_forwarding() {
-                    record.decide(Decision::Deny { reason: refusal.reason() });
+                    record.decide(Decision::Deny {
+                        reason: refusal.reason(),
+                    });
                 }
                 record.set_status(refusal.status().as_u16());
                 tracing::debug!(client = self.identity.as_ref().map(|i| &*i.name).unwrap_or(""), error = %refusal, "refused");
-                refusal
-                    .to_response()
-                    .map(|body| Metered::response(body.map_err(|never| match never {}).boxed_unsync(), record))
+                refusal.to_response().map(|body| {
+                    Metered::response(body.map_err(|never| match never {}).boxed_unsync(), record)
+                })
             }
         })
     }
 
-    async fn judge_and_forward(&self, snapshot: &Snapshot, req: Request<Incoming>, record: &mut Record) -> Result<Forwarded, Refusal> {
+    async fn judge_and_forward(
+        &self,
+        snapshot: &Snapshot,
+        req: Request<Incoming>,
+        record: &mut Record,
+    ) -> Result<Forwarded, Refusal> {
         let (mut parts, body) = req.into_parts();
         let method = parts.method.clone();
         let raw_path = parts.uri.path().to_owned();
-        let non_canonical = |reason| Refusal::NonCanonical { method: method.to_string(), path: raw_path.clone(), reason };
+        let non_canonical = |reason| Refusal::NonCanonical {
+            method: method.to_string(),
+            path: raw_path.clone(),
+            reason,
+        };
         path::check_method(&method).map_err(non_canonical)?;
         let target = path::canonicalize(&parts.uri).map_err(non_canonical)?;
         let upgrade = check_headers(&parts.headers)?;
 
-        let identity = self.identity.as_ref().map_err(|e| Refusal::Identity(e.clone()))?;
+        let identity = self
+            .identity
+            .as_ref()
+            .map_err(|e| Refusal::Identity(e.clone()))?;
         if let Some(limit) = self.over_limit {
-            return Err(Refusal::TooManyConnections { client: identity.name.to_string(), limit });
+            return Err(Refusal::TooManyConnections {
+                client: identity.name.to_string(),
+                limit,
+            });
         }
         let config = &snapshot.config;
-        let policies = config
-            .clients
-            .get(&*identity.name)
-            .ok_or_else(|| Refusal::UnknownClient { client: identity.name.to_string() })?;
-        let allowed = policy::decide(policies, &method, &target.route).ok_or_else(|| Refusal::NotAllowed {
-            client: identity.name.to_string(),
-            method: method.to_string(),
-            path: raw_path.clone(),
-            policies: policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+        let policies =
+            config
+                .clients
+                .get(&*identity.name)
+                .ok_or_else(|| Refusal::UnknownClient {
+                    client: identity.name.to_string(),
+                })?;
+        let allowed = policy::decide(policies, &method, &target.route).ok_or_else(|| {
+            Refusal::NotAllowed {
+                client: identity.name.to_string(),
+                method: method.to_string(),
+                path: raw_path.clone(),
+                policies: policies
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
         })?;
 
         let judge = |endpoint, bytes: &[u8]| {
-            inspect::judge(endpoint, parts.uri.query(), bytes, &allowed.policy.grants).map_err(|refusal| match refusal {
-                inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
-                forbidden => Refusal::Forbidden {
-                    client: identity.name.to_string(),
-                    method: method.to_string(),
-                    path: raw_path.clone(),
-                    reason: format!("{forbidden} (policy {:?})", allowed.policy.name),
+            inspect::judge(endpoint, parts.uri.query(), bytes, &allowed.policy.grants).map_err(
+                |refusal| match refusal {
+                    inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
+                    forbidden => Refusal::Forbidden {
+                        client: identity.name.to_string(),
+                        method: method.to_string(),
+                        path: raw_path.clone(),
+                        reason: format!("{forbidden} (policy {:?})", allowed.policy.name),
+                    },
                 },
-            })
+            )
         };
         let body = match inspect::endpoint(&method, &target.route) {
             Some(endpoint) if endpoint.reads_body() => {
                 let limits = &config.limits;
-                let bytes = read_inspected_body(body, limits.max_inspected_body_bytes, limits.request_header_timeout).await?;
+                let bytes = read_inspected_body(
+                    body,
+                    limits.max_inspected_body_bytes,
+                    limits.request_header_timeout,
+                )
+                .await?;
                 judge(endpoint, &bytes)?;
                 // Forward exactly the bytes that were judged.
-                record.meter.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+                record
+                    .meter
+                    .bytes_in
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Full::new(bytes)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
             }
             Some(endpoint) => {
                 judge(endpoint, &[])?;
@@ -129,8 +180,12 @@ impl Gateway {
             }
             None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
         };
-        record.decide(Decision::Allow { policy: allowed.policy.name.clone(), rule: allowed.rule.to_string() });
-        let client_upgrade = upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
+        record.decide(Decision::Allow {
+            policy: allowed.policy.name.clone(),
+            rule: allowed.rule.to_string(),
+        });
+        let client_upgrade =
+            upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
         forward(&snapshot.upstream, parts, body, client_upgrade).await
     }
 }
@@ -139,7 +194,11 @@ impl Gateway {
 enum Forwarded {
     Response(Response<Incoming>),
     /// The Engine answered 101 to an upgrade the client asked for.
-    Upgrade { response: Response<Incoming>, client: OnUpgrade, engine: OnUpgrade },
+    Upgrade {
+        response: Response<Incoming>,
+        client: OnUpgrade,
+        engine: OnUpgrade,
+    },
 }
 
 /// Refuses header shapes the Engine could read differently from the gateway.
@@ -148,7 +207,9 @@ fn check_headers(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
     let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
     if let (Some(ct), extra) = (content_types.next(), content_types.next()) {
         if extra.is_some() {
-            return Err(Refusal::BadRequest("more than one Content-Type header".into()));
+            return Err(Refusal::BadRequest(
+                "more than one Content-Type header".into(),
+            ));
         }
         // The Engine reads form fields (in the body) ahead of the query
         // string, so a form body could change parameters the gateway judged.
@@ -164,25 +225,42 @@ fn check_headers(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
         None => Ok(None),
         Some(Err(())) => Err(Refusal::BadRequest("more than one Upgrade header".into())),
         Some(Ok(proto)) => {
-            let known = proto.to_str().is_ok_and(|p| p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c"));
+            let known = proto
+                .to_str()
+                .is_ok_and(|p| p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c"));
             if known {
                 Ok(Some(proto))
             } else {
-                Err(Refusal::BadRequest(format!("upgrade to {proto:?} is not supported (only tcp and h2c)")))
+                Err(Refusal::BadRequest(format!(
+                    "upgrade to {proto:?} is not supported (only tcp and h2c)"
+                )))
             }
         }
     }
 }
 
 /// Reads a body that must be judged, up to `limit` bytes and within `timeout`.
-async fn read_inspected_body(body: Incoming, limit: usize, timeout: std::time::Duration) -> Result<Bytes, Refusal> {
+async fn read_inspected_body(
+    body: Incoming,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Refusal> {
     if body.size_hint().lower() > limit as u64 {
         return Err(Refusal::BodyTooLarge { limit });
     }
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(Refusal::BadRequest(format!("the request body did not arrive within {timeout:?}"))),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Refusal::BodyTooLarge { limit }),
-        Ok(Err(e)) => Err(Refusal::BadRequest(format!("reading the request body failed: {e}"))),
+        Err(_) => Err(Refusal::BadRequest(format!(
+            "the request body did not arrive within {timeout:?}"
+        ))),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Refusal::BodyTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(Refusal::BadRequest(format!(
+            "reading the request body failed: {e}"
+        ))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
@@ -214,7 +292,11 @@ async fn forward(
     match (response.status(), client_upgrade) {
         (StatusCode::SWITCHING_PROTOCOLS, Some(client)) => {
             let engine = hyper::upgrade::on(&mut response);
-            Ok(Forwarded::Upgrade { response, client, engine })
+            Ok(Forwarded::Upgrade {
+                response,
+                client,
+                engine,
+            })
         }
         (StatusCode::SWITCHING_PROTOCOLS, None) => Err(Refusal::UnexpectedUpgrade),
         _ => {
@@ -230,10 +312,14 @@ fn switch_response(engine_response: Response<Incoming>) -> Response<GatewayBody>
     let (mut parts, _) = engine_response.into_parts();
     let proto = parts.headers.get(header::UPGRADE).cloned();
     headers::strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Some(proto) = proto {
         parts.headers.insert(header::UPGRADE, proto);
     }
-    let empty = Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync();
+    let empty = Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed_unsync();
     Response::from_parts(parts, Metered::request(empty, Arc::default()))
 }

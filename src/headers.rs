@@ -69,7 +69,10 @@ mod tests {
     #[test]
     fn strips_listed_and_standard_hop_by_hop_headers() {
         let mut h = HeaderMap::new();
-        h.insert("connection", "keep-alive, X-Secret, upgrade".parse().unwrap());
+        h.insert(
+            "connection",
+            "keep-alive, X-Secret, upgrade".parse().unwrap(),
+        );
         h.insert("x-secret", "1".parse().unwrap());
         h.insert("keep-alive", "timeout=5".parse().unwrap());
         h.insert("upgrade", "tcp".parse().unwrap());
@@ -87,7 +90,10 @@ mod tests {
         h.insert("upgrade", "tcp".parse().unwrap());
         assert!(requested_upgrade(&h).is_none());
         h.insert("connection", "Upgrade".parse().unwrap());
-        assert_eq!(requested_upgrade(&h), Some(Ok(HeaderValue::from_static("tcp"))));
+        assert_eq!(
+            requested_upgrade(&h),
+            Some(Ok(HeaderValue::from_static("tcp")))
+        );
         h.append("upgrade", "h2c".parse().unwrap());
         assert_eq!(requested_upgrade(&h), Some(Err(())));
     }
@@ -95,6 +101,9 @@ mod tests {
     #[test]
     fn media_type_ignores_case_and_parameters() {
         let v = HeaderValue::from_static("Application/X-WWW-Form-URLEncoded ; charset=utf-8");
-        assert_eq!(media_type(&v).as_deref(), Some("application/x-www-form-urlencoded"));
+        assert_eq!(
+            media_type(&v).as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
     }
 }

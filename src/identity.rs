@@ -22,7 +22,10 @@ pub struct Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity").field("name", &self.name).field("serial", &self.serial).finish()
+        f.debug_struct("Identity")
+            .field("name", &self.name)
+            .field("serial", &self.serial)
+            .finish()
     }
 }
 

@@ -10,7 +10,11 @@ use clap::Parser;
 use dockgate::daemon::{self, Daemon, StartError};
 
 #[derive(Debug, Parser)]
-#[command(name = "dockgate", version, about = "A mutual-TLS gateway for the Docker Engine API")]
+#[command(
+    name = "dockgate",
+    version,
+    about = "A mutual-TLS gateway for the Docker Engine API"
+)]
 enum Cli {
     /// Serve the gateway.
     Serve {
@@ -61,7 +65,8 @@ fn main() -> ExitCode {
             }
         }),
         Cli::Check { config } => {
-            let report = runtime().block_on(dockgate::check::check(&config, Duration::from_secs(5)));
+            let report =
+                runtime().block_on(dockgate::check::check(&config, Duration::from_secs(5)));
             println!("{report}");
             if report.has_errors() {
                 ExitCode::from(EXIT_BAD_CONFIG)
@@ -69,7 +74,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Cli::Explain { config, client, body, method, path } => {
+        Cli::Explain {
+            config,
+            client,
+            body,
+            method,
+            path,
+        } => {
             let config = match dockgate::config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -84,7 +95,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let explanation = dockgate::explain::explain(&config, &client, &method, &path, body.as_deref());
+            let explanation =
+                dockgate::explain::explain(&config, &client, &method, &path, body.as_deref());
             println!("{client}: {method} {path}\n{explanation}");
             match explanation.verdict {
                 dockgate::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,

@@ -64,28 +64,68 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let upstream_errors = Counter::default();
     // 250 µs … ~8 s: a /_ping through the gateway up to a slow image inspect.
     let latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
-    registry.register("requests", "Requests judged, by client, decision and refusal reason", requests.clone());
-    registry.register("handshake_failures", "Failed TLS handshakes by reason", handshake_failures.clone());
-    registry.register("refused_connections", "Connections refused by a connection limit", refused_connections.clone());
-    registry.register("open", "Open connections, tunnels and streams", open.clone());
-    registry.register("upstream_errors", "Requests the Engine could not be asked or failed", upstream_errors.clone());
+    registry.register(
+        "requests",
+        "Requests judged, by client, decision and refusal reason",
+        requests.clone(),
+    );
+    registry.register(
+        "handshake_failures",
+        "Failed TLS handshakes by reason",
+        handshake_failures.clone(),
+    );
+    registry.register(
+        "refused_connections",
+        "Connections refused by a connection limit",
+        refused_connections.clone(),
+    );
+    registry.register(
+        "open",
+        "Open connections, tunnels and streams",
+        open.clone(),
+    );
+    registry.register(
+        "upstream_errors",
+        "Requests the Engine could not be asked or failed",
+        upstream_errors.clone(),
+    );
     registry.register(
         "request_duration_seconds",
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
     );
-    Metrics { registry, requests, handshake_failures, refused_connections, open, upstream_errors, latency }
+    Metrics {
+        registry,
+        requests,
+        handshake_failures,
+        refused_connections,
+        open,
+        upstream_errors,
+        latency,
+    }
 });
 
 /// Records one judged request. `client` is only used as a label when the
 /// client is a configured one.
-pub fn observe_request(decision: &'static str, reason: &'static str, client: Option<&str>, status: u16, elapsed: Duration) {
+pub fn observe_request(
+    decision: &'static str,
+    reason: &'static str,
+    client: Option<&str>,
+    status: u16,
+    elapsed: Duration,
+) {
     let m = &*METRICS;
     let client = match reason {
         "unknown_client" | "bad_identity" | "unjudged" => "",
         _ => client.unwrap_or(""),
     };
-    m.requests.get_or_create(&RequestLabels { client: client.to_owned(), decision, reason }).inc();
+    m.requests
+        .get_or_create(&RequestLabels {
+            client: client.to_owned(),
+            decision,
+            reason,
+        })
+        .inc();
     if reason == "upstream_error" || status == 502 || status == 504 {
         m.upstream_errors.inc();
     }
@@ -93,11 +133,19 @@ pub fn observe_request(decision: &'static str, reason: &'static str, client: Opt
 }
 
 pub fn handshake_failed(reason: HandshakeFailure) {
-    METRICS.handshake_failures.get_or_create(&ReasonLabels { reason: reason.as_str() }).inc();
+    METRICS
+        .handshake_failures
+        .get_or_create(&ReasonLabels {
+            reason: reason.as_str(),
+        })
+        .inc();
 }
 
 pub fn connection_refused(reason: &'static str) {
-    METRICS.refused_connections.get_or_create(&ReasonLabels { reason }).inc();
+    METRICS
+        .refused_connections
+        .get_or_create(&ReasonLabels { reason })
+        .inc();
 }
 
 /// Counts one open thing of a kind while it lives.
@@ -120,19 +168,27 @@ impl OpenGauge {
 
 impl Drop for OpenGauge {
     fn drop(&mut self) {
-        METRICS.open.get_or_create(&KindLabels { kind: self.0 }).dec();
+        METRICS
+            .open
+            .get_or_create(&KindLabels { kind: self.0 })
+            .dec();
     }
 }
 
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &METRICS.registry).expect("writing to a String cannot fail");
+    prometheus_client::encoding::text::encode(&mut out, &METRICS.registry)
+        .expect("writing to a String cannot fail");
     out
 }
 
 /// Serves `/metrics` and `/healthz` until shutdown starts draining.
-pub async fn serve(listener: TcpListener, upstream: impl Fn() -> Upstream + Send + Sync + Clone + 'static, shutdown: Shutdown) {
+pub async fn serve(
+    listener: TcpListener,
+    upstream: impl Fn() -> Upstream + Send + Sync + Clone + 'static,
+    shutdown: Shutdown,
+) {
     loop {
         let (tcp, _) = tokio::select! {
             () = shutdown.draining() => return,
@@ -153,17 +209,39 @@ pub async fn serve(listener: TcpListener, upstream: impl Fn() -> Upstream + Send
     }
 }
 
-async fn answer(req: Request<hyper::body::Incoming>, upstream: Upstream) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    upstream: Upstream,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", render()),
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            render(),
+        ),
         (&Method::GET, "/healthz") => match upstream.ping().await {
-            Ok(()) => (StatusCode::OK, "text/plain", "ok: the Docker Engine answers /_ping\n".to_owned()),
-            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("unhealthy: {why}\n")),
+            Ok(()) => (
+                StatusCode::OK,
+                "text/plain",
+                "ok: the Docker Engine answers /_ping\n".to_owned(),
+            ),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("unhealthy: {why}\n"),
+            ),
         },
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics or /healthz\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics or /healthz\n".to_owned(),
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     Ok(response)
 }

@@ -10,7 +10,9 @@ use std::os::unix::net::UnixDatagram;
 /// is listening. Failures are logged, never fatal: the service works the
 /// same without a supervisor.
 pub fn notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
     let result = (|| -> io::Result<()> {
         let socket = UnixDatagram::unbound()?;
         let bytes = path.as_encoded_bytes();
@@ -30,7 +32,10 @@ pub fn notify(state: &str) {
 
 /// `RELOADING=1` with the CLOCK_MONOTONIC timestamp systemd asks for.
 pub fn reloading() {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec we pass it.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     let usec = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000;
@@ -39,13 +44,21 @@ pub fn reloading() {
 
 /// The listening socket systemd passed us, if this process was socket-activated.
 pub fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
-    let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let fds: usize = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let pid_matches = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let fds: usize = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     if !pid_matches || fds == 0 {
         return Ok(None);
     }
     if fds > 1 {
-        return Err(io::Error::other(format!("systemd passed {fds} sockets; dockgate.socket must define exactly one")));
+        return Err(io::Error::other(format!(
+            "systemd passed {fds} sockets; dockgate.socket must define exactly one"
+        )));
     }
     // SAFETY: systemd hands over fd 3 (SD_LISTEN_FDS_START) for our exclusive
     // use when LISTEN_PID names this process; nothing else in the process

@@ -73,7 +73,10 @@ pub fn canonicalize(uri: &Uri) -> Result<Target, PathError> {
     let decoded = decode(raw)?;
     check_segments(&decoded)?;
     let (version, route) = split_version(&decoded)?;
-    Ok(Target { route: route.to_owned(), version: version.map(str::to_owned) })
+    Ok(Target {
+        route: route.to_owned(),
+        version: version.map(str::to_owned),
+    })
 }
 
 /// Decodes percent escapes after checking every raw byte.
@@ -147,7 +150,9 @@ fn split_version(path: &str) -> Result<(Option<&str>, &str), PathError> {
 pub fn is_version_segment(segment: &str) -> bool {
     segment.len() > 1
         && segment.starts_with('v')
-        && segment[1..].bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && segment[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 /// Error messages quote client input; keep them short.
@@ -178,12 +183,20 @@ mod tests {
         let cases = [
             ("/_ping", "/_ping", None),
             ("/", "/", None),
-            ("/v1.41/containers/json?all=1", "/containers/json", Some("1.41")),
+            (
+                "/v1.41/containers/json?all=1",
+                "/containers/json",
+                Some("1.41"),
+            ),
             ("/v1/info", "/info", Some("1")),
             ("/v1.41.0/info", "/info", Some("1.41.0")),
             ("/v./info", "/info", Some(".")),
             ("/v1..2/info", "/info", Some("1..2")),
-            ("/images/library/busybox:latest/json", "/images/library/busybox:latest/json", None),
+            (
+                "/images/library/busybox:latest/json",
+                "/images/library/busybox:latest/json",
+                None,
+            ),
             ("/containers/ab%63d/json", "/containers/abcd/json", None),
             ("/containers/v1/json", "/containers/v1/json", None),
             ("/version1/x", "/version1/x", None),
@@ -198,16 +211,35 @@ mod tests {
 
     #[test]
     fn refuses_every_ambiguous_form() {
-        let cases: &[(&str, fn(&PathError) -> bool)] = &[
-            ("/containers/x%2Fjson", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/x%2fjson", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%2e%2e/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%252F/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%00/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%0a/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%5c/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%c3%a9/json", |e| matches!(e, PathError::ForbiddenEscape { .. })),
-            ("/containers/%zz/json", |e| matches!(e, PathError::BadEscape(_))),
+        type Expect = fn(&PathError) -> bool;
+        let cases: &[(&str, Expect)] = &[
+            ("/containers/x%2Fjson", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/x%2fjson", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%2e%2e/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%252F/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%00/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%0a/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%5c/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%c3%a9/json", |e| {
+                matches!(e, PathError::ForbiddenEscape { .. })
+            }),
+            ("/containers/%zz/json", |e| {
+                matches!(e, PathError::BadEscape(_))
+            }),
             ("/containers/%4", |e| matches!(e, PathError::BadEscape(_))),
             ("/containers//json", |e| *e == PathError::EmptySegment),
             ("//containers/json", |e| *e == PathError::EmptySegment),
@@ -217,9 +249,15 @@ mod tests {
             ("/v1.41/../info", |e| *e == PathError::DotSegment),
             ("/v1.41", |e| *e == PathError::VersionOnly),
             ("/v1.41/", |e| *e == PathError::EmptySegment),
-            ("/containers/\"x\"/json", |e| matches!(e, PathError::Byte { byte: b'"', .. })),
-            ("/containers/a|b/json", |e| matches!(e, PathError::Byte { byte: b'|', .. })),
-            ("http://docker/containers/json", |e| matches!(e, PathError::NotOriginForm(_))),
+            ("/containers/\"x\"/json", |e| {
+                matches!(e, PathError::Byte { byte: b'"', .. })
+            }),
+            ("/containers/a|b/json", |e| {
+                matches!(e, PathError::Byte { byte: b'|', .. })
+            }),
+            ("http://docker/containers/json", |e| {
+                matches!(e, PathError::NotOriginForm(_))
+            }),
             ("*", |e| matches!(e, PathError::NotOriginForm(_))),
         ];
         for (input, expected) in cases {

@@ -63,7 +63,10 @@ impl Rule {
                 return Err(RuleError::Versioned(format!("/{rest}")));
             }
         }
-        Ok(Rule { method, glob: glob.to_owned() })
+        Ok(Rule {
+            method,
+            glob: glob.to_owned(),
+        })
     }
 
     fn matches_method(&self, method: &Method) -> bool {
@@ -102,7 +105,12 @@ impl Policy {
             set.add(glob);
         }
         let globs = set.build().map_err(|e| RuleError::Glob(e.to_string()))?;
-        Ok(Policy { name: name.to_owned(), rules, grants, globs })
+        Ok(Policy {
+            name: name.to_owned(),
+            rules,
+            grants,
+            globs,
+        })
     }
 
     /// The first rule, in written order, that allows `method` on `route`.
@@ -123,9 +131,15 @@ pub struct Allowed<'a> {
 }
 
 /// Finds the first policy, in the client's order, with a rule allowing the request.
-pub fn decide<'a>(policies: &'a [Arc<Policy>], method: &Method, route: &str) -> Option<Allowed<'a>> {
+pub fn decide<'a>(
+    policies: &'a [Arc<Policy>],
+    method: &Method,
+    route: &str,
+) -> Option<Allowed<'a>> {
     policies.iter().find_map(|policy| {
-        policy.first_match(method, route).map(|rule| Allowed { policy, rule })
+        policy
+            .first_match(method, route)
+            .map(|rule| Allowed { policy, rule })
     })
 }
 
@@ -147,10 +161,18 @@ mod tests {
             "HEAD /_ping",
         ]);
         let table = [
-            ("GET", "/containers/abc/json", Some("GET /containers/*/json")),
+            (
+                "GET",
+                "/containers/abc/json",
+                Some("GET /containers/*/json"),
+            ),
             ("GET", "/containers/abc/def/json", None),
             ("POST", "/containers/abc/json", None),
-            ("GET", "/images/library/busybox/json", Some("GET /images/**/json")),
+            (
+                "GET",
+                "/images/library/busybox/json",
+                Some("GET /images/**/json"),
+            ),
             ("GET", "/images/busybox/json", Some("GET /images/**/json")),
             ("POST", "/exec/123/start", Some("* /exec/*/start")),
             ("DELETE", "/exec/123/start", Some("* /exec/*/start")),
@@ -159,7 +181,9 @@ mod tests {
             ("GET", "/containers/json", None),
         ];
         for (method, path, expected) in table {
-            let got = p.first_match(&method.parse().unwrap(), path).map(|r| r.to_string());
+            let got = p
+                .first_match(&method.parse().unwrap(), path)
+                .map(|r| r.to_string());
             assert_eq!(got.as_deref(), expected, "{method} {path}");
         }
     }
@@ -168,9 +192,24 @@ mod tests {
     fn first_policy_and_rule_in_order_decide() {
         let a = policy(&["GET /info", "* /**"]);
         let b = policy(&["GET /info"]);
-        let policies = [Arc::new(Policy { name: "a".into(), ..a }), Arc::new(Policy { name: "b".into(), ..b })];
+        let policies = [
+            Arc::new(Policy {
+                name: "a".into(),
+                ..a
+            }),
+            Arc::new(Policy {
+                name: "b".into(),
+                ..b
+            }),
+        ];
         let verdict = decide(&policies, &Method::GET, "/info").unwrap();
-        assert_eq!((verdict.policy.name.as_str(), verdict.rule.to_string().as_str()), ("a", "GET /info"));
+        assert_eq!(
+            (
+                verdict.policy.name.as_str(),
+                verdict.rule.to_string().as_str()
+            ),
+            ("a", "GET /info")
+        );
         let verdict = decide(&policies, &Method::DELETE, "/containers/x").unwrap();
         assert_eq!(verdict.rule.to_string(), "* /**");
     }
@@ -183,7 +222,10 @@ mod tests {
             ("FETCH /a", RuleError::Method("FETCH".into())),
             ("CONNECT /a", RuleError::Method("CONNECT".into())),
             ("GET a/b", RuleError::Relative),
-            ("GET /v1.41/containers/json", RuleError::Versioned("/containers/json".into())),
+            (
+                "GET /v1.41/containers/json",
+                RuleError::Versioned("/containers/json".into()),
+            ),
         ];
         for (text, expected) in table {
             assert_eq!(Rule::parse(text), Err(expected), "{text}");

@@ -20,7 +20,10 @@ pub enum QuickstartError {
     #[error("{0}")]
     Pki(#[from] PkiError),
     #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Start(#[from] StartError),
 }
@@ -37,7 +40,10 @@ pub async fn prepare(dir: &Path) -> Result<Daemon, QuickstartError> {
             std::fs::create_dir_all(path.parent().expect("config path has a folder"))?;
             std::fs::write(path, EXAMPLE_CONFIG)
         };
-        write(&config).map_err(|source| QuickstartError::Write { path: config.clone(), source })?;
+        write(&config).map_err(|source| QuickstartError::Write {
+            path: config.clone(),
+            source,
+        })?;
         println!("wrote the example configuration to {}", config.display());
     }
     let daemon = Daemon::bind(&config).await?;
@@ -47,18 +53,33 @@ pub async fn prepare(dir: &Path) -> Result<Daemon, QuickstartError> {
     if let Err(why) = engine {
         println!("\nwarning: {why}\n(the gateway runs, but allowed requests will get 502 until the Engine answers)");
     }
-    println!("\ndockgate serves {} on 127.0.0.1:{port}. Try, in another shell:\n", config.display());
+    println!(
+        "\ndockgate serves {} on 127.0.0.1:{port}. Try, in another shell:\n",
+        config.display()
+    );
     let env = |client: &str| {
-        format!("DOCKER_HOST=tcp://localhost:{port} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={}", certs.join("clients").join(client).display())
+        format!(
+            "DOCKER_HOST=tcp://localhost:{port} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={}",
+            certs.join("clients").join(client).display()
+        )
     };
     println!("  # admin may do anything that does not grant the host:");
     println!("  {} docker version", env("admin"));
     println!("  {} docker run --rm busybox echo hello", env("admin"));
-    println!("  {} docker run --rm --privileged busybox true   # refused: privileged is not granted", env("admin"));
+    println!(
+        "  {} docker run --rm --privileged busybox true   # refused: privileged is not granted",
+        env("admin")
+    );
     println!("  # viewer may only look:");
     println!("  {} docker ps", env("viewer"));
-    println!("  {} docker run --rm busybox true   # refused: the read-only policy has no rule for it", env("viewer"));
-    println!("\nStop with Ctrl-C. Edit {} and send SIGHUP to reload.\n", config.display());
+    println!(
+        "  {} docker run --rm busybox true   # refused: the read-only policy has no rule for it",
+        env("viewer")
+    );
+    println!(
+        "\nStop with Ctrl-C. Edit {} and send SIGHUP to reload.\n",
+        config.display()
+    );
     Ok(daemon)
 }
 

@@ -17,7 +17,11 @@ use crate::upstream::UpstreamError;
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("dockgate refused {method} {path}: {reason}")]
-    NonCanonical { method: String, path: String, reason: PathError },
+    NonCanonical {
+        method: String,
+        path: String,
+        reason: PathError,
+    },
     #[error("dockgate refused the request: {0}")]
     BadRequest(String),
     #[error("dockgate refused the client certificate: {0}")]
@@ -25,9 +29,19 @@ pub enum Refusal {
     #[error("dockgate: client {client:?} is not in the gateway's configuration")]
     UnknownClient { client: String },
     #[error("dockgate: client {client:?} may not {method} {path} (no rule in policies {policies} allows it)")]
-    NotAllowed { client: String, method: String, path: String, policies: String },
+    NotAllowed {
+        client: String,
+        method: String,
+        path: String,
+        policies: String,
+    },
     #[error("dockgate: client {client:?} may not {method} {path}: {reason}")]
-    Forbidden { client: String, method: String, path: String, reason: String },
+    Forbidden {
+        client: String,
+        method: String,
+        path: String,
+        reason: String,
+    },
     #[error("dockgate refused the request body: {0}")]
     UnjudgeableBody(String),
     #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
@@ -43,10 +57,13 @@ pub enum Refusal {
 impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::NonCanonical { .. } | Refusal::BadRequest(_) | Refusal::UnjudgeableBody(_) => StatusCode::BAD_REQUEST,
-            Refusal::Identity(_) | Refusal::UnknownClient { .. } | Refusal::NotAllowed { .. } | Refusal::Forbidden { .. } => {
-                StatusCode::FORBIDDEN
+            Refusal::NonCanonical { .. } | Refusal::BadRequest(_) | Refusal::UnjudgeableBody(_) => {
+                StatusCode::BAD_REQUEST
             }
+            Refusal::Identity(_)
+            | Refusal::UnknownClient { .. }
+            | Refusal::NotAllowed { .. }
+            | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Upstream(UpstreamError::ConnectTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
@@ -80,9 +97,18 @@ impl Refusal {
         let body = serde_json::json!({ "message": self.to_string() }).to_string();
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status();
-        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-        if matches!(self, Refusal::TooManyConnections { .. } | Refusal::Identity(_)) {
-            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        if matches!(
+            self,
+            Refusal::TooManyConnections { .. } | Refusal::Identity(_)
+        ) {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
         }
         response
     }

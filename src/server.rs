@@ -56,7 +56,13 @@ impl Shared {
 
     /// Runs the tunnel for an upgraded request as a task of its own: it
     /// outlives the HTTP connection that asked for it.
-    pub fn spawn_tunnel(self: &Arc<Self>, identity: Option<Identity>, client: OnUpgrade, engine: OnUpgrade, mut record: Record) {
+    pub fn spawn_tunnel(
+        self: &Arc<Self>,
+        identity: Option<Identity>,
+        client: OnUpgrade,
+        engine: OnUpgrade,
+        mut record: Record,
+    ) {
         let shared = Arc::clone(self);
         self.tasks.spawn(async move {
             let _open = metrics::OpenGauge::tunnel();
@@ -87,7 +93,10 @@ impl Shared {
             return None;
         }
         *count += 1;
-        Some(ClientSlot { shared: self, name: Arc::clone(name) })
+        Some(ClientSlot {
+            shared: self,
+            name: Arc::clone(name),
+        })
     }
 }
 
@@ -99,7 +108,11 @@ struct ClientSlot<'a> {
 
 impl Drop for ClientSlot<'_> {
     fn drop(&mut self) {
-        let mut counts = self.shared.per_client.lock().expect("per-client counts lock");
+        let mut counts = self
+            .shared
+            .per_client
+            .lock()
+            .expect("per-client counts lock");
         if let Some(count) = counts.get_mut(&self.name) {
             *count -= 1;
             if *count == 0 {
@@ -112,8 +125,13 @@ impl Drop for ClientSlot<'_> {
 /// Resolves when a published snapshot no longer admits `identity`, with
 /// the reason. Never resolves for connections without an identity: those
 /// are refused request by request anyway.
-async fn revoked(state: &mut watch::Receiver<Arc<Snapshot>>, identity: Option<&Identity>) -> String {
-    let Some(identity) = identity else { return std::future::pending().await };
+async fn revoked(
+    state: &mut watch::Receiver<Arc<Snapshot>>,
+    identity: Option<&Identity>,
+) -> String {
+    let Some(identity) = identity else {
+        return std::future::pending().await;
+    };
     loop {
         if state.changed().await.is_err() {
             return std::future::pending().await;
@@ -148,13 +166,20 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = tcp.set_nodelay(true);
         let task_shared = Arc::clone(&shared);
-        shared.tasks.spawn(connection(tcp, peer, task_shared, permit));
+        shared
+            .tasks
+            .spawn(connection(tcp, peer, task_shared, permit));
     }
     tracing::info!("stopped accepting connections");
 }
 
 /// One client connection, from handshake to close.
-async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, _permit: OwnedSemaphorePermit) {
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+) {
     let _open = metrics::OpenGauge::connection();
     let snapshot = shared.state.borrow().clone();
     let limits = snapshot.config.limits.clone();
@@ -177,18 +202,33 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, _perm
             return;
         }
     };
-    let chain: Vec<_> = tls.get_ref().1.peer_certificates().unwrap_or_default().iter().map(|c| c.clone().into_owned()).collect();
+    let chain: Vec<_> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
     let identity = Identity::from_chain(&chain);
     if let Err(e) = &identity {
         tracing::warn!(%peer, error = %e, "client certificate names no client");
     }
-    let slot = identity.as_ref().ok().map(|id| shared.enter_client(&id.name, limits.max_connections_per_client));
+    let slot = identity
+        .as_ref()
+        .ok()
+        .map(|id| shared.enter_client(&id.name, limits.max_connections_per_client));
     let over_limit = matches!(slot, Some(None)).then_some(limits.max_connections_per_client);
     if over_limit.is_some() {
         metrics::connection_refused("max_connections_per_client");
     }
 
-    let gateway = Gateway { shared: Arc::clone(&shared), peer, identity: identity.clone(), over_limit };
+    let gateway = Gateway {
+        shared: Arc::clone(&shared),
+        peer,
+        identity: identity.clone(),
+        over_limit,
+    };
     let service = service_fn(move |req| gateway.clone().handle(req));
     let mut builder = http1::Builder::new();
     builder
@@ -197,7 +237,9 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, _perm
         .max_header_size(limits.max_header_bytes)
         .max_headers(128)
         .keep_alive(over_limit.is_none());
-    let conn = builder.serve_connection(TokioIo::new(tls), service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades();
     tokio::pin!(conn);
 
     let mut state = shared.state.clone();

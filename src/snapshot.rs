@@ -34,19 +34,28 @@ impl Snapshot {
         let config = Config::load(path)?;
         let tls = Tls::load(&config.tls)?;
         let upstream = match previous {
-            Some(p) if p.upstream.socket() == config.upstream && p.upstream.connect_timeout() == config.limits.upstream_connect_timeout => {
+            Some(p)
+                if p.upstream.socket() == config.upstream
+                    && p.upstream.connect_timeout() == config.limits.upstream_connect_timeout =>
+            {
                 p.upstream.clone()
             }
             _ => Upstream::new(&config.upstream, config.limits.upstream_connect_timeout),
         };
-        Ok(Snapshot { config: Arc::new(config), tls, upstream })
+        Ok(Snapshot {
+            config: Arc::new(config),
+            tls,
+            upstream,
+        })
     }
 
     /// Whether a connection opened under an earlier snapshot may stay open
     /// under this one: its certificate must pass this snapshot's verifier
     /// (CA and CRL) and its name must still be a configured client.
     pub fn still_admits(&self, identity: &Identity) -> Result<(), String> {
-        self.tls.still_trusts(&identity.chain).map_err(|e| format!("certificate no longer accepted: {e}"))?;
+        self.tls
+            .still_trusts(&identity.chain)
+            .map_err(|e| format!("certificate no longer accepted: {e}"))?;
         if !self.config.clients.contains_key(&*identity.name) {
             return Err("client removed from the configuration".into());
         }

@@ -27,7 +27,10 @@ pub enum TlsError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
-    Rustls { path: PathBuf, source: rustls::Error },
+    Rustls {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("client verifier: {0}")]
     Verifier(String),
 }
@@ -53,13 +56,21 @@ impl Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         for ca in read_certs(&files.ca)? {
-            roots.add(ca).map_err(|source| TlsError::Rustls { path: files.ca.clone(), source })?;
+            roots.add(ca).map_err(|source| TlsError::Rustls {
+                path: files.ca.clone(),
+                source,
+            })?;
         }
-        let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+        let mut builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
         if let Some(crl) = &files.crl {
-            builder = builder.with_crls(read_crls(crl)?).only_check_end_entity_revocation();
+            builder = builder
+                .with_crls(read_crls(crl)?)
+                .only_check_end_entity_revocation();
         }
-        let verifier = builder.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let verifier = builder
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
 
         let chain = read_certs(&files.cert)?;
         let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::File {
@@ -68,31 +79,50 @@ impl Tls {
         })?;
         let mut server = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|source| TlsError::Rustls { path: files.cert.clone(), source })?
+            .map_err(|source| TlsError::Rustls {
+                path: files.cert.clone(),
+                source,
+            })?
             .with_client_cert_verifier(Arc::clone(&verifier))
             .with_single_cert(chain, key)
-            .map_err(|source| TlsError::Rustls { path: files.key.clone(), source })?;
+            .map_err(|source| TlsError::Rustls {
+                path: files.key.clone(),
+                source,
+            })?;
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         server.session_storage = Arc::new(NoServerSessionStorage {});
         server.send_tls13_tickets = 0;
         server.ignore_client_order = true;
-        Ok(Tls { server: Arc::new(server), verifier })
+        Ok(Tls {
+            server: Arc::new(server),
+            verifier,
+        })
     }
 
     /// Asks the current verifier whether an already-connected client's
     /// certificate would still pass a full handshake now.
     pub fn still_trusts(&self, chain: &[CertificateDer<'static>]) -> Result<(), rustls::Error> {
-        let (leaf, intermediates) = chain.split_first().ok_or(rustls::Error::NoCertificatesPresented)?;
-        self.verifier.verify_client_cert(leaf, intermediates, UnixTime::now()).map(|_| ())
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or(rustls::Error::NoCertificatesPresented)?;
+        self.verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map(|_| ())
     }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::File { path: path.to_owned(), message: e.to_string() })?;
+        .map_err(|e| TlsError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::File { path: path.to_owned(), message: "no certificate in file".into() });
+        return Err(TlsError::File {
+            path: path.to_owned(),
+            message: "no certificate in file".into(),
+        });
     }
     Ok(certs)
 }
@@ -100,7 +130,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     CertificateRevocationListDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::File { path: path.to_owned(), message: e.to_string() })
+        .map_err(|e| TlsError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 /// Why a TLS handshake failed, in words an admin acts on. Also the label
@@ -121,19 +154,36 @@ pub enum HandshakeFailure {
 
 impl HandshakeFailure {
     pub fn classify(err: &io::Error) -> HandshakeFailure {
-        let rustls_err = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+        let rustls_err = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>());
         match rustls_err {
             Some(rustls::Error::NoCertificatesPresented) => HandshakeFailure::NoCertificate,
             Some(rustls::Error::InvalidCertificate(c)) => match c {
-                CertificateError::UnknownIssuer | CertificateError::BadSignature => HandshakeFailure::UnknownCa,
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => HandshakeFailure::Expired,
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => HandshakeFailure::NotYetValid,
+                CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                    HandshakeFailure::UnknownCa
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    HandshakeFailure::Expired
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    HandshakeFailure::NotYetValid
+                }
                 CertificateError::Revoked => HandshakeFailure::Revoked,
-                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => HandshakeFailure::WrongKeyUsage,
+                CertificateError::InvalidPurpose
+                | CertificateError::InvalidPurposeContext { .. } => HandshakeFailure::WrongKeyUsage,
                 _ => HandshakeFailure::BadCertificate,
             },
             Some(_) => HandshakeFailure::Protocol,
-            None if matches!(err.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) => HandshakeFailure::ClientClosed,
+            None if matches!(
+                err.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+            ) =>
+            {
+                HandshakeFailure::ClientClosed
+            }
             None => HandshakeFailure::Protocol,
         }
     }

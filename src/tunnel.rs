@@ -38,7 +38,11 @@ pub async fn splice(client: Upgraded, engine: Upgraded, meter: &Meter) -> io::Re
 }
 
 /// Copies until `from` ends, then shuts down `to`'s write side.
-async fn pump<R, W>(from: &mut R, to: &mut W, counter: &std::sync::atomic::AtomicU64) -> io::Result<()>
+async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    counter: &std::sync::atomic::AtomicU64,
+) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -58,7 +62,14 @@ where
     match to.shutdown().await {
         Ok(()) => Ok(()),
         // The other side may already be gone; its own direction reports that.
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -50,14 +50,21 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(socket: &Path, connect_timeout: Duration) -> Upstream {
-        let connector = Connector { socket: socket.into(), timeout: connect_timeout };
+        let connector = Connector {
+            socket: socket.into(),
+            timeout: connect_timeout,
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .set_host(false)
             .build(connector);
-        Upstream { socket: socket.into(), connect_timeout, client }
+        Upstream {
+            socket: socket.into(),
+            connect_timeout,
+            client,
+        }
     }
 
     pub fn socket(&self) -> &Path {
@@ -70,27 +77,48 @@ impl Upstream {
 
     /// The URI the pool keys on; only its path and query go on the wire.
     pub fn uri(path_and_query: &str) -> Uri {
-        format!("http://docker{path_and_query}").parse().expect("a canonical path is a valid URI path")
+        format!("http://docker{path_and_query}")
+            .parse()
+            .expect("a canonical path is a valid URI path")
     }
 
     /// Sends one request to the Engine.
-    pub async fn send(&self, req: Request<UpstreamBody>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         self.client.request(req).await.map_err(|e| self.classify(e))
     }
 
     /// Asks the Engine for `/_ping`: the health check behind `/healthz` and `check`.
     pub async fn ping(&self) -> Result<(), String> {
-        let mut req = Request::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+        let mut req = Request::new(
+            Empty::<Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
         *req.uri_mut() = Upstream::uri("/_ping");
-        req.headers_mut().insert(hyper::header::HOST, hyper::header::HeaderValue::from_static("docker"));
+        req.headers_mut().insert(
+            hyper::header::HOST,
+            hyper::header::HeaderValue::from_static("docker"),
+        );
         let response = tokio::time::timeout(Duration::from_secs(5), self.send(req))
             .await
-            .map_err(|_| format!("the Docker Engine at {} did not answer /_ping within 5s", self.socket.display()))?
+            .map_err(|_| {
+                format!(
+                    "the Docker Engine at {} did not answer /_ping within 5s",
+                    self.socket.display()
+                )
+            })?
             .map_err(|e| e.to_string())?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("the Docker Engine at {} answered /_ping with {}", self.socket.display(), response.status()))
+            Err(format!(
+                "the Docker Engine at {} answered /_ping with {}",
+                self.socket.display(),
+                response.status()
+            ))
         }
     }
 
@@ -101,9 +129,15 @@ impl Upstream {
             while let Some(e) = source {
                 if let Some(io) = e.downcast_ref::<io::Error>() {
                     if io.kind() == io::ErrorKind::TimedOut {
-                        return UpstreamError::ConnectTimeout { socket, timeout: self.connect_timeout };
+                        return UpstreamError::ConnectTimeout {
+                            socket,
+                            timeout: self.connect_timeout,
+                        };
                     }
-                    return UpstreamError::Unreachable { socket, source: io::Error::new(io.kind(), io.to_string()) };
+                    return UpstreamError::Unreachable {
+                        socket,
+                        source: io::Error::new(io.kind(), io.to_string()),
+                    };
                 }
                 source = e.source();
             }

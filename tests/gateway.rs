@@ -37,19 +37,28 @@ fn get(path: &str) -> Vec<u8> {
 
 fn json_message(response: &str) -> String {
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {response}"));
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {response}"));
     value["message"].as_str().expect("message field").to_owned()
 }
 
 #[test]
 fn allowed_requests_reach_the_engine_with_the_target_as_sent() {
     let (pki, engine, gateway) = setup();
-    let response = raw::exchange(gateway.addr, &pki, "bob", &get("/v1.41/containers/json?all=1&filters=%7B%7D"));
+    let response = raw::exchange(
+        gateway.addr,
+        &pki,
+        "bob",
+        &get("/v1.41/containers/json?all=1&filters=%7B%7D"),
+    );
     assert_eq!(raw::status(&response), 200, "{response}");
     let seen = engine.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
-    assert_eq!(seen[0].target, "/v1.41/containers/json?all=1&filters=%7B%7D");
+    assert_eq!(
+        seen[0].target,
+        "/v1.41/containers/json?all=1&filters=%7B%7D"
+    );
     assert_eq!(seen[0].header("host"), Some("docker"));
 }
 
@@ -63,9 +72,17 @@ fn refused_requests_name_client_method_and_path_and_never_reach_the_engine() {
         b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     );
     assert_eq!(raw::status(&response), 403, "{response}");
-    assert!(response.contains("content-type: application/json"), "{response}");
+    assert!(
+        response.contains("content-type: application/json"),
+        "{response}"
+    );
     let message = json_message(&response);
-    assert!(message.contains("\"bob\"") && message.contains("POST /v1.41/containers/create") && message.contains("read"), "{message}");
+    assert!(
+        message.contains("\"bob\"")
+            && message.contains("POST /v1.41/containers/create")
+            && message.contains("read"),
+        "{message}"
+    );
     assert_eq!(engine.request_count(), 0);
 }
 
@@ -85,7 +102,10 @@ fn engine_unreachable_is_a_502_naming_the_socket() {
     let gateway = Gateway::start(&pki, &missing, POLICY);
     let response = raw::exchange(gateway.addr, &pki, "alice", &get("/_ping"));
     assert_eq!(raw::status(&response), 502, "{response}");
-    assert!(json_message(&response).contains(&missing.display().to_string()), "{response}");
+    assert!(
+        json_message(&response).contains(&missing.display().to_string()),
+        "{response}"
+    );
 }
 
 #[test]
@@ -131,21 +151,30 @@ fn huge_responses_stream_through_whole() {
 fn a_client_that_goes_away_takes_its_upstream_stream_with_it() {
     let (pki, engine, gateway) = setup();
     let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("bob"))).unwrap();
-    conn.send(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    conn.send(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 256];
     let n = conn.tls.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    eventually("the Engine holds one open event stream", || engine.open_streams() == 1);
+    eventually("the Engine holds one open event stream", || {
+        engine.open_streams() == 1
+    });
     drop(conn);
-    eventually("the Engine's event stream closed after the client left", || engine.open_streams() == 0);
-    eventually("the Engine connection closed", || engine.open_connections() == 0);
+    eventually(
+        "the Engine's event stream closed after the client left",
+        || engine.open_streams() == 0,
+    );
+    eventually("the Engine connection closed", || {
+        engine.open_connections() == 0
+    });
 }
 
 #[test]
 fn streams_flow_as_they_come() {
     let (pki, _engine, gateway) = setup();
     let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("bob"))).unwrap();
-    conn.send(b"GET /fake/stream HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    conn.send(b"GET /fake/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 1024];
     while !seen.contains("{\"event\":5}") {
@@ -216,7 +245,10 @@ fn inspected_bodies_are_forwarded_byte_for_byte_even_when_chunked() {
     assert_eq!(raw::status(&response), 200, "{response}");
     let seen = &engine.requests()[0];
     assert_eq!(seen.body, body);
-    assert_eq!(seen.header("content-length"), Some(body.len().to_string().as_str()));
+    assert_eq!(
+        seen.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
     assert_eq!(seen.header("transfer-encoding"), None);
 }
 
@@ -237,8 +269,14 @@ fn the_audit_metrics_count_decisions() {
     raw::exchange(gateway.addr, &pki, "bob", &get("/_ping"));
     raw::exchange(gateway.addr, &pki, "bob", &get("/info"));
     let text = dockgate::metrics::render();
-    assert!(text.contains(r#"dockgate_requests_total{client="bob",decision="allow",reason=""}"#), "{text}");
-    assert!(text.contains(r#"dockgate_requests_total{client="bob",decision="deny",reason="no_rule"}"#), "{text}");
+    assert!(
+        text.contains(r#"dockgate_requests_total{client="bob",decision="allow",reason=""}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"dockgate_requests_total{client="bob",decision="deny",reason="no_rule"}"#),
+        "{text}"
+    );
 }
 
 fn read_head(conn: &mut Conn) -> String {
@@ -250,4 +288,3 @@ fn read_head(conn: &mut Conn) -> String {
     }
     String::from_utf8_lossy(&head).into_owned()
 }
-

@@ -35,22 +35,34 @@ allow = ["GET /_ping", "GET /info", "GET /version"]
 
 fn open_events(gateway: &Gateway, pki: &Pki, client: &str) -> Conn {
     let mut conn = Conn::open(gateway.addr, raw::client_config(pki, Some(client))).unwrap();
-    conn.send(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    conn.send(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = conn.tls.read(&mut buf).unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "events stream did not open");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "events stream did not open"
+    );
     conn
 }
 
 /// Whether the server closed `conn` (EOF or error, not a read timeout).
 fn closed_by_server(conn: &mut Conn) -> bool {
-    conn.tls.sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.tls
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0u8; 512];
     loop {
         match conn.tls.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) => return !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
         }
     }
 }
@@ -88,20 +100,42 @@ fn a_reload_under_load_drops_nothing_and_applies_to_the_next_request() {
     eventually("load is flowing", || ok.load(Ordering::SeqCst) > 50);
 
     // The watcher's policy changes; the worker's does not.
-    gateway.rewrite(&pki, engine.path(), &policy(r#""GET /events", "GET /info""#)).unwrap();
+    gateway
+        .rewrite(
+            &pki,
+            engine.path(),
+            &policy(r#""GET /events", "GET /info""#),
+        )
+        .unwrap();
     let before = ok.load(Ordering::SeqCst);
-    eventually("load keeps flowing after the reload", || ok.load(Ordering::SeqCst) > before + 50);
+    eventually("load keeps flowing after the reload", || {
+        ok.load(Ordering::SeqCst) > before + 50
+    });
     stop.store(true, Ordering::SeqCst);
     load.join().unwrap();
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed across the reload");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "requests failed across the reload"
+    );
 
     // The open stream survived and still flows.
-    stream.tls.sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    stream
+        .tls
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut buf = [0u8; 64];
     match stream.tls.read(&mut buf) {
         Ok(0) => panic!("the event stream was closed by the reload"),
         Ok(_) => {}
-        Err(e) => assert!(matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{e}"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{e}"
+        ),
     }
     assert_eq!(engine.open_streams(), 1);
 
@@ -109,7 +143,9 @@ fn a_reload_under_load_drops_nothing_and_applies_to_the_next_request() {
     let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("watcher"))).unwrap();
     conn.send(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(raw::status(&conn.read_response()), 200);
-    gateway.rewrite(&pki, engine.path(), &policy(r#""GET /events""#)).unwrap();
+    gateway
+        .rewrite(&pki, engine.path(), &policy(r#""GET /events""#))
+        .unwrap();
     conn.send(b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(raw::status(&conn.read_response()), 403);
 }
@@ -118,22 +154,46 @@ fn a_reload_under_load_drops_nothing_and_applies_to_the_next_request() {
 fn revoking_a_client_closes_its_keep_alive_connection_and_its_stream() {
     let pki = Pki::new(&["watcher", "worker"]);
     let engine = FakeEngine::start();
-    let gateway = Gateway::start(&pki, engine.path(), &policy(r#""GET /events", "GET /_ping""#));
+    let gateway = Gateway::start(
+        &pki,
+        engine.path(),
+        &policy(r#""GET /events", "GET /_ping""#),
+    );
     let mut stream = open_events(&gateway, &pki, "watcher");
-    let mut keep_alive = Conn::open(gateway.addr, raw::client_config(&pki, Some("watcher"))).unwrap();
-    keep_alive.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut keep_alive =
+        Conn::open(gateway.addr, raw::client_config(&pki, Some("watcher"))).unwrap();
+    keep_alive
+        .send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert_eq!(raw::status(&keep_alive.read_response()), 200);
     let mut bystander = Conn::open(gateway.addr, raw::client_config(&pki, Some("worker"))).unwrap();
 
     pki.revoke("watcher");
     gateway.control.reload().unwrap();
 
-    assert!(closed_by_server(&mut stream), "the revoked client's stream stayed open");
-    assert!(closed_by_server(&mut keep_alive), "the revoked client's keep-alive connection stayed open");
-    eventually("the Engine's stream closed too", || engine.open_streams() == 0);
-    assert!(raw::refused_at_handshake(gateway.addr, raw::client_config(&pki, Some("watcher"))), "a revoked certificate was served");
-    bystander.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(raw::status(&bystander.read_response()), 200, "another client's connection was disturbed");
+    assert!(
+        closed_by_server(&mut stream),
+        "the revoked client's stream stayed open"
+    );
+    assert!(
+        closed_by_server(&mut keep_alive),
+        "the revoked client's keep-alive connection stayed open"
+    );
+    eventually("the Engine's stream closed too", || {
+        engine.open_streams() == 0
+    });
+    assert!(
+        raw::refused_at_handshake(gateway.addr, raw::client_config(&pki, Some("watcher"))),
+        "a revoked certificate was served"
+    );
+    bystander
+        .send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        raw::status(&bystander.read_response()),
+        200,
+        "another client's connection was disturbed"
+    );
 }
 
 #[test]
@@ -142,8 +202,11 @@ fn removing_a_client_from_the_config_closes_its_connections() {
     let engine = FakeEngine::start();
     let gateway = Gateway::start(&pki, engine.path(), &policy(r#""GET /events""#));
     let mut stream = open_events(&gateway, &pki, "watcher");
-    let without_watcher = "[clients.worker]\npolicies = [\"work\"]\n[policies.work]\nallow = [\"GET /_ping\"]\n";
-    gateway.rewrite(&pki, engine.path(), without_watcher).unwrap();
+    let without_watcher =
+        "[clients.worker]\npolicies = [\"work\"]\n[policies.work]\nallow = [\"GET /_ping\"]\n";
+    gateway
+        .rewrite(&pki, engine.path(), without_watcher)
+        .unwrap();
     assert!(closed_by_server(&mut stream));
 }
 
@@ -151,16 +214,46 @@ fn removing_a_client_from_the_config_closes_its_connections() {
 fn a_broken_config_on_reload_keeps_the_running_one() {
     let pki = Pki::new(&["watcher", "worker"]);
     let engine = FakeEngine::start();
-    let gateway = Gateway::start(&pki, engine.path(), &policy(r#""GET /events", "GET /_ping""#));
-    let error = gateway.rewrite(&pki, engine.path(), "[clients.worker]\npolicies = [\"missing\"]\n").unwrap_err();
+    let gateway = Gateway::start(
+        &pki,
+        engine.path(),
+        &policy(r#""GET /events", "GET /_ping""#),
+    );
+    let error = gateway
+        .rewrite(
+            &pki,
+            engine.path(),
+            "[clients.worker]\npolicies = [\"missing\"]\n",
+        )
+        .unwrap_err();
     assert!(error.contains("no policy named \"missing\""), "{error}");
-    let response = raw::exchange(gateway.addr, &pki, "watcher", b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_eq!(raw::status(&response), 200, "the old configuration was not kept: {response}");
+    let response = raw::exchange(
+        gateway.addr,
+        &pki,
+        "watcher",
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        raw::status(&response),
+        200,
+        "the old configuration was not kept: {response}"
+    );
     // A key that does not match its certificate is refused as well.
-    std::fs::copy(pki.path().join("clients/worker/key.pem"), pki.path().join("server-key.pem")).unwrap();
-    let error = gateway.rewrite(&pki, engine.path(), &policy(r#""GET /_ping""#)).unwrap_err();
+    std::fs::copy(
+        pki.path().join("clients/worker/key.pem"),
+        pki.path().join("server-key.pem"),
+    )
+    .unwrap();
+    let error = gateway
+        .rewrite(&pki, engine.path(), &policy(r#""GET /_ping""#))
+        .unwrap_err();
     assert!(error.contains("server-key.pem"), "{error}");
-    let response = raw::exchange(gateway.addr, &pki, "watcher", b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let response = raw::exchange(
+        gateway.addr,
+        &pki,
+        "watcher",
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(raw::status(&response), 200);
 }
 
@@ -168,20 +261,37 @@ fn a_broken_config_on_reload_keeps_the_running_one() {
 fn stopping_lets_a_long_request_finish_and_cuts_streams_after_the_grace_period() {
     let pki = Pki::new(&["watcher", "worker"]);
     let engine = FakeEngine::start();
-    let gateway = Gateway::start(&pki, engine.path(), &policy(r#""GET /events", "GET /fake/slow""#));
+    let gateway = Gateway::start(
+        &pki,
+        engine.path(),
+        &policy(r#""GET /events", "GET /fake/slow""#),
+    );
     let mut stream = open_events(&gateway, &pki, "watcher");
     let mut slow = Conn::open(gateway.addr, raw::client_config(&pki, Some("watcher"))).unwrap();
-    slow.send(b"GET /fake/slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    eventually("the slow request reached the Engine", || engine.requests().iter().any(|r| r.target == "/fake/slow"));
+    slow.send(b"GET /fake/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    eventually("the slow request reached the Engine", || {
+        engine.requests().iter().any(|r| r.target == "/fake/slow")
+    });
 
     let addr = gateway.addr;
     let stopper = std::thread::spawn(move || gateway.stop());
     let response = slow.read_response();
-    assert_eq!(raw::status(&response), 200, "the request in flight did not finish: {response}");
+    assert_eq!(
+        raw::status(&response),
+        200,
+        "the request in flight did not finish: {response}"
+    );
     assert!(response.ends_with("slow done"));
-    assert!(closed_by_server(&mut stream), "the event stream held the gateway open");
+    assert!(
+        closed_by_server(&mut stream),
+        "the event stream held the gateway open"
+    );
     stopper.join().unwrap();
-    assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after stop");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting after stop"
+    );
 }
 
 #[test]
@@ -191,7 +301,9 @@ fn the_binary_speaks_the_systemd_notify_protocol_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let config = dir.path().join("dockgate.toml");
     std::fs::write(
         &config,
@@ -217,25 +329,58 @@ fn the_binary_speaks_the_systemd_notify_protocol_and_exits_zero_on_sigterm() {
     };
     assert_eq!(next(), "READY=1");
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
     let reloading = next();
-    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
     assert_eq!(next(), "READY=1");
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     assert_eq!(next(), "STOPPING=1");
     let status = child.wait().unwrap();
-    let log: Vec<_> = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok).collect();
-    assert!(status.success(), "exit status {status}; log:\n{}", log.join("\n"));
-    assert!(log.iter().any(|l| l.contains("configuration reloaded")), "{}", log.join("\n"));
+    let log: Vec<_> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        log.iter().any(|l| l.contains("configuration reloaded")),
+        "{}",
+        log.join("\n")
+    );
 }
 
 #[test]
 fn a_bad_config_refuses_to_start_with_exit_64_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\nbogus = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dockgate")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:6", config.display())) && stderr.contains("bogus"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:6", config.display())) && stderr.contains("bogus"),
+        "{stderr}"
+    );
 }

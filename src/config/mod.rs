@@ -112,7 +112,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_owned(),
-            problems: vec![Problem { line: None, key: String::new(), message: format!("cannot read: {e}") }],
+            problems: vec![Problem {
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }],
         })?;
         Config::parse(path, &text)
     }
@@ -120,7 +124,10 @@ impl Config {
     /// Parses and validates config text; `path` names it in errors and
     /// anchors its relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut v = Validator { text, problems: Vec::new() };
+        let mut v = Validator {
+            text,
+            problems: Vec::new(),
+        };
         let raw: RawConfig = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -128,7 +135,11 @@ impl Config {
                 let message = e.message().trim_end().to_owned();
                 return Err(ConfigError {
                     file: path.to_owned(),
-                    problems: vec![Problem { line, key: String::new(), message }],
+                    problems: vec![Problem {
+                        line,
+                        key: String::new(),
+                        message,
+                    }],
                 });
             }
         };
@@ -136,7 +147,10 @@ impl Config {
         let config = v.config(raw, path, &base);
         match config {
             Some(config) if v.problems.is_empty() => Ok(config),
-            _ => Err(ConfigError { file: path.to_owned(), problems: v.problems }),
+            _ => Err(ConfigError {
+                file: path.to_owned(),
+                problems: v.problems,
+            }),
         }
     }
 }
@@ -149,19 +163,30 @@ struct Validator<'t> {
 
 impl Validator<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn problem<T>(&mut self, key: &str, value: &Spanned<T>, message: impl Into<String>) {
         let span = value.span();
         let line = (span.end > 0).then(|| self.line(span.start));
-        self.problems.push(Problem { line, key: key.to_owned(), message: message.into() });
+        self.problems.push(Problem {
+            line,
+            key: key.to_owned(),
+            message: message.into(),
+        });
     }
 
     fn config(&mut self, raw: RawConfig, source: &Path, base: &Path) -> Option<Config> {
         let listen = raw.listen.get_ref().parse::<SocketAddr>();
         if let Err(e) = &listen {
-            self.problem("listen", &raw.listen, format!("{e}: expected host:port such as \"0.0.0.0:2376\""));
+            self.problem(
+                "listen",
+                &raw.listen,
+                format!("{e}: expected host:port such as \"0.0.0.0:2376\""),
+            );
         }
         let upstream = self.path("upstream", &raw.upstream, base);
         let tls = TlsFiles {
@@ -174,13 +199,20 @@ impl Validator<'_> {
         let clients = self.clients(&raw.clients, &policies);
         let limits = self.limits(&raw.limits);
         let log = self.log(&raw.log);
-        let metrics = raw.metrics.as_ref().and_then(|m| match m.listen.get_ref().parse() {
-            Ok(addr) => Some(addr),
-            Err(e) => {
-                self.problem("metrics.listen", &m.listen, format!("{e}: expected host:port"));
-                None
-            }
-        });
+        let metrics = raw
+            .metrics
+            .as_ref()
+            .and_then(|m| match m.listen.get_ref().parse() {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    self.problem(
+                        "metrics.listen",
+                        &m.listen,
+                        format!("{e}: expected host:port"),
+                    );
+                    None
+                }
+            });
         Some(Config {
             source: source.to_owned(),
             listen: listen.ok()?,
@@ -201,14 +233,21 @@ impl Validator<'_> {
         base.join(value.get_ref())
     }
 
-    fn policies(&mut self, raw: &BTreeMap<String, raw::RawPolicy>) -> BTreeMap<String, Arc<Policy>> {
+    fn policies(
+        &mut self,
+        raw: &BTreeMap<String, raw::RawPolicy>,
+    ) -> BTreeMap<String, Arc<Policy>> {
         let mut out = BTreeMap::new();
         for (name, policy) in raw {
             let mut rules = Vec::new();
             for (i, text) in policy.allow.iter().enumerate() {
                 match Rule::parse(text.get_ref()) {
                     Ok(rule) => rules.push(rule),
-                    Err(e) => self.problem(&format!("policies.{name}.allow[{i}]"), text, format!("{:?}: {e}", text.get_ref())),
+                    Err(e) => self.problem(
+                        &format!("policies.{name}.allow[{i}]"),
+                        text,
+                        format!("{:?}: {e}", text.get_ref()),
+                    ),
                 }
             }
             let grants = match &policy.grants {
@@ -247,7 +286,15 @@ impl Validator<'_> {
             for p in client.policies.get_ref() {
                 match policies.get(p.get_ref()) {
                     Some(policy) => list.push(Arc::clone(policy)),
-                    None => self.problem(&key, p, format!("no policy named {:?} (define [policies.{}])", p.get_ref(), p.get_ref())),
+                    None => self.problem(
+                        &key,
+                        p,
+                        format!(
+                            "no policy named {:?} (define [policies.{}])",
+                            p.get_ref(),
+                            p.get_ref()
+                        ),
+                    ),
                 }
             }
             out.insert(name.clone(), list);
@@ -256,16 +303,26 @@ impl Validator<'_> {
     }
 
     fn limits(&mut self, raw: &raw::RawLimits) -> Option<Limits> {
-        let mut duration = |key: &str, value: &Spanned<String>| match parse_duration(value.get_ref()) {
-            Some(d) if !d.is_zero() => Some(d),
-            _ => {
-                self.problem(&format!("limits.{key}"), value, format!("{:?} is not a duration such as \"10s\", \"500ms\" or \"2m\"", value.get_ref()));
-                None
-            }
-        };
+        let mut duration =
+            |key: &str, value: &Spanned<String>| match parse_duration(value.get_ref()) {
+                Some(d) if !d.is_zero() => Some(d),
+                _ => {
+                    self.problem(
+                        &format!("limits.{key}"),
+                        value,
+                        format!(
+                            "{:?} is not a duration such as \"10s\", \"500ms\" or \"2m\"",
+                            value.get_ref()
+                        ),
+                    );
+                    None
+                }
+            };
         let handshake_timeout = duration("handshake_timeout", &raw.handshake_timeout);
-        let request_header_timeout = duration("request_header_timeout", &raw.request_header_timeout);
-        let upstream_connect_timeout = duration("upstream_connect_timeout", &raw.upstream_connect_timeout);
+        let request_header_timeout =
+            duration("request_header_timeout", &raw.request_header_timeout);
+        let upstream_connect_timeout =
+            duration("upstream_connect_timeout", &raw.upstream_connect_timeout);
         let shutdown_grace = duration("shutdown_grace", &raw.shutdown_grace);
         for (key, value) in [
             ("max_header_bytes", raw.max_header_bytes),
@@ -274,7 +331,11 @@ impl Validator<'_> {
             ("max_inspected_body_bytes", raw.max_inspected_body_bytes),
         ] {
             if value == 0 {
-                self.problems.push(Problem { line: None, key: format!("limits.{key}"), message: "must be at least 1".into() });
+                self.problems.push(Problem {
+                    line: None,
+                    key: format!("limits.{key}"),
+                    message: "must be at least 1".into(),
+                });
             }
         }
         Some(Limits {
@@ -296,7 +357,11 @@ impl Validator<'_> {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
                 other => {
-                    self.problem("log.format", f, format!("{other:?}: expected \"text\" or \"json\""));
+                    self.problem(
+                        "log.format",
+                        f,
+                        format!("{other:?}: expected \"text\" or \"json\""),
+                    );
                     LogFormat::Text
                 }
             },
@@ -313,7 +378,9 @@ impl Validator<'_> {
 
 impl raw::RawLog {
     fn log_level(&self) -> String {
-        self.level.as_ref().map_or_else(|| "info".to_owned(), |l| l.get_ref().clone())
+        self.level
+            .as_ref()
+            .map_or_else(|| "info".to_owned(), |l| l.get_ref().clone())
     }
 }
 

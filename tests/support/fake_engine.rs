@@ -33,7 +33,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -57,24 +60,40 @@ impl FakeEngine {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("engine.sock");
         let stats = Arc::new(Stats::default());
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = runtime.block_on(async { UnixListener::bind(&socket) }).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(async { UnixListener::bind(&socket) })
+            .unwrap();
         let task_stats = Arc::clone(&stats);
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let stats = Arc::clone(&task_stats);
                 stats.connections.fetch_add(1, Ordering::SeqCst);
                 stats.open_connections.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let svc_stats = Arc::clone(&stats);
                     let service = service_fn(move |req| answer(req, Arc::clone(&svc_stats)));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
                     stats.open_connections.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        FakeEngine { socket, stats, _dir: dir, runtime: Some(runtime) }
+        FakeEngine {
+            socket,
+            stats,
+            _dir: dir,
+            runtime: Some(runtime),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -108,38 +127,63 @@ impl Drop for FakeEngine {
 
 type FakeBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn answer(req: Request<Incoming>, stats: Arc<Stats>) -> Result<Response<FakeBody>, Infallible> {
+async fn answer(
+    req: Request<Incoming>,
+    stats: Arc<Stats>,
+) -> Result<Response<FakeBody>, Infallible> {
     let (mut parts, body) = req.into_parts();
     let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    let target = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let wants_upgrade = parts.headers.contains_key(hyper::header::UPGRADE);
     // Bodies of upgrade requests and streaming endpoints are not read whole.
     let body_bytes = if wants_upgrade || path.ends_with("/fake/upload") {
         Vec::new()
     } else {
-        body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default()
+        body.collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default()
     };
     stats.requests.lock().unwrap().push(Recorded {
         method: parts.method.to_string(),
         target: target.clone(),
-        headers: parts.headers.iter().map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         body: body_bytes,
     });
     let query = parts.uri.query().unwrap_or("");
-    let route = path.trim_start_matches(|c: char| c != '/' || false);
-    let route = strip_version(route);
+    let route = strip_version(&path);
     Ok(match route {
         "/_ping" => text(StatusCode::OK, "OK"),
         "/events" | "/fake/stream" => {
             stats.open_streams.fetch_add(1, Ordering::SeqCst);
             let guard = StreamGuard(Arc::clone(&stats));
-            let interval = if route == "/events" { Duration::from_secs(3600) } else { Duration::from_millis(20) };
+            let interval = if route == "/events" {
+                Duration::from_secs(3600)
+            } else {
+                Duration::from_millis(20)
+            };
             let stream = futures_stream(guard, interval);
             Response::new(BodyExt::boxed(StreamBody::new(stream)))
         }
         "/fake/huge" => {
-            let total: u64 = query.strip_prefix("bytes=").and_then(|n| n.parse().ok()).unwrap_or(1 << 20);
+            let total: u64 = query
+                .strip_prefix("bytes=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1 << 20);
             Response::new(BodyExt::boxed(Repeat { left: total }))
         }
         "/fake/slow" => {
@@ -149,26 +193,35 @@ async fn answer(req: Request<Incoming>, stats: Arc<Stats>) -> Result<Response<Fa
         "/fake/unasked-101" => {
             let mut r = text(StatusCode::SWITCHING_PROTOCOLS, "");
             r.headers_mut().insert("upgrade", "tcp".parse().unwrap());
-            r.headers_mut().insert("connection", "Upgrade".parse().unwrap());
+            r.headers_mut()
+                .insert("connection", "Upgrade".parse().unwrap());
             r
         }
         r if wants_upgrade && !r.starts_with("/fake/no-upgrade") => {
             tokio::spawn(async move {
-                if let Some(Ok(upgraded)) = match upgrade { Some(u) => Some(u.await), None => None } {
+                if let Some(Ok(upgraded)) = match upgrade {
+                    Some(u) => Some(u.await),
+                    None => None,
+                } {
                     echo_upper(upgraded).await;
                 }
             });
             let mut r = Response::new(BodyExt::boxed(Full::new(Bytes::new())));
             *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
             r.headers_mut().insert("upgrade", "tcp".parse().unwrap());
-            r.headers_mut().insert("connection", "Upgrade".parse().unwrap());
-            r.headers_mut().insert("content-type", "application/vnd.docker.raw-stream".parse().unwrap());
+            r.headers_mut()
+                .insert("connection", "Upgrade".parse().unwrap());
+            r.headers_mut().insert(
+                "content-type",
+                "application/vnd.docker.raw-stream".parse().unwrap(),
+            );
             r
         }
         _ => {
             let body = serde_json::json!({ "fake": true, "method": parts.method.as_str(), "target": target }).to_string();
             let mut r = text(StatusCode::OK, &body);
-            r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
             r
         }
     })
@@ -176,7 +229,9 @@ async fn answer(req: Request<Incoming>, stats: Arc<Stats>) -> Result<Response<Fa
 
 fn strip_version(path: &str) -> &str {
     match path[1..].split_once('/') {
-        Some((first, rest)) if dockgate::path::is_version_segment(first) => &path[first.len() + 1..][..rest.len() + 1],
+        Some((first, rest)) if dockgate::path::is_version_segment(first) => {
+            &path[first.len() + 1..][..rest.len() + 1]
+        }
         _ => path,
     }
 }
@@ -217,8 +272,16 @@ impl Drop for StreamGuard {
     }
 }
 
-fn futures_stream(guard: StreamGuard, interval: Duration) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
-    TickStream { guard, interval, sleep: Box::pin(tokio::time::sleep(Duration::ZERO)), n: 0 }
+fn futures_stream(
+    guard: StreamGuard,
+    interval: Duration,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+    TickStream {
+        guard,
+        interval,
+        sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        n: 0,
+    }
 }
 
 struct TickStream {
@@ -255,7 +318,10 @@ struct Repeat {
 impl Body for Repeat {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         static CHUNK: [u8; 65536] = [b'x'; 65536];
         if self.left == 0 {
             return Poll::Ready(None);

@@ -25,7 +25,8 @@ impl Pki {
     pub fn new(clients: &[&str]) -> Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         dockgate::pki::init_ca(dir.path(), "dockgate test CA", 3650, false).expect("init CA");
-        dockgate::pki::issue_server(dir.path(), &["DNS:localhost", "IP:127.0.0.1"], 30, false).expect("server cert");
+        dockgate::pki::issue_server(dir.path(), &["DNS:localhost", "IP:127.0.0.1"], 30, false)
+            .expect("server cert");
         for name in clients {
             dockgate::pki::issue_client(dir.path(), name, 30, false).expect("client cert");
         }
@@ -75,15 +76,29 @@ impl Gateway {
         let (tx, rx) = std::sync::mpsc::channel();
         let path = config_path.clone();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
-                let daemon = Daemon::bind(&path).await.unwrap_or_else(|e| panic!("gateway did not start: {e}"));
+                let daemon = Daemon::bind(&path)
+                    .await
+                    .unwrap_or_else(|e| panic!("gateway did not start: {e}"));
                 tx.send((daemon.local_addr(), daemon.control())).unwrap();
                 daemon.run().await;
             });
         });
-        let (addr, control) = rx.recv_timeout(Duration::from_secs(30)).expect("gateway started");
-        Gateway { addr, control, config_path, _config_dir: config_dir, thread: Some(thread) }
+        let (addr, control) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("gateway started");
+        Gateway {
+            addr,
+            control,
+            config_path,
+            _config_dir: config_dir,
+            thread: Some(thread),
+        }
     }
 
     /// Rewrites the config file (same listen/upstream/tls) and reloads.
@@ -114,15 +129,29 @@ impl Drop for Gateway {
 
 fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
     // Tests stop gateways often; a short grace keeps them quick.
-    let limits = if body.contains("[limits]") { "" } else { "[limits]\nshutdown_grace = \"2s\"\n" };
-    format!("listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n{limits}{body}", upstream.display(), pki.tls_table())
+    let limits = if body.contains("[limits]") {
+        ""
+    } else {
+        "[limits]\nshutdown_grace = \"2s\"\n"
+    };
+    format!(
+        "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n{limits}{body}",
+        upstream.display(),
+        pki.tls_table()
+    )
 }
 
 /// The real Engine's socket, when one answers; in CI its absence fails the run.
 pub fn real_engine() -> Option<PathBuf> {
     let socket = PathBuf::from("/var/run/docker.sock");
     let answers = Command::new("/usr/local/bin/docker")
-        .args(["-H", "unix:///var/run/docker.sock", "version", "--format", "{{.Server.Version}}"])
+        .args([
+            "-H",
+            "unix:///var/run/docker.sock",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -134,7 +163,9 @@ pub fn real_engine() -> Option<PathBuf> {
     if std::env::var_os("CI").is_some() {
         panic!("CI is set but no Docker Engine answers on /var/run/docker.sock: .ci/run must start one");
     }
-    eprintln!("\n*** NO DOCKER ENGINE on /var/run/docker.sock: the real-Engine tests did NOT run ***\n");
+    eprintln!(
+        "\n*** NO DOCKER ENGINE on /var/run/docker.sock: the real-Engine tests did NOT run ***\n"
+    );
     None
 }
 
@@ -162,11 +193,19 @@ fn ensure_test_image() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("bin")).unwrap();
         std::fs::copy(busybox, root.path().join("bin/busybox")).unwrap();
-        for applet in ["sh", "cat", "echo", "ls", "sleep", "true", "false", "head", "wc", "env", "dd", "md5sum", "seq"] {
+        for applet in [
+            "sh", "cat", "echo", "ls", "sleep", "true", "false", "head", "wc", "env", "dd",
+            "md5sum", "seq",
+        ] {
             std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet)).unwrap();
         }
         std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-        let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).output().unwrap();
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(root.path())
+            .args(["-c", "."])
+            .output()
+            .unwrap();
         assert!(tar.status.success());
         let mut import = Command::new("/usr/local/bin/docker")
             .args(direct)
@@ -177,15 +216,25 @@ fn ensure_test_image() {
             .unwrap();
         use std::io::Write;
         import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
-        assert!(import.wait().unwrap().success(), "docker import of the test image failed");
+        assert!(
+            import.wait().unwrap().success(),
+            "docker import of the test image failed"
+        );
     });
 }
 
 /// The docker CLIs the suites run: Docker's 28.x and Debian's 20.10.
 pub fn docker_clis() -> Vec<&'static str> {
-    let clis: Vec<_> = ["/usr/local/bin/docker", "/usr/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect();
+    let clis: Vec<_> = ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
     if std::env::var_os("CI").is_some() {
-        assert_eq!(clis.len(), 2, "CI must provide both docker CLIs (28.x and Debian's 20.10)");
+        assert_eq!(
+            clis.len(),
+            2,
+            "CI must provide both docker CLIs (28.x and Debian's 20.10)"
+        );
     }
     clis
 }

@@ -15,21 +15,40 @@ use super::Pki;
 /// A client TLS config trusting the PKI's CA, presenting `client`'s
 /// certificate (or none).
 pub fn client_config(pki: &Pki, client: Option<&str>) -> Arc<ClientConfig> {
-    client_config_with(pki, client.map(|c| (pki.client_dir(c).join("cert.pem"), pki.client_dir(c).join("key.pem"))))
+    client_config_with(
+        pki,
+        client.map(|c| {
+            (
+                pki.client_dir(c).join("cert.pem"),
+                pki.client_dir(c).join("key.pem"),
+            )
+        }),
+    )
 }
 
 /// Like [`client_config`], with an explicit certificate and key file.
-pub fn client_config_with(pki: &Pki, identity: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Arc<ClientConfig> {
+pub fn client_config_with(
+    pki: &Pki,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(pki.path().join("ca.pem")).unwrap() {
         roots.add(ca.unwrap()).unwrap();
     }
-    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
     let mut config = match identity {
         Some((cert, key)) => {
-            let chain: Vec<_> = CertificateDer::pem_file_iter(cert).unwrap().map(Result::unwrap).collect();
-            builder.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(key).unwrap()).unwrap()
+            let chain: Vec<_> = CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            builder
+                .with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(key).unwrap())
+                .unwrap()
         }
         None => builder.with_no_client_auth(),
     };
@@ -87,7 +106,11 @@ impl Conn {
         let head = String::from_utf8_lossy(&out).into_owned();
         let length = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            })
             .unwrap_or(0);
         let mut body = vec![0u8; length];
         let _ = self.tls.read_exact(&mut body);
@@ -108,8 +131,13 @@ pub fn exchange(addr: SocketAddr, pki: &Pki, client: &str, request: &[u8]) -> St
 /// its certificate, so a refusal shows as an alert on the first read: the
 /// client never receives an HTTP response.
 pub fn refused_at_handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
-    let Ok(mut conn) = Conn::open(addr, config) else { return true };
-    if conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+    let Ok(mut conn) = Conn::open(addr, config) else {
+        return true;
+    };
+    if conn
+        .send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
         return true;
     }
     let mut buf = [0u8; 64];
@@ -121,5 +149,9 @@ pub fn refused_at_handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool
 
 /// The status code of the first response in `response`.
 pub fn status(response: &str) -> u16 {
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
