@@ -60,6 +60,8 @@ impl Pki {
 /// A gateway running on its own runtime thread.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The metrics listener, when the config has `[metrics]`.
+    pub metrics: Option<SocketAddr>,
     pub control: Control,
     pub config_path: PathBuf,
     _config_dir: tempfile::TempDir,
@@ -85,15 +87,17 @@ impl Gateway {
                 let daemon = Daemon::bind(&path)
                     .await
                     .unwrap_or_else(|e| panic!("gateway did not start: {e}"));
-                tx.send((daemon.local_addr(), daemon.control())).unwrap();
+                tx.send((daemon.local_addr(), daemon.metrics_addr(), daemon.control()))
+                    .unwrap();
                 daemon.run().await;
             });
         });
-        let (addr, control) = rx
+        let (addr, metrics, control) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("gateway started");
         Gateway {
             addr,
+            metrics,
             control,
             config_path,
             _config_dir: config_dir,
@@ -170,7 +174,9 @@ pub fn real_engine() -> Option<PathBuf> {
 }
 
 /// The image every real-Engine test runs: busybox imported from the host.
-pub const TEST_IMAGE: &str = "dockgate-test/busybox:latest";
+/// The tag names the applet set below; change both together, so a host
+/// never reuses an image made with fewer applets.
+pub const TEST_IMAGE: &str = "dockgate-test/busybox:applets-2";
 
 fn ensure_test_image() {
     static ONCE: std::sync::Once = std::sync::Once::new();
