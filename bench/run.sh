@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# dockgate's benchmark: starts every target, runs the load generator once
+# over all of them (interleaved), writes bench/results/latest.md, and tears
+# everything down on exit. Run as root (the second dockerd, its bridge).
+#
+#   bench/run.sh            # full run: 5 repetitions of 3 s, 1 GiB streams (~10 min)
+#   bench/run.sh --quick    # 1 repetition of 1 s, 256 MiB streams (< 2 min after the builds)
+#
+# Environment (defaults in brackets):
+#   REPS [5]  DURATION seconds per cell [3]  STREAM_MIB [1024]  IDLE_CONNS [1000]
+#   WORKLOADS [idle,ping1,ping32,handshake,download,upload]  WARMUP seconds [1]
+#   LOADGEN_THREADS [2]  NGINX_WORKERS [nproc]  DOCKGATE_LOG_LEVEL [info]
+#   ENGINE_SOCK [/var/run/docker.sock]  DOCKERD_PID [from /var/run/docker.pid]
+#   BASE_PORT [23760]: five loopback ports from here on
+#   WITH_NGINX [1]  WITH_DOCKERD_TLS [1]  SKIP_BUILD [0]
+#   OUT [bench/results/latest.md]  CARGO_TARGET_DIR [target]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+
+if [[ "${1:-}" == "--quick" ]]; then
+    : "${REPS:=1}" "${DURATION:=1}" "${STREAM_MIB:=256}" "${WARMUP:=0.5}"
+elif [[ -n "${1:-}" ]]; then
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+: "${REPS:=5}" "${DURATION:=3}" "${STREAM_MIB:=1024}" "${IDLE_CONNS:=1000}" "${WARMUP:=1}"
+: "${WORKLOADS:=idle,ping1,ping32,handshake,download,upload}"
+: "${LOADGEN_THREADS:=2}" "${NGINX_WORKERS:=$(nproc)}" "${DOCKGATE_LOG_LEVEL:=info}"
+: "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
+: "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${SKIP_BUILD:=0}"
+: "${OUT:=$here/results/latest.md}"
+: "${CARGO_TARGET_DIR:=$repo/target}"
+export CARGO_TARGET_DIR
+
+port_dockgate_fake=$BASE_PORT
+port_dockgate_real=$((BASE_PORT + 1))
+port_nginx_fake=$((BASE_PORT + 2))
+port_nginx_real=$((BASE_PORT + 3))
+port_dockerd_tls=$((BASE_PORT + 4))
+bridge=dgbench0
+bridge_addr=10.254.213.1/24
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Waits (bounded) until COMMAND succeeds; WHAT names it in the error.
+wait_for() {
+    local what=$1 tries=$2; shift 2
+    local i
+    for ((i = 0; i < tries; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    die "$what did not come up within $((tries / 5)) s"
+}
+listening() { ss -Hltn "sport = :$1" | grep -q LISTEN; }
+engine_up() { curl -sf --max-time 2 --unix-socket "$1" http://docker/_ping; }
+
+[[ $(id -u) == 0 ]] || die "run as root: the second dockerd and its bridge need it"
+[[ -S $ENGINE_SOCK ]] || die "no Docker Engine socket at $ENGINE_SOCK"
+for p in "$port_dockgate_fake" "$port_dockgate_real" "$port_nginx_fake" "$port_nginx_real" "$port_dockerd_tls"; do
+    ! listening "$p" || die "port $p is in use; set BASE_PORT"
+done
+if [[ $WITH_NGINX == 1 ]] && ! command -v nginx >/dev/null; then
+    log "nginx not installed; leaving it out"
+    WITH_NGINX=0
+fi
+if [[ $WITH_DOCKERD_TLS == 1 ]] && ip link show "$bridge" >/dev/null 2>&1; then
+    die "bridge $bridge exists already (another run, or a leftover: ip link del $bridge)"
+fi
+: "${DOCKERD_PID:=$(cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd || true)}"
+[[ -n $DOCKERD_PID ]] || die "cannot find the running dockerd's pid; set DOCKERD_PID"
+
+if [[ $SKIP_BUILD != 1 ]]; then
+    log "building dockgate and the load generator (release)"
+    (cd "$repo" && cargo build --release --quiet)
+    (cd "$here/loadgen" && cargo build --release --quiet)
+fi
+dockgate=$CARGO_TARGET_DIR/release/dockgate
+loadgen=$CARGO_TARGET_DIR/release/loadgen
+
+work=$(mktemp -d /tmp/dgbench.XXXXXX)
+pids=()            # everything we started, stopped in reverse order
+dockerd_pid=""
+bridge_made=0
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    log "tearing down"
+    local i
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[i]}" 2>/dev/null || true
+    done
+    if [[ -n $dockerd_pid ]]; then
+        # dockerd takes a moment to stop; bounded wait, then force.
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$dockerd_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$dockerd_pid" 2>/dev/null || true
+    fi
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ $bridge_made == 1 ]]; then
+        ip link del "$bridge" 2>/dev/null || log "could not delete bridge $bridge"
+    fi
+    if [[ -d $work/dockerd/exec ]]; then
+        # Anything dockerd left mounted under its roots must not be removed through.
+        grep -o " $work/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    fi
+    rm -rf "$work" || log "left $work behind"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Idle streams need two descriptors each in a proxy; take what the hard limit allows.
+ulimit -n "$(ulimit -Hn)"
+
+log "creating a throwaway PKI in $work/pki"
+"$dockgate" pki init --dir "$work/pki" >/dev/null
+"$dockgate" pki server --dir "$work/pki" --san IP:127.0.0.1 --san DNS:localhost >/dev/null
+"$dockgate" pki client bench --dir "$work/pki" >/dev/null
+ca=$work/pki/ca.pem
+server_cert=$work/pki/server-cert.pem
+server_key=$work/pki/server-key.pem
+
+log "starting the fake engine"
+"$loadgen" fake-engine --socket "$work/fake.sock" --threads 2 2>"$work/fake-engine.log" &
+fake_pid=$!
+pids+=("$fake_pid")
+wait_for "the fake engine" 50 engine_up "$work/fake.sock"
+
+# One dockgate per engine, allowing everything to the bench client.
+start_dockgate() {
+    local name=$1 port=$2 upstream=$3
+    cat >"$work/dockgate-$name.toml" <<EOF
+listen = "127.0.0.1:$port"
+upstream = "$upstream"
+
+[tls]
+ca = "$ca"
+cert = "$server_cert"
+key = "$server_key"
+
+[clients.bench]
+policies = ["everything"]
+
+[policies.everything]
+allow = ["* /**"]
+
+[limits]
+max_connections = 8192             # the idle-streams case holds $IDLE_CONNS at once
+max_connections_per_client = 4096
+
+[log]
+level = "$DOCKGATE_LOG_LEVEL"      # info: one audit line per request, as deployed
+EOF
+    "$dockgate" serve --config "$work/dockgate-$name.toml" 2>"$work/dockgate-$name.log" &
+    started_pid=$!
+    pids+=("$started_pid")
+    wait_for "dockgate ($name engine)" 50 listening "$port"
+}
+log "starting dockgate in front of the fake and the real engine"
+start_dockgate fake "$port_dockgate_fake" "$work/fake.sock"
+dockgate_fake_pid=$started_pid
+start_dockgate real "$port_dockgate_real" "$ENGINE_SOCK"
+dockgate_real_pid=$started_pid
+
+nginx_pids=""
+if [[ $WITH_NGINX == 1 ]]; then
+    log "starting nginx"
+    mkdir -p "$work/nginx/logs"
+    cat >"$work/nginx/nginx.conf" <<EOF
+daemon off;
+user root;                          # the Engine's socket is root:docker 0660
+worker_processes $NGINX_WORKERS;
+worker_rlimit_nofile $(ulimit -Hn);
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+
+events {
+    worker_connections 8192;        # idle streams: each needs a client and an upstream connection
+}
+
+http {
+    access_log $work/nginx/logs/access.log;  # one line per request, like dockgate's audit log
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    client_max_body_size 0;
+
+    ssl_certificate $server_cert;
+    ssl_certificate_key $server_key;
+    ssl_client_certificate $ca;
+    ssl_verify_client on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;           # every connection a full handshake, as in dockgate
+    ssl_session_tickets off;
+
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host docker;
+    proxy_buffering off;             # streams pass through as they come
+    proxy_request_buffering off;
+    proxy_read_timeout 3600s;
+    proxy_send_timeout 3600s;
+
+    upstream fake_engine {
+        server unix:$work/fake.sock;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    upstream real_engine {
+        server unix:$ENGINE_SOCK;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$port_nginx_fake ssl;
+        location / { proxy_pass http://fake_engine; }
+    }
+    server {
+        listen 127.0.0.1:$port_nginx_real ssl;
+        location / { proxy_pass http://real_engine; }
+    }
+}
+EOF
+    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/logs/stderr.log" &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    wait_for "nginx" 50 listening "$port_nginx_real"
+    workers=$(pgrep -P "$nginx_pid" | paste -sd+ -)
+    nginx_pids="$nginx_pid${workers:++$workers}"
+fi
+
+if [[ $WITH_DOCKERD_TLS == 1 ]]; then
+    log "starting a second dockerd with --tlsverify on 127.0.0.1:$port_dockerd_tls"
+    d=$work/dockerd
+    mkdir -p "$d/data" "$d/exec"
+    echo '{}' >"$d/daemon.json"
+    # Its own bridge: never --bridge=none, which would delete the host's docker0.
+    ip link add name "$bridge" type bridge
+    bridge_made=1
+    ip addr add "$bridge_addr" dev "$bridge"
+    ip link set "$bridge" up
+    containerd_args=()
+    if [[ -S /var/run/docker/containerd/containerd.sock ]]; then
+        # Share the running containerd, in namespaces of its own.
+        containerd_args=(--containerd /var/run/docker/containerd/containerd.sock
+            --containerd-namespace dgbench --containerd-plugins-namespace dgbench-plugins)
+    fi
+    dockerd --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$d/exec" \
+        --pidfile "$d/dockerd.pid" -H "unix://$d/docker.sock" -H "tcp://127.0.0.1:$port_dockerd_tls" \
+        --tlsverify --tlscacert "$ca" --tlscert "$server_cert" --tlskey "$server_key" \
+        --bridge="$bridge" --iptables=false --ip-masq=false "${containerd_args[@]}" \
+        --log-level warn >"$d/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    pids+=("$dockerd_pid")
+    wait_for "the second dockerd" 300 engine_up "$d/docker.sock"
+    wait_for "the second dockerd's TLS port" 50 listening "$port_dockerd_tls"
+fi
+
+targets=(
+    --target "direct,fake,unix:$work/fake.sock,$fake_pid"
+    --target "dockgate,fake,tls:127.0.0.1:$port_dockgate_fake,$dockgate_fake_pid"
+)
+[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,fake,tls:127.0.0.1:$port_nginx_fake,$nginx_pids")
+targets+=(
+    --target "direct,real,unix:$ENGINE_SOCK,$DOCKERD_PID"
+    --target "dockgate,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid"
+)
+[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,real,tls:127.0.0.1:$port_nginx_real,$nginx_pids")
+[[ $WITH_DOCKERD_TLS == 1 ]] && targets+=(--target "dockerd-tls,real,tls:127.0.0.1:$port_dockerd_tls,$dockerd_pid")
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+log "measuring: $REPS repetitions of $DURATION s, streams of $STREAM_MIB MiB, $IDLE_CONNS idle streams"
+SECONDS=0
+"$loadgen" run "${targets[@]}" \
+    --ca "$ca" --cert "$work/pki/clients/bench/cert.pem" --key "$work/pki/clients/bench/key.pem" \
+    --reps "$REPS" --duration "$DURATION" --stream-mib "$STREAM_MIB" --idle "$IDLE_CONNS" \
+    --workloads "$WORKLOADS" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" \
+    --clk-tck "$(getconf CLK_TCK)" --out "$work/table.md"
+elapsed=$SECONDS
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | grep -q . && echo " (src modified)" || true)
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "# dockgate benchmark"
+    echo
+    echo "- date: $started, $elapsed s of measuring"
+    echo "- dockgate commit: $commit$dirty"
+    echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+    echo "- kernel: $(uname -sr)"
+    echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
+    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(nginx -v 2>&1 | cut -d/ -f2 || echo none), $NGINX_WORKERS workers"
+    echo "- settings: $REPS repetitions, $DURATION s per cell, $STREAM_MIB MiB streams, $IDLE_CONNS idle streams, load generator on $LOADGEN_THREADS threads, dockgate log level $DOCKGATE_LOG_LEVEL"
+    echo
+    cat "$work/table.md"
+    echo
+    echo "Reading the table: Result is the median over repetitions (idle streams: the largest)."
+    echo "× direct is Result over the direct socket's Result for the same engine. Server CPU is the"
+    echo "utime+stime of the target's processes (dockgate; nginx master and workers; the dockerd"
+    echo "serving the socket) per request, connection or MiB. Loadgen CPU is the load generator's"
+    echo "own utime+stime over wall time: with $(nproc) cores shared by load generator, proxy and Engine,"
+    echo "whatever it uses is not available to the target. The direct rows of the real engine are the"
+    echo "host's dockerd; dockerd-tls is a second dockerd of the same version with its own data root."
+    echo "See bench/README.md."
+} >"$OUT"
+log "wrote $OUT"
+cat "$OUT"
