@@ -13,6 +13,7 @@
 #   ENGINE_SOCK [/var/run/docker.sock]  DOCKERD_PID [from /var/run/docker.pid]
 #   BASE_PORT [23760]: five loopback ports from here on
 #   WITH_NGINX [1]  WITH_DOCKERD_TLS [1]  SKIP_BUILD [0]
+#   WITH_QUIET_DOCKGATE [1]: also measure dockgate without its audit log (fake engine)
 #   OUT [bench/results/latest.md]  CARGO_TARGET_DIR [target]
 set -euo pipefail
 
@@ -22,14 +23,14 @@ repo=$(dirname "$here")
 if [[ "${1:-}" == "--quick" ]]; then
     : "${REPS:=1}" "${DURATION:=1}" "${STREAM_MIB:=256}" "${WARMUP:=0.5}"
 elif [[ -n "${1:-}" ]]; then
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 : "${REPS:=5}" "${DURATION:=3}" "${STREAM_MIB:=1024}" "${IDLE_CONNS:=1000}" "${WARMUP:=1}"
 : "${WORKLOADS:=idle,ping1,ping32,handshake,download,upload}"
 : "${LOADGEN_THREADS:=2}" "${NGINX_WORKERS:=$(nproc)}" "${DOCKGATE_LOG_LEVEL:=info}"
 : "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
-: "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${SKIP_BUILD:=0}"
+: "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${SKIP_BUILD:=0}"
 : "${OUT:=$here/results/latest.md}"
 : "${CARGO_TARGET_DIR:=$repo/target}"
 export CARGO_TARGET_DIR
@@ -39,6 +40,7 @@ port_dockgate_real=$((BASE_PORT + 1))
 port_nginx_fake=$((BASE_PORT + 2))
 port_nginx_real=$((BASE_PORT + 3))
 port_dockerd_tls=$((BASE_PORT + 4))
+port_dockgate_quiet=$((BASE_PORT + 5))
 bridge=dgbench0
 bridge_addr=10.254.213.1/24
 
@@ -60,7 +62,7 @@ engine_up() { curl -sf --max-time 2 --unix-socket "$1" http://docker/_ping; }
 
 [[ $(id -u) == 0 ]] || die "run as root: the second dockerd and its bridge need it"
 [[ -S $ENGINE_SOCK ]] || die "no Docker Engine socket at $ENGINE_SOCK"
-for p in "$port_dockgate_fake" "$port_dockgate_real" "$port_nginx_fake" "$port_nginx_real" "$port_dockerd_tls"; do
+for p in "$port_dockgate_fake" "$port_dockgate_real" "$port_nginx_fake" "$port_nginx_real" "$port_dockerd_tls" "$port_dockgate_quiet"; do
     ! listening "$p" || die "port $p is in use; set BASE_PORT"
 done
 if [[ $WITH_NGINX == 1 ]] && ! command -v nginx >/dev/null; then
@@ -137,7 +139,7 @@ wait_for "the fake engine" 50 engine_up "$work/fake.sock"
 
 # One dockgate per engine, allowing everything to the bench client.
 start_dockgate() {
-    local name=$1 port=$2 upstream=$3
+    local name=$1 port=$2 upstream=$3 level=$4
     cat >"$work/dockgate-$name.toml" <<EOF
 listen = "127.0.0.1:$port"
 upstream = "$upstream"
@@ -158,7 +160,7 @@ max_connections = 8192             # the idle-streams case holds $IDLE_CONNS at 
 max_connections_per_client = 4096
 
 [log]
-level = "$DOCKGATE_LOG_LEVEL"      # info: one audit line per request, as deployed
+level = "$level"                   # "info", the default, writes one audit line per request
 EOF
     "$dockgate" serve --config "$work/dockgate-$name.toml" 2>"$work/dockgate-$name.log" &
     started_pid=$!
@@ -166,29 +168,35 @@ EOF
     wait_for "dockgate ($name engine)" 50 listening "$port"
 }
 log "starting dockgate in front of the fake and the real engine"
-start_dockgate fake "$port_dockgate_fake" "$work/fake.sock"
+start_dockgate fake "$port_dockgate_fake" "$work/fake.sock" "$DOCKGATE_LOG_LEVEL"
 dockgate_fake_pid=$started_pid
-start_dockgate real "$port_dockgate_real" "$ENGINE_SOCK"
+start_dockgate real "$port_dockgate_real" "$ENGINE_SOCK" "$DOCKGATE_LOG_LEVEL"
 dockgate_real_pid=$started_pid
+if [[ $WITH_QUIET_DOCKGATE == 1 ]]; then
+    # A reference, not a target: what the per-request audit line costs.
+    start_dockgate quiet "$port_dockgate_quiet" "$work/fake.sock" warn
+    dockgate_quiet_pid=$started_pid
+fi
 
-nginx_pids=""
-if [[ $WITH_NGINX == 1 ]]; then
-    log "starting nginx"
-    mkdir -p "$work/nginx/logs"
-    cat >"$work/nginx/nginx.conf" <<EOF
+# One nginx per engine, like dockgate, so each one's memory and CPU are its own.
+start_nginx() {
+    local name=$1 port=$2 upstream=$3
+    local dir=$work/nginx-$name
+    mkdir -p "$dir/logs"
+    cat >"$dir/nginx.conf" <<EOF
 daemon off;
 user root;                          # the Engine's socket is root:docker 0660
 worker_processes $NGINX_WORKERS;
 worker_rlimit_nofile $(ulimit -Hn);
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
 
 events {
     worker_connections 8192;        # idle streams: each needs a client and an upstream connection
 }
 
 http {
-    access_log $work/nginx/logs/access.log;  # one line per request, like dockgate's audit log
+    access_log $dir/logs/access.log;  # one line per request, like dockgate's audit log
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     client_max_body_size 0;
@@ -209,34 +217,40 @@ http {
     proxy_read_timeout 3600s;
     proxy_send_timeout 3600s;
 
-    upstream fake_engine {
-        server unix:$work/fake.sock;
-        keepalive 64;
-        keepalive_requests 1000000;
-        keepalive_timeout 300s;
-    }
-    upstream real_engine {
-        server unix:$ENGINE_SOCK;
+    upstream engine {
+        server unix:$upstream;
         keepalive 64;
         keepalive_requests 1000000;
         keepalive_timeout 300s;
     }
     server {
-        listen 127.0.0.1:$port_nginx_fake ssl;
-        location / { proxy_pass http://fake_engine; }
-    }
-    server {
-        listen 127.0.0.1:$port_nginx_real ssl;
-        location / { proxy_pass http://real_engine; }
+        listen 127.0.0.1:$port ssl;
+        location / { proxy_pass http://engine; }
+        # The fake engine's streaming endpoints: 64 KiB buffers, the size of the
+        # chunks sent, instead of the 4-8 KiB defaults that would cap nginx's
+        # throughput. Kept off the other paths so idle streams keep the default.
+        location /bench/ {
+            proxy_pass http://engine;
+            proxy_buffer_size 64k;
+            client_body_buffer_size 64k;
+        }
     }
 }
 EOF
-    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/logs/stderr.log" &
-    nginx_pid=$!
-    pids+=("$nginx_pid")
-    wait_for "nginx" 50 listening "$port_nginx_real"
-    workers=$(pgrep -P "$nginx_pid" | paste -sd+ -)
-    nginx_pids="$nginx_pid${workers:++$workers}"
+    nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/logs/stderr.log" &
+    local master=$!
+    pids+=("$master")
+    wait_for "nginx ($name engine)" 50 listening "$port"
+    local workers
+    workers=$(pgrep -P "$master" | paste -sd+ -)
+    started_pids="$master${workers:++$workers}"
+}
+if [[ $WITH_NGINX == 1 ]]; then
+    log "starting nginx in front of the fake and the real engine"
+    start_nginx fake "$port_nginx_fake" "$work/fake.sock"
+    nginx_fake_pids=$started_pids
+    start_nginx real "$port_nginx_real" "$ENGINE_SOCK"
+    nginx_real_pids=$started_pids
 fi
 
 if [[ $WITH_DOCKERD_TLS == 1 ]]; then
@@ -270,12 +284,13 @@ targets=(
     --target "direct,fake,unix:$work/fake.sock,$fake_pid"
     --target "dockgate,fake,tls:127.0.0.1:$port_dockgate_fake,$dockgate_fake_pid"
 )
-[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,fake,tls:127.0.0.1:$port_nginx_fake,$nginx_pids")
+[[ $WITH_QUIET_DOCKGATE == 1 ]] && targets+=(--target "dockgate-quiet,fake,tls:127.0.0.1:$port_dockgate_quiet,$dockgate_quiet_pid")
+[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,fake,tls:127.0.0.1:$port_nginx_fake,$nginx_fake_pids")
 targets+=(
     --target "direct,real,unix:$ENGINE_SOCK,$DOCKERD_PID"
     --target "dockgate,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid"
 )
-[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,real,tls:127.0.0.1:$port_nginx_real,$nginx_pids")
+[[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,real,tls:127.0.0.1:$port_nginx_real,$nginx_real_pids")
 [[ $WITH_DOCKERD_TLS == 1 ]] && targets+=(--target "dockerd-tls,real,tls:127.0.0.1:$port_dockerd_tls,$dockerd_pid")
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -290,14 +305,15 @@ SECONDS=0
 elapsed=$SECONDS
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=$(git -C "$repo" log -1 --format=%h -- src Cargo.toml Cargo.lock 2>/dev/null || echo unknown)
+head=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | grep -q . && echo " (src modified)" || true)
 mkdir -p "$(dirname "$OUT")"
 {
     echo "# dockgate benchmark"
     echo
     echo "- date: $started, $elapsed s of measuring"
-    echo "- dockgate commit: $commit$dirty"
+    echo "- dockgate commit: $commit$dirty (last commit touching src/; checkout at $head)"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
@@ -313,6 +329,8 @@ mkdir -p "$(dirname "$OUT")"
     echo "own utime+stime over wall time: with $(nproc) cores shared by load generator, proxy and Engine,"
     echo "whatever it uses is not available to the target. The direct rows of the real engine are the"
     echo "host's dockerd; dockerd-tls is a second dockerd of the same version with its own data root."
+    echo "dockgate-quiet is dockgate with [log] level = \"warn\": no audit line per request; a reference"
+    echo "for what the audit log costs, not one of the compared targets."
     echo "See bench/README.md."
 } >"$OUT"
 log "wrote $OUT"
