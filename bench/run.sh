@@ -14,6 +14,7 @@
 #   BASE_PORT [23760]: five loopback ports from here on
 #   WITH_NGINX [1]  WITH_DOCKERD_TLS [1]  SKIP_BUILD [0]
 #   WITH_QUIET_DOCKGATE [1]: also measure dockgate without its audit log (fake engine)
+#   NGINX_STREAM_BUFFER [64k]: nginx's buffers on the streaming paths ("" = nginx's defaults)
 #   OUT [bench/results/latest.md]  CARGO_TARGET_DIR [target]
 set -euo pipefail
 
@@ -23,7 +24,7 @@ repo=$(dirname "$here")
 if [[ "${1:-}" == "--quick" ]]; then
     : "${REPS:=1}" "${DURATION:=1}" "${STREAM_MIB:=256}" "${WARMUP:=0.5}"
 elif [[ -n "${1:-}" ]]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 : "${REPS:=5}" "${DURATION:=3}" "${STREAM_MIB:=1024}" "${IDLE_CONNS:=1000}" "${WARMUP:=1}"
@@ -32,6 +33,7 @@ fi
 : "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
 : "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${SKIP_BUILD:=0}"
 : "${OUT:=$here/results/latest.md}"
+: "${NGINX_STREAM_BUFFER=64k}"
 : "${CARGO_TARGET_DIR:=$repo/target}"
 export CARGO_TARGET_DIR
 
@@ -92,6 +94,13 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     log "tearing down"
+    if [[ $status != 0 ]]; then
+        # The logs go with the work folder; show their ends first.
+        find "$work" -maxdepth 3 -name '*.log' -size +0 2>/dev/null | while read -r f; do
+            log "--- ${f#"$work"/}"
+            tail -n 5 "$f" >&2
+        done
+    fi
     local i
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         kill -TERM "${pids[i]}" 2>/dev/null || true
@@ -178,6 +187,22 @@ if [[ $WITH_QUIET_DOCKGATE == 1 ]]; then
     dockgate_quiet_pid=$started_pid
 fi
 
+# The fake engine's streaming endpoints get buffers the size of the chunks
+# sent, instead of the 4-8 KiB defaults that cap nginx's throughput; the
+# other paths keep the defaults, so idle streams cost what they would.
+nginx_stream_location() {
+    [[ -n $NGINX_STREAM_BUFFER ]] || return 0
+    cat <<EOF
+        location /bench/ {
+            proxy_pass http://engine;
+            proxy_buffer_size $NGINX_STREAM_BUFFER;
+            proxy_buffers 4 $NGINX_STREAM_BUFFER;
+            proxy_busy_buffers_size $(( ${NGINX_STREAM_BUFFER%k} * 2 ))k;
+            client_body_buffer_size $NGINX_STREAM_BUFFER;
+        }
+EOF
+}
+
 # One nginx per engine, like dockgate, so each one's memory and CPU are its own.
 start_nginx() {
     local name=$1 port=$2 upstream=$3
@@ -226,14 +251,7 @@ http {
     server {
         listen 127.0.0.1:$port ssl;
         location / { proxy_pass http://engine; }
-        # The fake engine's streaming endpoints: 64 KiB buffers, the size of the
-        # chunks sent, instead of the 4-8 KiB defaults that would cap nginx's
-        # throughput. Kept off the other paths so idle streams keep the default.
-        location /bench/ {
-            proxy_pass http://engine;
-            proxy_buffer_size 64k;
-            client_body_buffer_size 64k;
-        }
+$(nginx_stream_location)
     }
 }
 EOF
@@ -317,7 +335,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
-    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(nginx -v 2>&1 | cut -d/ -f2 || echo none), $NGINX_WORKERS workers"
+    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(nginx -v 2>&1 | cut -d/ -f2 || echo none), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
     echo "- settings: $REPS repetitions, $DURATION s per cell, $STREAM_MIB MiB streams, $IDLE_CONNS idle streams, load generator on $LOADGEN_THREADS threads, dockgate log level $DOCKGATE_LOG_LEVEL"
     echo
     cat "$work/table.md"
