@@ -3,7 +3,7 @@
 # over all of them (interleaved), writes bench/results/latest.md, and tears
 # everything down on exit. Run as root (the second dockerd, its bridge).
 #
-#   bench/run.sh            # full run: 5 repetitions of 3 s, 1 GiB streams (~10 min)
+#   bench/run.sh            # full run: 5 repetitions of 3 s, 1 GiB streams (~8-10 min)
 #   bench/run.sh --quick    # 1 repetition of 1 s, 256 MiB streams (< 2 min after the builds)
 #
 # Environment (defaults in brackets):
