@@ -1,0 +1,303 @@
+//! The workloads, and one measurement ("cell") of one workload against one
+//! target: the result, plus the CPU the target's processes and the load
+//! generator itself spent meanwhile.
+//!
+//! Every loop here ends by a deadline or a count; every cell runs under
+//! the caller's timeout besides.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{header, Method, Request, StatusCode};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::body::BenchBody;
+use crate::client::{Dialer, Engine, Target};
+use crate::procfs;
+
+/// Errors tolerated in one cell before it gives up instead of spinning.
+const MAX_ERRORS: u64 = 1000;
+/// Idle connections opened at once (handshakes in flight).
+const IDLE_OPEN_PARALLEL: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Workload {
+    /// 1000 idle `/events` streams: memory per connection. First, so the
+    /// targets' heaps have not yet been grown by the other workloads.
+    IdleEvents,
+    PingC1,
+    PingC32,
+    Handshake,
+    StreamDown,
+    StreamUp,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] =
+        [Workload::IdleEvents, Workload::PingC1, Workload::PingC32, Workload::Handshake, Workload::StreamDown, Workload::StreamUp];
+
+    pub fn parse(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.key() == s)
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Workload::IdleEvents => "idle",
+            Workload::PingC1 => "ping1",
+            Workload::PingC32 => "ping32",
+            Workload::Handshake => "handshake",
+            Workload::StreamDown => "download",
+            Workload::StreamUp => "upload",
+        }
+    }
+
+    /// Whether the workload runs against targets in front of `engine`: the
+    /// streaming endpoints exist only in the fake engine.
+    pub fn applies_to(self, engine: Engine) -> bool {
+        !matches!(self, Workload::StreamDown | Workload::StreamUp) || engine == Engine::Fake
+    }
+}
+
+/// How long and how much.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub duration: Duration,
+    pub stream_bytes: u64,
+    pub idle_conns: usize,
+    pub handshake_concurrency: usize,
+    pub clk_tck: f64,
+}
+
+/// One cell's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// req/s, handshakes/s, MiB/s, or KiB of RSS per idle connection.
+    pub value: f64,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// Target processes' CPU per request/handshake (µs), or per MiB streamed.
+    pub server_cpu_us: Option<f64>,
+    /// The load generator's CPU time over wall time, in cores.
+    pub loadgen_cores: f64,
+    pub errors: u64,
+}
+
+/// What a workload itself reports, before CPU accounting.
+struct Outcome {
+    value: f64,
+    /// Operations the server CPU is divided by.
+    ops: f64,
+    latencies_ns: Vec<u64>,
+    errors: u64,
+}
+
+pub async fn measure(workload: Workload, target: &Target, dialer: &Dialer, settings: &Settings) -> Result<Sample, String> {
+    let server_before = procfs::cpu_ticks_sum(&target.pids);
+    let self_before = procfs::cpu_ticks("self").unwrap_or(0);
+    let started = Instant::now();
+    let outcome = match workload {
+        Workload::PingC1 => keepalive(dialer, target, 1, settings.duration).await?,
+        Workload::PingC32 => keepalive(dialer, target, 32, settings.duration).await?,
+        Workload::Handshake => handshakes(dialer, target, settings.handshake_concurrency, settings.duration).await?,
+        Workload::StreamDown => download(dialer, target, settings.stream_bytes).await?,
+        Workload::StreamUp => upload(dialer, target, settings.stream_bytes).await?,
+        Workload::IdleEvents => idle(dialer, target, settings.idle_conns).await?,
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let server_ticks = procfs::cpu_ticks_sum(&target.pids).saturating_sub(server_before) as f64;
+    let self_ticks = procfs::cpu_ticks("self").unwrap_or(0).saturating_sub(self_before) as f64;
+
+    let mut latencies = outcome.latencies_ns;
+    latencies.sort_unstable();
+    let pct = |p: f64| (!latencies.is_empty()).then(|| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0);
+    let server_cpu_us = (workload != Workload::IdleEvents && outcome.ops > 0.0)
+        .then(|| server_ticks / settings.clk_tck * 1e6 / outcome.ops);
+    Ok(Sample {
+        value: outcome.value,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        server_cpu_us,
+        loadgen_cores: self_ticks / settings.clk_tck / wall,
+        errors: outcome.errors,
+    })
+}
+
+fn get(path: &str) -> Request<BenchBody> {
+    Request::get(path).header(header::HOST, "docker").body(BenchBody::Empty).expect("a valid request")
+}
+
+/// Sends one request and reads the whole response body; returns the status
+/// and the body's length and bytes (the bytes only when short).
+async fn exchange(sender: &mut SendRequest<BenchBody>, req: Request<BenchBody>) -> Result<(StatusCode, u64, Vec<u8>), String> {
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut total = 0u64;
+    let mut short = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Some(data) = frame.data_ref() {
+            total += data.len() as u64;
+            if short.len() < 64 {
+                short.extend_from_slice(&data[..data.len().min(64)]);
+            }
+        }
+    }
+    Ok((status, total, short))
+}
+
+/// `concurrency` keep-alive connections, each sending `GET /_ping` back to
+/// back until the deadline. A connection the server closes is reopened.
+async fn keepalive(dialer: &Dialer, target: &Target, concurrency: usize, duration: Duration) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let (dialer, target) = (dialer.clone(), target.clone());
+        workers.spawn(async move {
+            let mut sender = dialer.http(&target).await?;
+            let mut latencies = Vec::with_capacity(1 << 16);
+            let mut errors = 0u64;
+            while Instant::now() < deadline && errors < MAX_ERRORS {
+                if sender.is_closed() {
+                    sender = dialer.http(&target).await?;
+                }
+                let sent = Instant::now();
+                match exchange(&mut sender, get("/_ping")).await {
+                    Ok((StatusCode::OK, _, _)) => latencies.push(sent.elapsed().as_nanos() as u64),
+                    Ok(_) | Err(_) => errors += 1,
+                }
+            }
+            Ok::<_, String>((latencies, errors))
+        });
+    }
+    collect(workers, started).await
+}
+
+/// `concurrency` workers, each opening a new connection (a full TLS
+/// handshake for TLS targets) per `GET /_ping` with `Connection: close`.
+async fn handshakes(dialer: &Dialer, target: &Target, concurrency: usize, duration: Duration) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let (dialer, target) = (dialer.clone(), target.clone());
+        workers.spawn(async move {
+            let mut latencies = Vec::with_capacity(1 << 14);
+            let mut errors = 0u64;
+            while Instant::now() < deadline && errors < MAX_ERRORS {
+                let opened = Instant::now();
+                let once = async {
+                    let mut sender = dialer.http(&target).await?;
+                    let mut req = get("/_ping");
+                    req.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+                    exchange(&mut sender, req).await
+                };
+                match once.await {
+                    Ok((StatusCode::OK, _, _)) => latencies.push(opened.elapsed().as_nanos() as u64),
+                    Ok(_) | Err(_) => errors += 1,
+                }
+            }
+            Ok::<_, String>((latencies, errors))
+        });
+    }
+    collect(workers, started).await
+}
+
+async fn collect(mut workers: JoinSet<Result<(Vec<u64>, u64), String>>, started: Instant) -> Result<Outcome, String> {
+    let mut latencies_ns = Vec::new();
+    let mut errors = 0;
+    while let Some(joined) = workers.join_next().await {
+        let (l, e) = joined.map_err(|e| e.to_string())??;
+        latencies_ns.extend(l);
+        errors += e;
+    }
+    let ops = latencies_ns.len() as f64;
+    if ops == 0.0 {
+        return Err(format!("no request succeeded ({errors} errors)"));
+    }
+    Ok(Outcome { value: ops / started.elapsed().as_secs_f64(), ops, latencies_ns, errors })
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One `GET /bench/stream?bytes=N`, read to the end.
+async fn download(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome, String> {
+    let mut sender = dialer.http(target).await?;
+    let started = Instant::now();
+    let (status, total, _) = exchange(&mut sender, get(&format!("/bench/stream?bytes={bytes}"))).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if status != StatusCode::OK || total != bytes {
+        return Err(format!("download: status {status}, {total} of {bytes} bytes"));
+    }
+    Ok(Outcome { value: bytes as f64 / MIB / secs, ops: bytes as f64 / MIB, latencies_ns: Vec::new(), errors: 0 })
+}
+
+/// One `POST /bench/upload` with an N-byte body; the engine answers with the count.
+async fn upload(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome, String> {
+    let mut sender = dialer.http(target).await?;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/bench/upload")
+        .header(header::HOST, "docker")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(BenchBody::sized(bytes, true))
+        .expect("a valid request");
+    let started = Instant::now();
+    let (status, _, answer) = exchange(&mut sender, req).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let counted = String::from_utf8_lossy(&answer).trim().parse::<u64>().ok();
+    if status != StatusCode::OK || counted != Some(bytes) {
+        return Err(format!("upload: status {status}, engine counted {counted:?} of {bytes} bytes"));
+    }
+    Ok(Outcome { value: bytes as f64 / MIB / secs, ops: bytes as f64 / MIB, latencies_ns: Vec::new(), errors: 0 })
+}
+
+/// Opens `count` `GET /events` streams, waits for every response header,
+/// then charges the growth of the target's RSS to them.
+async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome, String> {
+    let before = procfs::rss_kib_sum(&target.pids);
+    let gate = Arc::new(Semaphore::new(IDLE_OPEN_PARALLEL));
+    let mut opening = JoinSet::new();
+    for _ in 0..count {
+        let (dialer, target, gate) = (dialer.clone(), target.clone(), Arc::clone(&gate));
+        opening.spawn(async move {
+            let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
+            let mut sender = dialer.http(&target).await?;
+            sender.ready().await.map_err(|e| e.to_string())?;
+            let response = sender.send_request(get("/events")).await.map_err(|e| e.to_string())?;
+            drop(permit);
+            if response.status() != StatusCode::OK {
+                return Err(format!("/events answered {}", response.status()));
+            }
+            Ok::<_, String>((sender, response))
+        });
+    }
+    let mut open = Vec::with_capacity(count);
+    let mut errors = 0u64;
+    let mut first_error = None;
+    while let Some(joined) = opening.join_next().await {
+        match joined.map_err(|e| e.to_string())? {
+            Ok(stream) => open.push(stream),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if open.len() < count {
+        return Err(format!("only {} of {count} streams opened: {}", open.len(), first_error.unwrap_or_default()));
+    }
+    // Let the servers settle (buffers allocated on first read, and so on).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = procfs::rss_kib_sum(&target.pids);
+    drop(open);
+    // Give the servers time to close their side before the next cell.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_conn = (after as f64 - before as f64) / count as f64;
+    Ok(Outcome { value: per_conn, ops: count as f64, latencies_ns: Vec::new(), errors })
+}
