@@ -307,7 +307,7 @@ fn methods_and_target_forms_outside_the_engine_api_are_refused() {
     let (pki, engine, gateway) = setup();
     let cases = vec![
         case("CONNECT authority-form", "alice", &b"CONNECT docker.sock:80 HTTP/1.1\r\nHost: docker.sock:80\r\n\r\n"[..], refused(400, &["method CONNECT is not used"])),
-        case("CONNECT origin-form", "alice", get("/_ping").iter().copied().skip(3).fold(b"CONNECT".to_vec(), |mut v, b| { v.push(b); v }), refused(400, &["method CONNECT"])),
+        case("CONNECT origin-form", "alice", request("CONNECT", "/_ping", "", b""), refused(400, &["method CONNECT"])),
         case("OPTIONS", "alice", request("OPTIONS", "/_ping", "", b""), refused(400, &["method OPTIONS"])),
         case("OPTIONS asterisk", "alice", request("OPTIONS", "*", "", b""), refused(400, &["method OPTIONS"])),
         case("TRACE", "alice", request("TRACE", "/_ping", "", b""), refused(400, &["method TRACE"])),
@@ -639,7 +639,11 @@ fn host_granting_bodies_are_judged_through_the_gateway() {
 fn mint(pki: &Pki, file: &str, adjust: impl FnOnce(&mut CertificateParams)) -> (PathBuf, PathBuf) {
     let ca_pem = std::fs::read_to_string(pki.path().join("ca.pem")).unwrap();
     let ca_key = KeyPair::from_pem(&std::fs::read_to_string(pki.path().join("ca-key.pem")).unwrap()).unwrap();
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    mint_with(&Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap(), pki, file, adjust)
+}
+
+/// Like [`mint`], signed by `issuer`.
+fn mint_with(issuer: &Issuer<'_, KeyPair>, pki: &Pki, file: &str, adjust: impl FnOnce(&mut CertificateParams)) -> (PathBuf, PathBuf) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -650,7 +654,7 @@ fn mint(pki: &Pki, file: &str, adjust: impl FnOnce(&mut CertificateParams)) -> (
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(1);
     adjust(&mut params);
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
     let (cert_path, key_path) = (pki.path().join(format!("{file}-cert.pem")), pki.path().join(format!("{file}-key.pem")));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
@@ -695,6 +699,15 @@ fn bad_client_certificates_fail_the_handshake() {
         p.distinguished_name.push(DnType::CommonName, "alice");
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     });
+    // dave's own certificate (CA:FALSE) used to sign one for "alice", presented with dave's as its chain.
+    let dave_cert = std::fs::read_to_string(pki.client_dir("dave").join("cert.pem")).unwrap();
+    let dave_key = KeyPair::from_pem(&std::fs::read_to_string(pki.client_dir("dave").join("key.pem")).unwrap()).unwrap();
+    let forged = mint_with(&Issuer::from_ca_cert_pem(&dave_cert, dave_key).unwrap(), &pki, "forged", |p| {
+        p.distinguished_name.push(DnType::CommonName, "alice");
+    });
+    let mut chain = std::fs::read_to_string(&forged.0).unwrap();
+    chain.push_str(&dave_cert);
+    std::fs::write(&forged.0, chain).unwrap();
     let server = Some((pki.path().join("server-cert.pem"), pki.path().join("server-key.pem")));
     let cases = [
         ("a certificate from another CA, same name", client_files(&other, "alice")),
@@ -703,6 +716,7 @@ fn bad_client_certificates_fail_the_handshake() {
         ("a certificate not valid yet", Some(not_yet)),
         ("a serverAuth-only certificate", Some(server_auth_only)),
         ("the gateway's own server certificate", server),
+        ("a certificate signed by a client certificate", Some(forged)),
     ];
     let failures: Vec<String> = cases
         .into_iter()
