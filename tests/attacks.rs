@@ -415,7 +415,7 @@ fn oversized_headers_and_inspected_bodies_are_refused() {
     let big_header = format!("X-Big: {}\r\n", "a".repeat(20_000));
     let many_headers: String = (0..200).map(|i| format!("X-H{i}: 1\r\n")).collect();
     let mut big_body = br#"{"Image":"busybox","Labels":{"pad":""#.to_vec();
-    big_body.extend(std::iter::repeat_n(b'x', 5000));
+    big_body.extend_from_slice(&[b'x'; 5000]);
     big_body.extend_from_slice(br#""}}"#);
     let cases = vec![
         case("header over max_header_bytes", "alice", request("GET", "/_ping", &big_header, b""), Want::Unparsed(431)),
