@@ -1,0 +1,173 @@
+//! The bounded-resource measurement: under 1000 stalled TLS handshakes and
+//! 1000 slowloris connections the gateway keeps serving other clients, and
+//! its memory grows by a bounded amount per connection.
+//!
+//! The gateway runs as the real `dockgate serve` binary so that its resident
+//! memory (`VmRSS` in `/proc/PID/status`) is its own and not the test's. The
+//! assertion is a memory bound, not a timing one; the numbers are printed so
+//! they can be quoted.
+
+mod support;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::fake_engine::FakeEngine;
+use support::raw::{self, Conn};
+use support::Pki;
+
+/// Connections of each kind held open at once.
+const EACH: usize = 1000;
+/// Generous: a TLS session, an HTTP/1.1 read buffer and a task per connection fit well under this.
+const MAX_BYTES_PER_CONNECTION: u64 = 64 * 1024;
+
+/// The gateway process; killed and reaped when the test ends either way.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Raises this process's soft open-file limit towards `want` (children
+/// inherit it): the test and the gateway each hold over 2000 sockets.
+fn raise_open_file_limit(want: u64) -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    limit.rlim_cur
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn ping(addr: SocketAddr, pki: &Pki) -> u16 {
+    raw::status(&raw::exchange(addr, pki, "alice", b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+}
+
+#[test]
+fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
+    let files = raise_open_file_limit(4 * EACH as u64 + 1024);
+    assert!(files >= 2 * EACH as u64 + 256, "the open-file limit ({files}) is too low for this test");
+    let pki = Pki::new(&["alice", "slow"]);
+    let engine = FakeEngine::start();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("dockgate.toml");
+    // Timeouts far beyond the test, so every attacker is still open when measured.
+    let text = format!(
+        "listen = \"{addr}\"\nupstream = \"{}\"\n{}\n\
+         [clients.alice]\npolicies = [\"read\"]\n[clients.slow]\npolicies = [\"read\"]\n\
+         [policies.read]\nallow = [\"GET /_ping\"]\n\
+         [limits]\nhandshake_timeout = \"300s\"\nrequest_header_timeout = \"300s\"\nshutdown_grace = \"1s\"\n\
+         max_connections = {}\nmax_connections_per_client = {}\n\
+         [log]\nlevel = \"error\"\n",
+        engine.path().display(),
+        pki.tls_table(),
+        4 * EACH,
+        4 * EACH,
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut served = Served(
+        Command::new(env!("CARGO_BIN_EXE_dockgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn dockgate serve"),
+    );
+    let pid = served.0.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(served.0.try_wait().unwrap().is_none(), "dockgate serve exited");
+        assert!(Instant::now() < deadline, "dockgate serve never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Warm up allocator arenas and the upstream pool before the baseline.
+    for _ in 0..20 {
+        assert_eq!(ping(addr, &pki), 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = rss_kib(pid);
+
+    let started = Instant::now();
+    let stalled: Vec<TcpStream> = (0..EACH).map(|_| TcpStream::connect(addr).expect("stalled connection")).collect();
+    let tls = raw::client_config(&pki, Some("slow"));
+    let mut slow: Vec<Conn> = (0..EACH)
+        .map(|i| {
+            let mut conn = Conn::open(addr, tls.clone()).unwrap_or_else(|e| panic!("slowloris connection {i}: {e}"));
+            conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            conn
+        })
+        .collect();
+    let opened = started.elapsed();
+    // Slowloris: a byte at a time, to every connection, a few times over.
+    for _ in 0..5 {
+        for conn in &mut slow {
+            conn.send(b"a").expect("a slowloris connection was closed early");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Meanwhile, others are served.
+    let status = ping(addr, &pki);
+    std::thread::sleep(Duration::from_millis(300));
+    let loaded = rss_kib(pid);
+
+    // Every attacker is still open (none was dropped to make room).
+    for conn in &mut slow {
+        conn.send(b"a").expect("a slowloris connection was closed");
+    }
+    let mut probe = [0u8; 1];
+    let mut still_open = 0;
+    for tcp in &stalled {
+        tcp.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        if let Err(e) = (&*tcp).read(&mut probe) {
+            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+                still_open += 1;
+            }
+        }
+    }
+
+    let connections = 2 * EACH as u64;
+    let growth = loaded.saturating_sub(baseline);
+    let per_connection = growth * 1024 / connections;
+    eprintln!(
+        "resources: {EACH} stalled handshakes + {EACH} slowloris connections opened in {opened:.1?}; \
+         gateway VmRSS {baseline} KiB before, {loaded} KiB with all open: +{growth} KiB, \
+         {per_connection} bytes per connection (bound {MAX_BYTES_PER_CONNECTION}); \
+         /_ping meanwhile: {status}; stalled still open: {still_open}/{EACH}"
+    );
+    assert_eq!(status, 200, "a legitimate client was not served under load");
+    assert_eq!(still_open, EACH, "stalled handshakes were closed before their timeout");
+    assert!(
+        per_connection < MAX_BYTES_PER_CONNECTION,
+        "{per_connection} bytes of gateway memory per idle connection (bound {MAX_BYTES_PER_CONNECTION})"
+    );
+    assert_eq!(engine.request_count(), 21, "only the legitimate pings reached the Engine");
+    drop(slow);
+    drop(stalled);
+    assert_eq!(ping(addr, &pki), 200);
+    served.0.kill().unwrap();
+}
