@@ -39,7 +39,7 @@ pub enum IdentityError {
     NoCommonName,
     #[error("the client certificate has {0} subject Common Names; exactly one is required")]
     SeveralCommonNames(usize),
-    #[error("the client certificate's Common Name is not a UTF-8 string")]
+    #[error("the client certificate's Common Name is not a printable UTF-8 string")]
     BadCommonName,
 }
 

@@ -137,7 +137,7 @@ fn start_failed(e: &StartError) -> ExitCode {
 
 /// Runs a bound daemon with logging and signal handling until it stops.
 async fn serve(daemon: Daemon) -> ExitCode {
-    dockgate::logging::init(&daemon.control().current().config.log);
+    let _log_writer = dockgate::logging::init(&daemon.control().current().config.log);
     let control = daemon.control();
     tokio::spawn(async move {
         if let Err(e) = daemon::handle_signals(control).await {

@@ -79,7 +79,11 @@ enum Want {
     Unparsed(u16),
     /// Exactly one request reaches the Engine, with this method and target
     /// (and, when given, exactly this body); the client gets the Engine's 200.
-    Forwarded { method: &'static str, target: String, body: Option<Vec<u8>> },
+    Forwarded {
+        method: &'static str,
+        target: String,
+        body: Option<Vec<u8>>,
+    },
 }
 
 struct Case {
@@ -90,7 +94,12 @@ struct Case {
 }
 
 fn case(name: &'static str, client: &'static str, request: impl Into<Vec<u8>>, want: Want) -> Case {
-    Case { name, client, request: request.into(), want }
+    Case {
+        name,
+        client,
+        request: request.into(),
+        want,
+    }
 }
 
 fn refused(status: u16, fragments: &'static [&'static str]) -> Want {
@@ -98,11 +107,19 @@ fn refused(status: u16, fragments: &'static [&'static str]) -> Want {
 }
 
 fn forwarded(method: &'static str, target: impl Into<String>) -> Want {
-    Want::Forwarded { method, target: target.into(), body: None }
+    Want::Forwarded {
+        method,
+        target: target.into(),
+        body: None,
+    }
 }
 
 fn forwarded_body(method: &'static str, target: impl Into<String>, body: &[u8]) -> Want {
-    Want::Forwarded { method, target: target.into(), body: Some(body.to_vec()) }
+    Want::Forwarded {
+        method,
+        target: target.into(),
+        body: Some(body.to_vec()),
+    }
 }
 
 /// `GET target` on a connection the gateway closes after answering.
@@ -112,8 +129,15 @@ fn get(target: &str) -> Vec<u8> {
 
 /// A request with a Content-Length body (none when `body` is empty).
 fn request(method: &str, target: &str, headers: &str, body: &[u8]) -> Vec<u8> {
-    let length = if body.is_empty() { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
-    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{length}\r\n").into_bytes();
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
+    let mut out = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{length}\r\n"
+    )
+    .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -124,7 +148,9 @@ fn post_json(target: &str, body: &[u8]) -> Vec<u8> {
 
 /// `body` in two chunks, with `headers` (which must include the framing).
 fn chunked(method: &str, target: &str, headers: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n").into_bytes();
+    let mut out =
+        format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n")
+            .into_bytes();
     let (a, b) = body.split_at(body.len() / 2);
     for part in [a, b] {
         if !part.is_empty() {
@@ -155,7 +181,12 @@ fn run(pki: &Pki, engine: &FakeEngine, gateway: &Gateway, cases: Vec<Case>) {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn check(want: &Want, response: &str, reached: &[Recorded]) -> Result<(), String> {
@@ -180,22 +211,35 @@ fn check(want: &Want, response: &str, reached: &[Recorded]) -> Result<(), String
             }
             nothing_reached(reached)
         }
-        Want::Forwarded { method, target, body } => {
+        Want::Forwarded {
+            method,
+            target,
+            body,
+        } => {
             if status != 200 {
                 return Err(format!("status {status}, not the Engine's 200"));
             }
             let [one] = reached else {
-                return Err(format!("{} requests reached the Engine, not one", reached.len()));
+                return Err(format!(
+                    "{} requests reached the Engine, not one",
+                    reached.len()
+                ));
             };
             if one.method != *method || one.target != *target {
-                return Err(format!("the Engine got {} {}, not {method} {target}", one.method, one.target));
+                return Err(format!(
+                    "the Engine got {} {}, not {method} {target}",
+                    one.method, one.target
+                ));
             }
             if one.header("content-length").is_some() && one.header("transfer-encoding").is_some() {
                 return Err("the Engine got both Content-Length and Transfer-Encoding".into());
             }
             if let Some(body) = body {
                 if one.body != *body {
-                    return Err(format!("the Engine got body {:?}", String::from_utf8_lossy(&one.body)));
+                    return Err(format!(
+                        "the Engine got body {:?}",
+                        String::from_utf8_lossy(&one.body)
+                    ));
                 }
             }
             Ok(())
@@ -212,8 +256,12 @@ fn nothing_reached(reached: &[Recorded]) -> Result<(), String> {
 
 fn json_message(response: &str) -> Result<String, String> {
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("body is not JSON ({e})"))?;
-    value["message"].as_str().map(str::to_owned).ok_or_else(|| "no message field".into())
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("body is not JSON ({e})"))?;
+    value["message"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "no message field".into())
 }
 
 fn short(text: &str) -> String {
@@ -245,37 +293,188 @@ fn path_tricks_are_refused_before_any_policy() {
     let long_ok = format!("/containers/{}/json", "a".repeat(12_000));
     let long_escaped = format!("/containers/{}/json", "%41".repeat(4_000));
     let cases = vec![
-        case("encoded slash", "alice", get("/containers/x%2Fjson"), refused(400, &["GET /containers/x%2Fjson", "percent escape %2F"])),
-        case("encoded slash, lower case", "alice", get("/containers/x%2fjson"), refused(400, &["percent escape %2f"])),
-        case("encoded dot-dot", "alice", get("/containers/%2e%2e/info"), refused(400, &["percent escape %2e"])),
-        case("double-encoded slash", "alice", get("/containers/x%252Fjson"), refused(400, &["percent escape %25"])),
-        case("encoded NUL", "alice", get("/containers/x%00/json"), refused(400, &["percent escape %00"])),
-        case("encoded backslash", "alice", get("/containers/x%5Cjson"), refused(400, &["percent escape %5C"])),
-        case("encoded non-ASCII", "alice", get("/containers/%c3%a9/json"), refused(400, &["percent escape %c3"])),
-        case("raw backslash", "alice", get("/containers/x\\..\\json"), refused(400, &["byte 0x5c"])),
-        case("raw double quote", "alice", get("/containers/\"x\"/json"), refused(400, &["byte 0x22"])),
-        case("double slash", "alice", get("/containers//json"), refused(400, &["empty path segment"])),
-        case("leading double slash", "alice", get("//containers/json"), refused(400, &["empty path segment"])),
-        case("dot segment", "alice", get("/containers/./json"), refused(400, &["dot segment"])),
-        case("dot-dot segment", "alice", get("/containers/x/../../info"), refused(400, &["dot segment"])),
-        case("dot-dot after the version", "alice", get("/v1.41/../info"), refused(400, &["dot segment"])),
-        case("trailing slash", "bob", get("/containers/json/"), refused(400, &["empty path segment"])),
-        case("malformed escape", "alice", get("/containers/%zz/json"), refused(400, &["malformed percent escape"])),
-        case("truncated escape", "alice", get("/containers/json%4"), refused(400, &["malformed percent escape"])),
-        case("raw non-ASCII bytes", "alice", b"GET /containers/\xc3\xa9/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(), refused(400, &["byte 0xc3"])),
-        case("raw NUL", "alice", b"GET /containers/\x00/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(), Want::Unparsed(400)),
+        case(
+            "encoded slash",
+            "alice",
+            get("/containers/x%2Fjson"),
+            refused(400, &["GET /containers/x%2Fjson", "percent escape %2F"]),
+        ),
+        case(
+            "encoded slash, lower case",
+            "alice",
+            get("/containers/x%2fjson"),
+            refused(400, &["percent escape %2f"]),
+        ),
+        case(
+            "encoded dot-dot",
+            "alice",
+            get("/containers/%2e%2e/info"),
+            refused(400, &["percent escape %2e"]),
+        ),
+        case(
+            "double-encoded slash",
+            "alice",
+            get("/containers/x%252Fjson"),
+            refused(400, &["percent escape %25"]),
+        ),
+        case(
+            "encoded NUL",
+            "alice",
+            get("/containers/x%00/json"),
+            refused(400, &["percent escape %00"]),
+        ),
+        case(
+            "encoded backslash",
+            "alice",
+            get("/containers/x%5Cjson"),
+            refused(400, &["percent escape %5C"]),
+        ),
+        case(
+            "encoded non-ASCII",
+            "alice",
+            get("/containers/%c3%a9/json"),
+            refused(400, &["percent escape %c3"]),
+        ),
+        case(
+            "raw backslash",
+            "alice",
+            get("/containers/x\\..\\json"),
+            refused(400, &["byte 0x5c"]),
+        ),
+        case(
+            "raw double quote",
+            "alice",
+            get("/containers/\"x\"/json"),
+            refused(400, &["byte 0x22"]),
+        ),
+        case(
+            "double slash",
+            "alice",
+            get("/containers//json"),
+            refused(400, &["empty path segment"]),
+        ),
+        case(
+            "leading double slash",
+            "alice",
+            get("//containers/json"),
+            refused(400, &["empty path segment"]),
+        ),
+        case(
+            "dot segment",
+            "alice",
+            get("/containers/./json"),
+            refused(400, &["dot segment"]),
+        ),
+        case(
+            "dot-dot segment",
+            "alice",
+            get("/containers/x/../../info"),
+            refused(400, &["dot segment"]),
+        ),
+        case(
+            "dot-dot after the version",
+            "alice",
+            get("/v1.41/../info"),
+            refused(400, &["dot segment"]),
+        ),
+        case(
+            "trailing slash",
+            "bob",
+            get("/containers/json/"),
+            refused(400, &["empty path segment"]),
+        ),
+        case(
+            "malformed escape",
+            "alice",
+            get("/containers/%zz/json"),
+            refused(400, &["malformed percent escape"]),
+        ),
+        case(
+            "truncated escape",
+            "alice",
+            get("/containers/json%4"),
+            refused(400, &["malformed percent escape"]),
+        ),
+        case(
+            "raw non-ASCII bytes",
+            "alice",
+            b"GET /containers/\xc3\xa9/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                .to_vec(),
+            refused(400, &["byte 0xc3"]),
+        ),
+        case(
+            "raw NUL",
+            "alice",
+            b"GET /containers/\x00/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            Want::Unparsed(400),
+        ),
         // The fragment never leaves the gateway: the Engine gets the path that was judged.
-        case("fragment", "bob", get("/containers/json#/../../info"), forwarded("GET", "/containers/json")),
-        case("fragment hiding a query", "bob", get("/_ping#?x=1"), forwarded("GET", "/_ping")),
-        case("empty query", "bob", get("/containers/json?"), forwarded("GET", "/containers/json?")),
-        case("path-like query", "bob", get("/containers/json?x=/../../info"), forwarded("GET", "/containers/json?x=/../../info")),
-        case("query does not widen the path", "bob", get("/info?/containers/json"), refused(403, &["\"bob\"", "GET /info"])),
-        case("encoded question mark is path", "bob", get("/containers/json%3Fx"), refused(403, &["GET /containers/json%3Fx"])),
-        case("encoded question mark, allowed client", "alice", get("/containers/json%3Fx"), forwarded("GET", "/containers/json%3Fx")),
-        case("encoded letters are the same route", "bob", get("/%63ontainers/json"), forwarded("GET", "/%63ontainers/json")),
-        case("very long path", "alice", get(&long_ok), forwarded("GET", long_ok.clone())),
-        case("very long escaped path", "alice", get(&long_escaped), forwarded("GET", long_escaped.clone())),
-        case("path longer than the header limit", "alice", get(&format!("/{}", "a".repeat(20_000))), Want::Unparsed(431)),
+        case(
+            "fragment",
+            "bob",
+            get("/containers/json#/../../info"),
+            forwarded("GET", "/containers/json"),
+        ),
+        case(
+            "fragment hiding a query",
+            "bob",
+            get("/_ping#?x=1"),
+            forwarded("GET", "/_ping"),
+        ),
+        case(
+            "empty query",
+            "bob",
+            get("/containers/json?"),
+            forwarded("GET", "/containers/json?"),
+        ),
+        case(
+            "path-like query",
+            "bob",
+            get("/containers/json?x=/../../info"),
+            forwarded("GET", "/containers/json?x=/../../info"),
+        ),
+        case(
+            "query does not widen the path",
+            "bob",
+            get("/info?/containers/json"),
+            refused(403, &["\"bob\"", "GET /info"]),
+        ),
+        case(
+            "encoded question mark is path",
+            "bob",
+            get("/containers/json%3Fx"),
+            refused(403, &["GET /containers/json%3Fx"]),
+        ),
+        case(
+            "encoded question mark, allowed client",
+            "alice",
+            get("/containers/json%3Fx"),
+            forwarded("GET", "/containers/json%3Fx"),
+        ),
+        case(
+            "encoded letters are the same route",
+            "bob",
+            get("/%63ontainers/json"),
+            forwarded("GET", "/%63ontainers/json"),
+        ),
+        case(
+            "very long path",
+            "alice",
+            get(&long_ok),
+            forwarded("GET", long_ok.clone()),
+        ),
+        case(
+            "very long escaped path",
+            "alice",
+            get(&long_escaped),
+            forwarded("GET", long_escaped.clone()),
+        ),
+        case(
+            "path longer than the header limit",
+            "alice",
+            get(&format!("/{}", "a".repeat(20_000))),
+            Want::Unparsed(431),
+        ),
     ];
     run(&pki, &engine, &gateway, cases);
 }
@@ -284,20 +483,80 @@ fn path_tricks_are_refused_before_any_policy() {
 fn version_prefixes_are_read_as_the_engine_reads_them() {
     let (pki, engine, gateway) = setup();
     let cases = vec![
-        case("v1.41", "bob", get("/v1.41/containers/json"), forwarded("GET", "/v1.41/containers/json")),
-        case("v1", "bob", get("/v1/containers/json"), forwarded("GET", "/v1/containers/json")),
-        case("v.", "bob", get("/v./containers/json"), forwarded("GET", "/v./containers/json")),
-        case("v1..2", "bob", get("/v1..2/containers/json"), forwarded("GET", "/v1..2/containers/json")),
-        case("encoded version", "bob", get("/%761.41/containers/json"), forwarded("GET", "/%761.41/containers/json")),
+        case(
+            "v1.41",
+            "bob",
+            get("/v1.41/containers/json"),
+            forwarded("GET", "/v1.41/containers/json"),
+        ),
+        case(
+            "v1",
+            "bob",
+            get("/v1/containers/json"),
+            forwarded("GET", "/v1/containers/json"),
+        ),
+        case(
+            "v.",
+            "bob",
+            get("/v./containers/json"),
+            forwarded("GET", "/v./containers/json"),
+        ),
+        case(
+            "v1..2",
+            "bob",
+            get("/v1..2/containers/json"),
+            forwarded("GET", "/v1..2/containers/json"),
+        ),
+        case(
+            "encoded version",
+            "bob",
+            get("/%761.41/containers/json"),
+            forwarded("GET", "/%761.41/containers/json"),
+        ),
         // Capital V is not a version prefix to the Engine's router: the route is /V1.41/containers/json.
-        case("capital V", "bob", get("/V1.41/containers/json"), refused(403, &["\"bob\"", "GET /V1.41/containers/json"])),
-        case("bare v", "bob", get("/v/containers/json"), refused(403, &["GET /v/containers/json"])),
-        case("v with letters", "bob", get("/v1a/containers/json"), refused(403, &["GET /v1a/containers/json"])),
-        case("version alone", "bob", get("/v1.41"), refused(400, &["nothing follows the API version prefix"])),
-        case("version and slash", "bob", get("/v1.41/"), refused(400, &["empty path segment"])),
+        case(
+            "capital V",
+            "bob",
+            get("/V1.41/containers/json"),
+            refused(403, &["\"bob\"", "GET /V1.41/containers/json"]),
+        ),
+        case(
+            "bare v",
+            "bob",
+            get("/v/containers/json"),
+            refused(403, &["GET /v/containers/json"]),
+        ),
+        case(
+            "v with letters",
+            "bob",
+            get("/v1a/containers/json"),
+            refused(403, &["GET /v1a/containers/json"]),
+        ),
+        case(
+            "version alone",
+            "bob",
+            get("/v1.41"),
+            refused(400, &["nothing follows the API version prefix"]),
+        ),
+        case(
+            "version and slash",
+            "bob",
+            get("/v1.41/"),
+            refused(400, &["empty path segment"]),
+        ),
         // Only one prefix is stripped: the route is /v1.41/containers/json, which no read rule allows.
-        case("two versions", "bob", get("/v1.41/v1.41/containers/json"), refused(403, &["GET /v1.41/v1.41/containers/json"])),
-        case("two versions, allowed client", "alice", get("/v1.41/v1.41/containers/json"), forwarded("GET", "/v1.41/v1.41/containers/json")),
+        case(
+            "two versions",
+            "bob",
+            get("/v1.41/v1.41/containers/json"),
+            refused(403, &["GET /v1.41/v1.41/containers/json"]),
+        ),
+        case(
+            "two versions, allowed client",
+            "alice",
+            get("/v1.41/v1.41/containers/json"),
+            forwarded("GET", "/v1.41/v1.41/containers/json"),
+        ),
     ];
     run(&pki, &engine, &gateway, cases);
 }
@@ -306,19 +565,79 @@ fn version_prefixes_are_read_as_the_engine_reads_them() {
 fn methods_and_target_forms_outside_the_engine_api_are_refused() {
     let (pki, engine, gateway) = setup();
     let cases = vec![
-        case("CONNECT authority-form", "alice", &b"CONNECT docker.sock:80 HTTP/1.1\r\nHost: docker.sock:80\r\n\r\n"[..], refused(400, &["method CONNECT is not used"])),
-        case("CONNECT origin-form", "alice", request("CONNECT", "/_ping", "", b""), refused(400, &["method CONNECT"])),
-        case("OPTIONS", "alice", request("OPTIONS", "/_ping", "", b""), refused(400, &["method OPTIONS"])),
-        case("OPTIONS asterisk", "alice", request("OPTIONS", "*", "", b""), refused(400, &["method OPTIONS"])),
-        case("TRACE", "alice", request("TRACE", "/_ping", "", b""), refused(400, &["method TRACE"])),
-        case("PATCH", "alice", request("PATCH", "/containers/x/update", "", b"{}"), refused(400, &["method PATCH"])),
-        case("lower-case get", "alice", request("get", "/_ping", "", b""), refused(400, &["method get"])),
-        case("unknown token", "alice", request("PROPFIND", "/_ping", "", b""), refused(400, &["method PROPFIND"])),
-        case("absolute-form", "alice", get("http://x/containers/json"), refused(400, &["must be a path"])),
+        case(
+            "CONNECT authority-form",
+            "alice",
+            &b"CONNECT docker.sock:80 HTTP/1.1\r\nHost: docker.sock:80\r\n\r\n"[..],
+            refused(400, &["method CONNECT is not used"]),
+        ),
+        case(
+            "CONNECT origin-form",
+            "alice",
+            request("CONNECT", "/_ping", "", b""),
+            refused(400, &["method CONNECT"]),
+        ),
+        case(
+            "OPTIONS",
+            "alice",
+            request("OPTIONS", "/_ping", "", b""),
+            refused(400, &["method OPTIONS"]),
+        ),
+        case(
+            "OPTIONS asterisk",
+            "alice",
+            request("OPTIONS", "*", "", b""),
+            refused(400, &["method OPTIONS"]),
+        ),
+        case(
+            "TRACE",
+            "alice",
+            request("TRACE", "/_ping", "", b""),
+            refused(400, &["method TRACE"]),
+        ),
+        case(
+            "PATCH",
+            "alice",
+            request("PATCH", "/containers/x/update", "", b"{}"),
+            refused(400, &["method PATCH"]),
+        ),
+        case(
+            "lower-case get",
+            "alice",
+            request("get", "/_ping", "", b""),
+            refused(400, &["method get"]),
+        ),
+        case(
+            "unknown token",
+            "alice",
+            request("PROPFIND", "/_ping", "", b""),
+            refused(400, &["method PROPFIND"]),
+        ),
+        case(
+            "absolute-form",
+            "alice",
+            get("http://x/containers/json"),
+            refused(400, &["must be a path"]),
+        ),
         // The http crate cannot parse an authority-less scheme: hyper answers 400 itself.
-        case("absolute-form, unix scheme", "bob", get("unix:///var/run/docker.sock/containers/json"), Want::Unparsed(400)),
-        case("asterisk-form", "alice", get("*"), refused(400, &["must be a path"])),
-        case("authority-form with GET", "alice", get("docker.sock:80"), refused(400, &["must be a path"])),
+        case(
+            "absolute-form, unix scheme",
+            "bob",
+            get("unix:///var/run/docker.sock/containers/json"),
+            Want::Unparsed(400),
+        ),
+        case(
+            "asterisk-form",
+            "alice",
+            get("*"),
+            refused(400, &["must be a path"]),
+        ),
+        case(
+            "authority-form with GET",
+            "alice",
+            get("docker.sock:80"),
+            refused(400, &["must be a path"]),
+        ),
     ];
     run(&pki, &engine, &gateway, cases);
 }
@@ -333,17 +652,47 @@ fn upgrade_abuse_is_refused() {
     let upgrade = |proto: &str| format!("Connection: Upgrade, close\r\nUpgrade: {proto}\r\n");
     let attach = "/containers/x/attach?stream=1&stdin=1";
     let cases = vec![
-        case("upgrade on a refused path", "bob", request("POST", attach, &upgrade("tcp"), b""), refused(403, &["\"bob\"", "POST /containers/x/attach"])),
-        case("websocket", "alice", request("GET", attach, &upgrade("websocket"), b""), refused(400, &["upgrade to \"websocket\" is not supported"])),
-        case("h2", "alice", request("GET", "/_ping", &upgrade("h2"), b""), refused(400, &["upgrade to \"h2\""])),
-        case("two upgrade protocols in one header", "alice", request("POST", attach, &upgrade("tcp, h2c"), b""), refused(400, &["upgrade to \"tcp, h2c\""])),
+        case(
+            "upgrade on a refused path",
+            "bob",
+            request("POST", attach, &upgrade("tcp"), b""),
+            refused(403, &["\"bob\"", "POST /containers/x/attach"]),
+        ),
+        case(
+            "websocket",
+            "alice",
+            request("GET", attach, &upgrade("websocket"), b""),
+            refused(400, &["upgrade to \"websocket\" is not supported"]),
+        ),
+        case(
+            "h2",
+            "alice",
+            request("GET", "/_ping", &upgrade("h2"), b""),
+            refused(400, &["upgrade to \"h2\""]),
+        ),
+        case(
+            "two upgrade protocols in one header",
+            "alice",
+            request("POST", attach, &upgrade("tcp, h2c"), b""),
+            refused(400, &["upgrade to \"tcp, h2c\""]),
+        ),
         case(
             "two Upgrade headers",
             "alice",
-            request("POST", attach, "Connection: Upgrade, close\r\nUpgrade: tcp\r\nUpgrade: h2c\r\n", b""),
+            request(
+                "POST",
+                attach,
+                "Connection: Upgrade, close\r\nUpgrade: tcp\r\nUpgrade: h2c\r\n",
+                b"",
+            ),
             refused(400, &["more than one Upgrade header"]),
         ),
-        case("upgrade declined by the Engine", "alice", request("GET", "/fake/no-upgrade", &upgrade("tcp"), b""), forwarded("GET", "/fake/no-upgrade")),
+        case(
+            "upgrade declined by the Engine",
+            "alice",
+            request("GET", "/fake/no-upgrade", &upgrade("tcp"), b""),
+            forwarded("GET", "/fake/no-upgrade"),
+        ),
     ];
     run(&pki, &engine, &gateway, cases);
     let declined = engine.requests().pop().unwrap();
@@ -351,7 +700,12 @@ fn upgrade_abuse_is_refused() {
 
     // An Upgrade header without the Connection token is a hop-by-hop header like any other.
     let before = engine.request_count();
-    let response = raw::exchange(gateway.addr, &pki, "alice", &request("GET", "/_ping", "Upgrade: tcp\r\n", b""));
+    let response = raw::exchange(
+        gateway.addr,
+        &pki,
+        "alice",
+        &request("GET", "/_ping", "Upgrade: tcp\r\n", b""),
+    );
     assert_eq!(raw::status(&response), 200, "{response}");
     let seen = &engine.requests()[before];
     assert_eq!(seen.header("upgrade"), None, "{seen:?}");
@@ -392,7 +746,11 @@ fn bytes_after_a_refused_upgrade_are_not_a_tunnel() {
     .unwrap();
     let all = conn.read_to_close();
     assert_eq!(statuses(&all), [403, 403], "{all}");
-    assert!(all.contains("may not POST /containers/x/attach") && all.contains("may not POST /containers/create"), "{all}");
+    assert!(
+        all.contains("may not POST /containers/x/attach")
+            && all.contains("may not POST /containers/create"),
+        "{all}"
+    );
 
     // A refused upgrade followed by tunnel bytes: they are read as HTTP and refused.
     let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("alice"))).unwrap();
@@ -543,7 +901,14 @@ fn smuggling_framings_are_refused_or_reframed() {
 fn form_encoded_bodies_and_two_content_types_are_refused() {
     let (pki, engine, gateway) = setup();
     let body = br#"{"Image":"busybox"}"#;
-    let with = |content_type: &str| request("POST", "/containers/create", &format!("Content-Type: {content_type}\r\n"), body);
+    let with = |content_type: &str| {
+        request(
+            "POST",
+            "/containers/create",
+            &format!("Content-Type: {content_type}\r\n"),
+            body,
+        )
+    };
     let form = &["form-encoded bodies are not accepted"][..];
     let cases = vec![
         case("urlencoded", "alice", with("application/x-www-form-urlencoded"), refused(400, form)),
@@ -574,7 +939,14 @@ fn host_granting_bodies_are_judged_through_the_gateway() {
     let (pki, engine, gateway) = setup();
     let create = "/v1.41/containers/create";
     let refusal = |fragments| refused(403, fragments);
-    let ok = |client, target: &'static str, body: &'static [u8]| case("allowed", client, post_json(target, body), forwarded_body("POST", target, body));
+    let ok = |client, target: &'static str, body: &'static [u8]| {
+        case(
+            "allowed",
+            client,
+            post_json(target, body),
+            forwarded_body("POST", target, body),
+        )
+    };
     let mut cases = vec![
         case("privileged", "alice", post_json(create, br#"{"Image":"x","HostConfig":{"Privileged":true}}"#), refusal(&["\"alice\"", "POST /v1.41/containers/create", "HostConfig.Privileged", "privileged = true", "policy \"ops\""])),
         case("lower-case keys", "alice", post_json(create, br#"{"Image":"x","hostconfig":{"privileged":true}}"#), refusal(&["HostConfig.Privileged"])),
@@ -638,12 +1010,24 @@ fn host_granting_bodies_are_judged_through_the_gateway() {
 /// writes it and its key under the PKI folder.
 fn mint(pki: &Pki, file: &str, adjust: impl FnOnce(&mut CertificateParams)) -> (PathBuf, PathBuf) {
     let ca_pem = std::fs::read_to_string(pki.path().join("ca.pem")).unwrap();
-    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(pki.path().join("ca-key.pem")).unwrap()).unwrap();
-    mint_with(&Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap(), pki, file, adjust)
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(pki.path().join("ca-key.pem")).unwrap())
+            .unwrap();
+    mint_with(
+        &Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap(),
+        pki,
+        file,
+        adjust,
+    )
 }
 
 /// Like [`mint`], signed by `issuer`.
-fn mint_with(issuer: &Issuer<'_, KeyPair>, pki: &Pki, file: &str, adjust: impl FnOnce(&mut CertificateParams)) -> (PathBuf, PathBuf) {
+fn mint_with(
+    issuer: &Issuer<'_, KeyPair>,
+    pki: &Pki,
+    file: &str,
+    adjust: impl FnOnce(&mut CertificateParams),
+) -> (PathBuf, PathBuf) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -655,7 +1039,10 @@ fn mint_with(issuer: &Issuer<'_, KeyPair>, pki: &Pki, file: &str, adjust: impl F
     params.not_after = now + time::Duration::days(1);
     adjust(&mut params);
     let cert = params.signed_by(&key, issuer).unwrap();
-    let (cert_path, key_path) = (pki.path().join(format!("{file}-cert.pem")), pki.path().join(format!("{file}-key.pem")));
+    let (cert_path, key_path) = (
+        pki.path().join(format!("{file}-cert.pem")),
+        pki.path().join(format!("{file}-key.pem")),
+    );
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path)
@@ -664,7 +1051,11 @@ fn mint_with(issuer: &Issuer<'_, KeyPair>, pki: &Pki, file: &str, adjust: impl F
 /// Whether a client with this identity is turned away at the handshake:
 /// either the handshake fails, or (TLS 1.3 client auth completes on the
 /// client's side first) the connection ends without any HTTP answer.
-fn handshake_refused(gateway: &Gateway, pki: &Pki, identity: Option<(PathBuf, PathBuf)>) -> Result<(), String> {
+fn handshake_refused(
+    gateway: &Gateway,
+    pki: &Pki,
+    identity: Option<(PathBuf, PathBuf)>,
+) -> Result<(), String> {
     let Ok(mut conn) = Conn::open(gateway.addr, raw::client_config_with(pki, identity)) else {
         return Ok(());
     };
@@ -676,7 +1067,10 @@ fn handshake_refused(gateway: &Gateway, pki: &Pki, identity: Option<(PathBuf, Pa
 }
 
 fn client_files(pki: &Pki, name: &str) -> Option<(PathBuf, PathBuf)> {
-    Some((pki.client_dir(name).join("cert.pem"), pki.client_dir(name).join("key.pem")))
+    Some((
+        pki.client_dir(name).join("cert.pem"),
+        pki.client_dir(name).join("key.pem"),
+    ))
 }
 
 #[test]
@@ -701,16 +1095,30 @@ fn bad_client_certificates_fail_the_handshake() {
     });
     // dave's own certificate (CA:FALSE) used to sign one for "alice", presented with dave's as its chain.
     let dave_cert = std::fs::read_to_string(pki.client_dir("dave").join("cert.pem")).unwrap();
-    let dave_key = KeyPair::from_pem(&std::fs::read_to_string(pki.client_dir("dave").join("key.pem")).unwrap()).unwrap();
-    let forged = mint_with(&Issuer::from_ca_cert_pem(&dave_cert, dave_key).unwrap(), &pki, "forged", |p| {
-        p.distinguished_name.push(DnType::CommonName, "alice");
-    });
+    let dave_key = KeyPair::from_pem(
+        &std::fs::read_to_string(pki.client_dir("dave").join("key.pem")).unwrap(),
+    )
+    .unwrap();
+    let forged = mint_with(
+        &Issuer::from_ca_cert_pem(&dave_cert, dave_key).unwrap(),
+        &pki,
+        "forged",
+        |p| {
+            p.distinguished_name.push(DnType::CommonName, "alice");
+        },
+    );
     let mut chain = std::fs::read_to_string(&forged.0).unwrap();
     chain.push_str(&dave_cert);
     std::fs::write(&forged.0, chain).unwrap();
-    let server = Some((pki.path().join("server-cert.pem"), pki.path().join("server-key.pem")));
+    let server = Some((
+        pki.path().join("server-cert.pem"),
+        pki.path().join("server-key.pem"),
+    ));
     let cases = [
-        ("a certificate from another CA, same name", client_files(&other, "alice")),
+        (
+            "a certificate from another CA, same name",
+            client_files(&other, "alice"),
+        ),
         ("no client certificate", None),
         ("an expired certificate", Some(expired)),
         ("a certificate not valid yet", Some(not_yet)),
@@ -720,7 +1128,11 @@ fn bad_client_certificates_fail_the_handshake() {
     ];
     let failures: Vec<String> = cases
         .into_iter()
-        .filter_map(|(name, identity)| handshake_refused(&gateway, &pki, identity).err().map(|e| format!("{name}: {e}")))
+        .filter_map(|(name, identity)| {
+            handshake_refused(&gateway, &pki, identity)
+                .err()
+                .map(|e| format!("{name}: {e}"))
+        })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(engine.request_count(), 0, "{:?}", engine.requests());
@@ -730,11 +1142,17 @@ fn bad_client_certificates_fail_the_handshake() {
 fn a_revoked_client_is_refused_on_new_and_open_connections() {
     let (pki, engine, gateway) = setup();
     let mut open = Conn::open(gateway.addr, raw::client_config(&pki, Some("dave"))).unwrap();
-    open.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(raw::status(&open.read_response()), 403, "dave is not configured, but is known");
+    open.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        raw::status(&open.read_response()),
+        403,
+        "dave is not configured, but is known"
+    );
     pki.revoke("dave");
     gateway.control.reload().expect("reload");
-    handshake_refused(&gateway, &pki, client_files(&pki, "dave")).expect("a revoked certificate must fail the handshake");
+    handshake_refused(&gateway, &pki, client_files(&pki, "dave"))
+        .expect("a revoked certificate must fail the handshake");
     // The connection made before the revocation is closed by the reload.
     let mut buf = [0u8; 64];
     let closed = match open.tls.read(&mut buf) {
@@ -744,7 +1162,10 @@ fn a_revoked_client_is_refused_on_new_and_open_connections() {
     };
     assert!(closed, "the revoked client's open connection still works");
     // Others are unaffected.
-    assert_eq!(raw::status(&raw::exchange(gateway.addr, &pki, "alice", &get("/_ping"))), 200);
+    assert_eq!(
+        raw::status(&raw::exchange(gateway.addr, &pki, "alice", &get("/_ping"))),
+        200
+    );
     assert_eq!(targets(&engine), ["/_ping"]);
 }
 
@@ -757,7 +1178,8 @@ fn certificates_naming_no_one_are_refused_request_by_request() {
     let two_cns = mint(&pki, "two-cns", |p| {
         p.distinguished_name.push(DnType::CommonName, "alice");
         // The CN attribute type again, under the OID rcgen cannot deduplicate.
-        p.distinguished_name.push(DnType::CustomDnType(vec![2, 5, 4, 3]), "bob");
+        p.distinguished_name
+            .push(DnType::CustomDnType(vec![2, 5, 4, 3]), "bob");
     });
     let control_char = mint(&pki, "control-cn", |p| {
         p.distinguished_name.push(DnType::CommonName, "alice\n");
@@ -765,16 +1187,24 @@ fn certificates_naming_no_one_are_refused_request_by_request() {
     let cases = [
         (no_cn, "the client certificate has no subject Common Name"),
         (two_cns, "the client certificate has 2 subject Common Names"),
-        (control_char, "Common Name is not a UTF-8 string"),
+        (control_char, "Common Name is not a printable UTF-8 string"),
     ];
     for (identity, reason) in cases {
-        let mut conn = Conn::open(gateway.addr, raw::client_config_with(&pki, Some(identity))).expect("the handshake succeeds");
-        conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut conn = Conn::open(gateway.addr, raw::client_config_with(&pki, Some(identity)))
+            .expect("the handshake succeeds");
+        conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let response = conn.read_to_close();
         assert_eq!(raw::status(&response), 403, "{response}");
         let message = json_message(&response).unwrap();
-        assert!(message.contains("refused the client certificate") && message.contains(reason), "{message}");
-        assert!(response.to_ascii_lowercase().contains("connection: close"), "{response}");
+        assert!(
+            message.contains("refused the client certificate") && message.contains(reason),
+            "{message}"
+        );
+        assert!(
+            response.to_ascii_lowercase().contains("connection: close"),
+            "{response}"
+        );
     }
     assert_eq!(engine.request_count(), 0, "{:?}", engine.requests());
 }
@@ -796,11 +1226,14 @@ fn closed_by_peer(read: std::io::Result<usize>) -> bool {
 fn stalled_handshakes_and_slowloris_headers_neither_starve_others_nor_stay() {
     let (pki, engine, gateway) = setup();
     const EACH: usize = 50;
-    let mut stalled: Vec<TcpStream> = (0..EACH).map(|_| TcpStream::connect(gateway.addr).unwrap()).collect();
+    let mut stalled: Vec<TcpStream> = (0..EACH)
+        .map(|_| TcpStream::connect(gateway.addr).unwrap())
+        .collect();
     let mut slow: Vec<Conn> = (0..EACH)
         .map(|_| {
             let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("bob"))).unwrap();
-            conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
             conn
         })
         .collect();
@@ -812,22 +1245,29 @@ fn stalled_handshakes_and_slowloris_headers_neither_starve_others_nor_stay() {
     // Keep trickling a byte per poll: the header deadline is not reset by
     // progress, so the gateway still closes every one of them.
     for conn in &mut slow {
-        conn.tls.sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        conn.tls
+            .sock
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
     }
-    eventually("every slowloris connection is closed by the gateway", || {
-        slow.iter_mut().all(|conn| {
-            let _ = conn.send(b"a");
-            let mut buf = [0u8; 512];
-            loop {
-                match conn.tls.read(&mut buf) {
-                    Ok(n) if n > 0 => continue,
-                    other => return closed_by_peer(other),
+    eventually(
+        "every slowloris connection is closed by the gateway",
+        || {
+            slow.iter_mut().all(|conn| {
+                let _ = conn.send(b"a");
+                let mut buf = [0u8; 512];
+                loop {
+                    match conn.tls.read(&mut buf) {
+                        Ok(n) if n > 0 => continue,
+                        other => return closed_by_peer(other),
+                    }
                 }
-            }
-        })
-    });
+            })
+        },
+    );
     for tcp in &mut stalled {
-        tcp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
     }
     eventually("every stalled handshake is closed by the gateway", || {
         stalled.iter_mut().all(|tcp| {
@@ -840,5 +1280,9 @@ fn stalled_handshakes_and_slowloris_headers_neither_starve_others_nor_stay() {
             }
         })
     });
-    assert_eq!(targets(&engine), ["/_ping"], "only the legitimate request reached the Engine");
+    assert_eq!(
+        targets(&engine),
+        ["/_ping"],
+        "only the legitimate request reached the Engine"
+    );
 }

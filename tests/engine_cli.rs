@@ -63,7 +63,12 @@ fn setup() -> Option<Setup> {
     let socket = real_engine()?;
     let pki = Pki::new(&["admin", "viewer", "builder"]);
     let gateway = Gateway::start(&pki, &socket, POLICY);
-    Some(Setup { pki, gateway, clis: docker_clis(), cleanup: Cleanup::default() })
+    Some(Setup {
+        pki,
+        gateway,
+        clis: docker_clis(),
+        cleanup: Cleanup::default(),
+    })
 }
 
 impl Setup {
@@ -87,16 +92,37 @@ fn version_info_ps_and_images_answer_through_the_gateway() {
 
     for cli in s.clis.clone() {
         for client in ["admin", "viewer"] {
-            let version = ok(s.docker(cli, client).args(["version", "--format", "{{.Server.Version}}"]));
+            let version =
+                ok(s.docker(cli, client)
+                    .args(["version", "--format", "{{.Server.Version}}"]));
             assert_eq!(version.trim(), server_version.trim(), "{cli} as {client}");
             let id = ok(s.docker(cli, client).args(["info", "--format", "{{.ID}}"]));
             assert_eq!(id.trim(), engine_id.trim(), "{cli} as {client}");
-            let running = ok(s.docker(cli, client).args(["ps", "--no-trunc", "--format", "{{.Names}}"]));
-            assert!(!running.lines().any(|l| l == stopped), "{cli} as {client}: ps lists a stopped container:\n{running}");
-            let all = ok(s.docker(cli, client).args(["ps", "-a", "--no-trunc", "--format", "{{.Names}}"]));
-            assert!(all.lines().any(|l| l == stopped), "{cli} as {client}: ps -a misses {stopped}:\n{all}");
-            let images = ok(s.docker(cli, client).args(["images", "--format", "{{.Repository}}:{{.Tag}}"]));
-            assert!(images.lines().any(|l| l == TEST_IMAGE), "{cli} as {client}: images:\n{images}");
+            let running =
+                ok(s.docker(cli, client)
+                    .args(["ps", "--no-trunc", "--format", "{{.Names}}"]));
+            assert!(
+                !running.lines().any(|l| l == stopped),
+                "{cli} as {client}: ps lists a stopped container:\n{running}"
+            );
+            let all = ok(s.docker(cli, client).args([
+                "ps",
+                "-a",
+                "--no-trunc",
+                "--format",
+                "{{.Names}}",
+            ]));
+            assert!(
+                all.lines().any(|l| l == stopped),
+                "{cli} as {client}: ps -a misses {stopped}:\n{all}"
+            );
+            let images =
+                ok(s.docker(cli, client)
+                    .args(["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+            assert!(
+                images.lines().any(|l| l == TEST_IMAGE),
+                "{cli} as {client}: images:\n{images}"
+            );
         }
     }
 }
@@ -106,11 +132,17 @@ fn run_prints_output_and_carries_piped_stdin() {
     let Some(mut s) = setup() else { return };
     for cli in s.clis.clone() {
         let name = s.cleanup.container("echo");
-        let out = ok(s.docker(cli, "admin").args(["run", "--rm", "--name", &name, TEST_IMAGE, "echo", "hello"]));
+        let out = ok(s
+            .docker(cli, "admin")
+            .args(["run", "--rm", "--name", &name, TEST_IMAGE, "echo", "hello"]));
         assert_eq!(out, "hello\n", "{cli}");
 
         let name = s.cleanup.container("cat");
-        let out = execute(s.docker(cli, "admin").args(["run", "-i", "--rm", "--name", &name, TEST_IMAGE, "cat"]), Some(b"hi\n"));
+        let out = execute(
+            s.docker(cli, "admin")
+                .args(["run", "-i", "--rm", "--name", &name, TEST_IMAGE, "cat"]),
+            Some(b"hi\n"),
+        );
         assert!(out.status.success(), "{cli}: {out}");
         assert_eq!(out.stdout, "hi\n", "{cli}: {out}");
     }
@@ -122,12 +154,18 @@ fn logs_follow_streams_lines_as_they_are_written() {
     for cli in s.clis.clone() {
         let name = s.cleanup.container("logs");
         let script = "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.2; done";
-        ok(s.docker(cli, "admin").args(["run", "-d", "--name", &name, TEST_IMAGE, "sh", "-c", script]));
+        ok(s.docker(cli, "admin")
+            .args(["run", "-d", "--name", &name, TEST_IMAGE, "sh", "-c", script]));
         // The viewer's read-only policy is enough to follow logs.
         let mut follow = Streaming::spawn(s.docker(cli, "viewer").args(["logs", "-f", &name]));
-        follow.wait_for_line(|l| l == "line5", STEP).unwrap_or_else(|seen| panic!("{cli}: logs -f never showed line5: {seen:#?}"));
+        follow
+            .wait_for_line(|l| l == "line5", STEP)
+            .unwrap_or_else(|seen| panic!("{cli}: logs -f never showed line5: {seen:#?}"));
         // Still running: the stream did not end with the container's output so far.
-        assert!(follow.child.try_wait().unwrap().is_none(), "{cli}: logs -f ended early");
+        assert!(
+            follow.child.try_wait().unwrap().is_none(),
+            "{cli}: logs -f ended early"
+        );
     }
 }
 
@@ -138,14 +176,30 @@ fn events_stream_container_lifecycle() {
         let name = s.cleanup.container("events");
         // `--since` replays from a moment before the container existed, so
         // it does not matter when the stream's request reaches the Engine.
-        let since = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 1).to_string();
+        let since = (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1)
+        .to_string();
         let filter = format!("container={name}");
-        let mut events = Streaming::spawn(s.docker(cli, "viewer").args(["events", "--since", &since, "--filter", &filter, "--format", "{{.Action}}"]));
-        ok(s.docker(cli, "admin").args(["create", "--name", &name, TEST_IMAGE, "sleep", "30"]));
+        let mut events = Streaming::spawn(s.docker(cli, "viewer").args([
+            "events",
+            "--since",
+            &since,
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Action}}",
+        ]));
+        ok(s.docker(cli, "admin")
+            .args(["create", "--name", &name, TEST_IMAGE, "sleep", "30"]));
         ok(s.docker(cli, "admin").args(["start", &name]));
         ok(s.docker(cli, "admin").args(["kill", &name]));
         for action in ["create", "start", "die"] {
-            events.wait_for_line(|l| l == action, STEP).unwrap_or_else(|seen| panic!("{cli}: no {action} event: {seen:#?}"));
+            events
+                .wait_for_line(|l| l == action, STEP)
+                .unwrap_or_else(|seen| panic!("{cli}: no {action} event: {seen:#?}"));
         }
     }
 }
@@ -158,13 +212,26 @@ fn exec_carries_stdin_and_exit_codes() {
     let Some(mut s) = setup() else { return };
     for cli in s.clis.clone() {
         let name = s.cleanup.container("exec");
-        ok(s.docker(cli, "admin").args(["run", "-d", "--name", &name, TEST_IMAGE, "sleep", "300"]));
+        ok(s.docker(cli, "admin")
+            .args(["run", "-d", "--name", &name, TEST_IMAGE, "sleep", "300"]));
 
-        let out = execute(s.docker(cli, "admin").args(["exec", "-i", &name, "cat"]), Some(b"hi\n"));
+        let out = execute(
+            s.docker(cli, "admin").args(["exec", "-i", &name, "cat"]),
+            Some(b"hi\n"),
+        );
         assert!(out.status.success(), "{cli}: {out}");
         assert_eq!(out.stdout, "hi\n", "{cli}: {out}");
 
-        let out = execute(s.docker(cli, "admin").args(["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 3"]), None);
+        let out = execute(
+            s.docker(cli, "admin").args([
+                "exec",
+                &name,
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ]),
+            None,
+        );
         assert_eq!(out.status.code(), Some(3), "{cli}: {out}");
         assert_eq!(out.stdout, "out\n", "{cli}: {out}");
         assert!(out.stderr.contains("err"), "{cli}: {out}");
@@ -181,13 +248,26 @@ fn attach_carries_stdin_to_the_container_and_its_output_back() {
         let name = s.cleanup.container("attach");
         // The container waits for one line, so nothing it prints can be
         // lost before `attach` is connected.
-        ok(s.docker(cli, "admin").args(["run", "-d", "-i", "--name", &name, TEST_IMAGE, "sh", "-c", "read x; echo got:$x; exit 7"]));
-        let mut attach = Streaming::spawn_with_stdin(s.docker(cli, "admin").args(["attach", &name]));
+        ok(s.docker(cli, "admin").args([
+            "run",
+            "-d",
+            "-i",
+            "--name",
+            &name,
+            TEST_IMAGE,
+            "sh",
+            "-c",
+            "read x; echo got:$x; exit 7",
+        ]));
+        let mut attach =
+            Streaming::spawn_with_stdin(s.docker(cli, "admin").args(["attach", &name]));
         attach.write(b"abc\n");
         // Stdin stays open until the answer is back: the Engine detaches the
         // output of a container attached without StdinOnce as soon as the
         // attach's stdin ends (moby's CopyStreams), gateway or not.
-        attach.wait_for_line(|l| l == "got:abc", STEP).unwrap_or_else(|seen| panic!("{cli}: no reply through attach: {seen:#?}"));
+        attach
+            .wait_for_line(|l| l == "got:abc", STEP)
+            .unwrap_or_else(|seen| panic!("{cli}: no reply through attach: {seen:#?}"));
         attach.close_stdin();
         // attach exits with the container's status once it stops.
         let status = attach.wait(STEP);
@@ -209,14 +289,31 @@ fn cp_copies_a_file_into_a_container_and_back_byte_for_byte() {
     for cli in s.clis.clone() {
         let name = s.cleanup.container("cp");
         // `-w /tmp` makes sure /tmp exists, whichever busybox image this is.
-        ok(s.docker(cli, "admin").args(["run", "-d", "-w", "/tmp", "--name", &name, TEST_IMAGE, "sleep", "300"]));
-        ok(s.docker(cli, "admin").arg("cp").arg(&file).arg(format!("{name}:/tmp/f")));
+        ok(s.docker(cli, "admin").args([
+            "run", "-d", "-w", "/tmp", "--name", &name, TEST_IMAGE, "sleep", "300",
+        ]));
+        ok(s.docker(cli, "admin")
+            .arg("cp")
+            .arg(&file)
+            .arg(format!("{name}:/tmp/f")));
         // Through `sh`, which runs busybox applets even without their links.
-        let sum = ok(s.docker(cli, "admin").args(["exec", &name, "sh", "-c", "md5sum /tmp/f"]));
-        assert_eq!(sum.split_whitespace().next(), Some(expected_md5.as_str()), "{cli}: {sum}");
+        let sum = ok(s
+            .docker(cli, "admin")
+            .args(["exec", &name, "sh", "-c", "md5sum /tmp/f"]));
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(expected_md5.as_str()),
+            "{cli}: {sum}"
+        );
         let back = dir.path().join(format!("back-{}", cli.replace('/', "_")));
-        ok(s.docker(cli, "admin").arg("cp").arg(format!("{name}:/tmp/f")).arg(&back));
-        assert!(std::fs::read(&back).unwrap() == original, "{cli}: the file copied back differs");
+        ok(s.docker(cli, "admin")
+            .arg("cp")
+            .arg(format!("{name}:/tmp/f"))
+            .arg(&back));
+        assert!(
+            std::fs::read(&back).unwrap() == original,
+            "{cli}: the file copied back differs"
+        );
     }
 }
 
@@ -227,13 +324,21 @@ fn classic_build_sends_a_large_context() {
     for cli in s.clis.clone() {
         let tag = s.cleanup.image("classic");
         let mut cmd = s.docker(cli, "admin");
-        cmd.env("DOCKER_BUILDKIT", "0").args(["build", "-t", &tag]).arg(context.path());
+        cmd.env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-t", &tag])
+            .arg(context.path());
         let out = execute(&mut cmd, None);
         assert!(out.status.success(), "{cli}: {out}");
         // `RUN wc -c /big` ran inside the build, on the whole file.
-        assert!(out.stdout.contains(&format!("{} /big", 8 << 20)), "{cli}: {out}");
+        assert!(
+            out.stdout.contains(&format!("{} /big", 8 << 20)),
+            "{cli}: {out}"
+        );
         let size = ok(direct().args(["image", "inspect", "--format", "{{.Size}}", &tag]));
-        assert!(size.trim().parse::<u64>().unwrap() >= 8 << 20, "{cli}: image size {size}");
+        assert!(
+            size.trim().parse::<u64>().unwrap() >= 8 << 20,
+            "{cli}: image size {size}"
+        );
     }
 }
 
@@ -252,7 +357,9 @@ fn buildkit_builds_through_the_h2c_session() {
     // which the Engine pulls the context from the CLI) and `POST /build?version=2`,
     // whose query is inspected like a classic build's: no `buildkit` grant needed.
     let mut cmd = s.docker(cli, "admin");
-    cmd.env("DOCKER_BUILDKIT", "1").args(["build", "--progress", "plain", "-t", &tag]).arg(context.path());
+    cmd.env("DOCKER_BUILDKIT", "1")
+        .args(["build", "--progress", "plain", "-t", &tag])
+        .arg(context.path());
     let out = execute(&mut cmd, None);
     assert!(out.status.success(), "{out}");
     assert!(out.stderr.contains(&format!("{} /big", 8 << 20)), "{out}");
@@ -261,11 +368,29 @@ fn buildkit_builds_through_the_h2c_session() {
     // The host network (BuildKit's network.host entitlement) is still refused.
     let tag = s.cleanup.image("buildkit-host");
     let mut cmd = s.docker(cli, "admin");
-    cmd.env("DOCKER_BUILDKIT", "1").args(["build", "--progress", "plain", "--network", "host", "-t", &tag]).arg(context.path());
+    cmd.env("DOCKER_BUILDKIT", "1")
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "--network",
+            "host",
+            "-t",
+            &tag,
+        ])
+        .arg(context.path());
     let out = execute(&mut cmd, None);
     assert!(!out.status.success(), "{out}");
-    assert!(out.stderr.contains("dockgate: client \"admin\" may not POST") && out.stderr.contains("networkmode (host)"), "{out}");
-    assert!(ok(direct().args(["images", "-q", &tag])).trim().is_empty(), "the image was built");
+    assert!(
+        out.stderr
+            .contains("dockgate: client \"admin\" may not POST")
+            && out.stderr.contains("networkmode (host)"),
+        "{out}"
+    );
+    assert!(
+        ok(direct().args(["images", "-q", &tag])).trim().is_empty(),
+        "the image was built"
+    );
 }
 
 #[test]
@@ -275,7 +400,10 @@ fn buildkit_grpc_api_needs_the_grant_and_then_speaks_http2() {
 
     let refused = raw::exchange(s.gateway.addr, &s.pki, "admin", upgrade);
     assert_eq!(raw::status(&refused), 403, "{refused}");
-    assert!(refused.contains("BuildKit session") && refused.contains("buildkit = true"), "{refused}");
+    assert!(
+        refused.contains("BuildKit session") && refused.contains("buildkit = true"),
+        "{refused}"
+    );
 
     let mut conn = Conn::open(s.gateway.addr, raw::client_config(&s.pki, Some("builder"))).unwrap();
     conn.send(upgrade).unwrap();
@@ -283,9 +411,12 @@ fn buildkit_grpc_api_needs_the_grant_and_then_speaks_http2() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.to_ascii_lowercase().contains("upgrade: h2c"), "{head}");
     // The Engine's gRPC server answers the HTTP/2 preface with a SETTINGS frame.
-    conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").unwrap();
+    conn.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
     let mut frame = [0u8; 9];
-    conn.tls.read_exact(&mut frame).expect("an HTTP/2 frame from the Engine");
+    conn.tls
+        .read_exact(&mut frame)
+        .expect("an HTTP/2 frame from the Engine");
     assert_eq!(frame[3], 0x04, "first frame is not SETTINGS: {frame:?}");
 }
 
@@ -297,24 +428,59 @@ fn host_grants_are_refused_before_anything_is_created() {
     let Some(mut s) = setup() else { return };
     for cli in s.clis.clone() {
         let name = s.cleanup.container("privileged");
-        let out = execute(s.docker(cli, "admin").args(["run", "--rm", "--privileged", "--name", &name, TEST_IMAGE, "true"]), None);
+        let out = execute(
+            s.docker(cli, "admin").args([
+                "run",
+                "--rm",
+                "--privileged",
+                "--name",
+                &name,
+                TEST_IMAGE,
+                "true",
+            ]),
+            None,
+        );
         assert!(!out.status.success(), "{cli}: {out}");
-        assert!(out.stderr.contains("dockgate: client \"admin\" may not POST"), "{cli}: {out}");
+        assert!(
+            out.stderr
+                .contains("dockgate: client \"admin\" may not POST"),
+            "{cli}: {out}"
+        );
         assert!(out.stderr.contains("HostConfig.Privileged"), "{cli}: {out}");
         assert_no_container(&name);
 
         let name = s.cleanup.container("hostroot");
-        let out = execute(s.docker(cli, "admin").args(["run", "--rm", "-v", "/:/host", "--name", &name, TEST_IMAGE, "true"]), None);
+        let out = execute(
+            s.docker(cli, "admin").args([
+                "run", "--rm", "-v", "/:/host", "--name", &name, TEST_IMAGE, "true",
+            ]),
+            None,
+        );
         assert!(!out.status.success(), "{cli}: {out}");
-        assert!(out.stderr.contains("dockgate: client \"admin\" may not POST"), "{cli}: {out}");
+        assert!(
+            out.stderr
+                .contains("dockgate: client \"admin\" may not POST"),
+            "{cli}: {out}"
+        );
         assert!(out.stderr.contains("HostConfig.Binds (/)"), "{cli}: {out}");
         assert_no_container(&name);
 
         let name = s.cleanup.container("viewer");
-        let out = execute(s.docker(cli, "viewer").args(["run", "--rm", "--name", &name, TEST_IMAGE, "true"]), None);
+        let out = execute(
+            s.docker(cli, "viewer")
+                .args(["run", "--rm", "--name", &name, TEST_IMAGE, "true"]),
+            None,
+        );
         assert!(!out.status.success(), "{cli}: {out}");
-        assert!(out.stderr.contains("dockgate: client \"viewer\" may not POST"), "{cli}: {out}");
-        assert!(out.stderr.contains("read-only"), "{cli}: the refusal should name the policy: {out}");
+        assert!(
+            out.stderr
+                .contains("dockgate: client \"viewer\" may not POST"),
+            "{cli}: {out}"
+        );
+        assert!(
+            out.stderr.contains("read-only"),
+            "{cli}: the refusal should name the policy: {out}"
+        );
         assert_no_container(&name);
     }
 }
@@ -332,7 +498,10 @@ fn a_revoked_client_fails_the_handshake_after_a_reload() {
         assert!(!out.status.success(), "{cli}: {out}");
         // The handshake itself fails: rustls sends the certificate_revoked
         // alert, which Go prints as "remote error: tls: revoked certificate".
-        assert!(out.stderr.contains("tls: revoked certificate"), "{cli}: not the revoked-certificate alert: {out}");
+        assert!(
+            out.stderr.contains("tls: revoked certificate"),
+            "{cli}: not the revoked-certificate alert: {out}"
+        );
         // The others are unaffected.
         ok(s.docker(cli, "admin").args(["ps", "-q"]));
     }
@@ -365,10 +534,26 @@ fn a_docker_context_reaches_the_engine_through_the_gateway() {
                 .stdin(Stdio::null());
             cmd
         };
-        ok(&mut bare(&["context", "create", "gated", "--docker", &endpoint]));
-        let version = ok(&mut bare(&["--context", "gated", "version", "--format", "{{.Server.Version}}"]));
+        ok(&mut bare(&[
+            "context", "create", "gated", "--docker", &endpoint,
+        ]));
+        let version = ok(&mut bare(&[
+            "--context",
+            "gated",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ]));
         assert_eq!(version.trim(), server_version.trim(), "{cli}");
-        let image = ok(&mut bare(&["--context", "gated", "image", "inspect", "--format", "{{.Id}}", TEST_IMAGE]));
+        let image = ok(&mut bare(&[
+            "--context",
+            "gated",
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            TEST_IMAGE,
+        ]));
         assert!(image.trim().starts_with("sha256:"), "{cli}: {image}");
     }
 }
@@ -379,24 +564,40 @@ fn a_docker_context_reaches_the_engine_through_the_gateway() {
 /// The Engine's own socket, bypassing the gateway: fixtures, checks, cleanup.
 fn direct() -> Command {
     let mut cmd = Command::new("/usr/local/bin/docker");
-    for var in ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"] {
+    for var in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+    ] {
         cmd.env_remove(var);
     }
-    cmd.args(["-H", "unix:///var/run/docker.sock"]).stdin(Stdio::null());
+    cmd.args(["-H", "unix:///var/run/docker.sock"])
+        .stdin(Stdio::null());
     cmd
 }
 
 fn assert_no_container(name: &str) {
     let filter = format!("name={name}");
     let found = ok(direct().args(["ps", "-a", "-q", "--filter", &filter]));
-    assert!(found.trim().is_empty(), "container {name} was created: {found}");
+    assert!(
+        found.trim().is_empty(),
+        "container {name} was created: {found}"
+    );
 }
 
 /// A unique name, so that tests running at once never share a container.
 fn unique(what: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("dockgate-test-{what}-{}-{}-{nanos:08x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "dockgate-test-{what}-{}-{}-{nanos:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Containers and images a test made, removed through the Engine's socket
@@ -425,7 +626,10 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         // Missing ones (--rm, refused) make these exit non-zero; that is fine.
         if !self.containers.is_empty() {
-            let _ = direct().args(["rm", "-f", "-v"]).args(&self.containers).output();
+            let _ = direct()
+                .args(["rm", "-f", "-v"])
+                .args(&self.containers)
+                .output();
         }
         if !self.images.is_empty() {
             let _ = direct().args(["rmi", "-f"]).args(&self.images).output();
@@ -442,7 +646,11 @@ struct Finished {
 
 impl std::fmt::Display for Finished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}\n--- stdout\n{}\n--- stderr\n{}", self.status, self.stdout, self.stderr)
+        write!(
+            f,
+            "{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
     }
 }
 
@@ -450,7 +658,11 @@ impl std::fmt::Display for Finished {
 /// it) if given. Both outputs are drained as they come, so a chatty command
 /// (a build) cannot block on a full pipe.
 fn execute(cmd: &mut Command, stdin: Option<&[u8]>) -> Finished {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if let Some(input) = stdin {
@@ -479,7 +691,11 @@ fn execute(cmd: &mut Command, stdin: Option<&[u8]>) -> Finished {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Finished { status, stdout: text(&stdout.join().unwrap()), stderr: text(&stderr.join().unwrap()) }
+    Finished {
+        status,
+        stdout: text(&stdout.join().unwrap()),
+        stderr: text(&stderr.join().unwrap()),
+    }
 }
 
 /// Runs `cmd` without input, requires success, returns its stdout.
@@ -532,7 +748,12 @@ impl Streaming {
                 let _ = err_tx.send(format!("stderr: {line}"));
             }
         });
-        Streaming { stdin: child.stdin.take(), child, lines, seen: Vec::new() }
+        Streaming {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -547,7 +768,11 @@ impl Streaming {
 
     /// Reads until a line satisfies `wanted`; on timeout or end of output,
     /// returns every line seen so far.
-    fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool, timeout: Duration) -> Result<(), Vec<String>> {
+    fn wait_for_line(
+        &mut self,
+        wanted: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<(), Vec<String>> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -571,7 +796,11 @@ impl Streaming {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "still running after {timeout:?}: {:#?}", self.seen);
+            assert!(
+                Instant::now() < deadline,
+                "still running after {timeout:?}: {:#?}",
+                self.seen
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -586,7 +815,11 @@ impl Drop for Streaming {
 
 /// `n` bytes no compression or deduplication can shortcut (xorshift64*).
 fn random_bytes(n: usize) -> Vec<u8> {
-    let mut state = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut state = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     let mut out = Vec::with_capacity(n + 8);
     while out.len() < n {
         state ^= state >> 12;
@@ -621,5 +854,9 @@ fn read_head(conn: &mut Conn) -> String {
 fn md5_hex(file: &Path) -> String {
     let out = Command::new("md5sum").arg(file).output().expect("md5sum");
     assert!(out.status.success());
-    text(&out.stdout).split_whitespace().next().unwrap().to_owned()
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }

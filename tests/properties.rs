@@ -60,7 +60,10 @@ enum Routed {
     Redirect,
     /// Routed (or 404 when `template` is `None`) on the decoded path, whose
     /// version prefix (if any) is stripped in `route`.
-    Path { route: String, template: Option<&'static str> },
+    Path {
+        route: String,
+        template: Option<&'static str>,
+    },
 }
 
 /// Go's `url.ParseRequestURI` path: control bytes refused, every `%XX`
@@ -75,7 +78,11 @@ fn go_unescape(raw: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok().filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))?);
+            out.push(
+                u8::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))?,
+            );
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -108,7 +115,10 @@ fn mux_clean(p: &str) -> String {
 /// The rest of `path` after a `/v[0-9.]+` prefix, if it has one followed by `/`.
 fn strip_version(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/v")?;
-    let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    let digits = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
     (digits > 0 && rest[digits..].starts_with('/')).then(|| &rest[digits..])
 }
 
@@ -119,14 +129,20 @@ fn matches_template(template: &str, path: &str) -> bool {
             None => t == p,
             Some(open) => {
                 let (literal, rest) = t.split_at(open);
-                let Some(p) = p.strip_prefix(literal) else { return false };
+                let Some(p) = p.strip_prefix(literal) else {
+                    return false;
+                };
                 let close = rest.find('}').expect("template variable closes");
                 let (var, after) = (&rest[..=close], &rest[close + 1..]);
                 let any = var.contains(":.*");
                 // Try every length the variable could take.
                 (0..=p.len()).filter(|&n| p.is_char_boundary(n)).any(|n| {
                     let (taken, left) = p.split_at(n);
-                    let fits = if any { true } else { !taken.is_empty() && !taken.contains('/') };
+                    let fits = if any {
+                        true
+                    } else {
+                        !taken.is_empty() && !taken.contains('/')
+                    };
                     fits && go(after, left)
                 })
             }
@@ -137,29 +153,42 @@ fn matches_template(template: &str, path: &str) -> bool {
 
 /// Where the Engine routes a raw request path.
 fn engine_routes(raw: &str) -> Routed {
-    let Some(decoded) = go_unescape(raw) else { return Routed::BadRequest };
+    let Some(decoded) = go_unescape(raw) else {
+        return Routed::BadRequest;
+    };
     if mux_clean(&decoded) != decoded {
         return Routed::Redirect;
     }
     let versioned = strip_version(&decoded);
-    let template = TEMPLATES
-        .iter()
-        .copied()
-        .find(|t| versioned.is_some_and(|rest| matches_template(t, rest)) || matches_template(t, &decoded));
-    Routed::Path { route: versioned.unwrap_or(&decoded).to_owned(), template }
+    let template = TEMPLATES.iter().copied().find(|t| {
+        versioned.is_some_and(|rest| matches_template(t, rest)) || matches_template(t, &decoded)
+    });
+    Routed::Path {
+        route: versioned.unwrap_or(&decoded).to_owned(),
+        template,
+    }
 }
 
 /// The template the policy matcher's route lands on, unversioned as rules are.
 fn route_template(route: &str) -> Option<&'static str> {
-    TEMPLATES.iter().copied().find(|t| matches_template(t, route))
+    TEMPLATES
+        .iter()
+        .copied()
+        .find(|t| matches_template(t, route))
 }
 
 #[test]
 fn the_router_model_routes_known_paths() {
     let cases = [
         ("/_ping", Some("/_ping")),
-        ("/v1.41/containers/abc/json", Some("/containers/{name}/json")),
-        ("/v1.41/images/library/busybox:latest/json", Some("/images/{name:.*}/json")),
+        (
+            "/v1.41/containers/abc/json",
+            Some("/containers/{name}/json"),
+        ),
+        (
+            "/v1.41/images/library/busybox:latest/json",
+            Some("/images/{name:.*}/json"),
+        ),
         ("/v1.41/images/json", Some("/images/json")),
         ("/images/a/b", Some("/images/{name:.*}")),
         ("/v1.41/v1.41/_ping", None),
@@ -186,10 +215,55 @@ fn the_router_model_routes_known_paths() {
 /// dots, encoded separators, double encodings, bad escapes.
 fn segment() -> impl Strategy<Value = String> {
     let tricky = prop::sample::select(vec![
-        "containers", "images", "exec", "json", "create", "start", "_ping", "abc", "library", "busybox:latest", "v1.41",
-        "v1", "v.", "v1..2", "V1.41", "v", "vv1", "v1a", ".", "..", "", "%2e", "%2E%2e", ".%2e", "%2F", "%2f", "a%2Fb",
-        "%252F", "%25", "%00", "%0a", "%5C", "%5c", "%63ontainers", "%5Fping", "%76%31.41", "%3F", "%23", "%zz", "%",
-        "%4", "%c3%a9", "a%20b", "~", "@", ":", "+", "*", "%2A",
+        "containers",
+        "images",
+        "exec",
+        "json",
+        "create",
+        "start",
+        "_ping",
+        "abc",
+        "library",
+        "busybox:latest",
+        "v1.41",
+        "v1",
+        "v.",
+        "v1..2",
+        "V1.41",
+        "v",
+        "vv1",
+        "v1a",
+        ".",
+        "..",
+        "",
+        "%2e",
+        "%2E%2e",
+        ".%2e",
+        "%2F",
+        "%2f",
+        "a%2Fb",
+        "%252F",
+        "%25",
+        "%00",
+        "%0a",
+        "%5C",
+        "%5c",
+        "%63ontainers",
+        "%5Fping",
+        "%76%31.41",
+        "%3F",
+        "%23",
+        "%zz",
+        "%",
+        "%4",
+        "%c3%a9",
+        "a%20b",
+        "~",
+        "@",
+        ":",
+        "+",
+        "*",
+        "%2A",
     ])
     .prop_map(String::from);
     prop_oneof![3 => tricky, 1 => "[a-zA-Z0-9._~%:@!$&'()*+,;=-]{0,8}"]
@@ -199,9 +273,25 @@ fn segment() -> impl Strategy<Value = String> {
 /// its variables filled by generated segments, a version prefix perhaps, and
 /// some letters percent-encoded; perhaps a query.
 fn target() -> impl Strategy<Value = String> {
-    let free = prop::collection::vec(segment(), 1..6).prop_map(|segments| format!("/{}", segments.join("/")));
-    let version = prop::sample::select(vec!["", "/v1.41", "/v1", "/v.", "/V1.41", "/v1.41/v1.41", "/%761.41", "/v", "/v1.41/."]);
-    let routed = (prop::sample::select(TEMPLATES.to_vec()), prop::collection::vec(segment(), 3), version, prop::collection::vec(any::<bool>(), 48))
+    let free = prop::collection::vec(segment(), 1..6)
+        .prop_map(|segments| format!("/{}", segments.join("/")));
+    let version = prop::sample::select(vec![
+        "",
+        "/v1.41",
+        "/v1",
+        "/v.",
+        "/V1.41",
+        "/v1.41/v1.41",
+        "/%761.41",
+        "/v",
+        "/v1.41/.",
+    ]);
+    let routed = (
+        prop::sample::select(TEMPLATES.to_vec()),
+        prop::collection::vec(segment(), 3),
+        version,
+        prop::collection::vec(any::<bool>(), 48),
+    )
         .prop_map(|(template, fills, version, encode)| {
             let mut path = String::from(version);
             let mut fills = fills.into_iter();
@@ -215,16 +305,26 @@ fn target() -> impl Strategy<Value = String> {
             // Percent-encode some letters: the Engine decodes them, so must the gateway.
             path.chars()
                 .zip(encode.into_iter().chain(std::iter::repeat(false)))
-                .map(|(c, enc)| if enc && c.is_ascii_alphabetic() { format!("%{:02X}", c as u32) } else { c.to_string() })
+                .map(|(c, enc)| {
+                    if enc && c.is_ascii_alphabetic() {
+                        format!("%{:02X}", c as u32)
+                    } else {
+                        c.to_string()
+                    }
+                })
                 .collect::<String>()
         });
-    (prop_oneof![free, routed], prop::option::of("[a-z=&%/.]{0,8}")).prop_map(|(mut t, query)| {
-        if let Some(q) = query {
-            t.push('?');
-            t.push_str(&q);
-        }
-        t
-    })
+    (
+        prop_oneof![free, routed],
+        prop::option::of("[a-z=&%/.]{0,8}"),
+    )
+        .prop_map(|(mut t, query)| {
+            if let Some(q) = query {
+                t.push('?');
+                t.push_str(&q);
+            }
+            t
+        })
 }
 
 fn permissive_grants() -> Grants {
@@ -272,17 +372,54 @@ const ENDPOINTS: [Endpoint; 13] = [
 /// and junk, so the inspector's deeper paths are reached.
 fn body() -> impl Strategy<Value = Vec<u8>> {
     let key = prop::sample::select(vec![
-        "HostConfig", "hostconfig", "Privileged", "privileged", "\\u0050rivileged", "Binds", "Bind\u{17f}", "Mounts",
-        "Type", "Source", "CapAdd", "NetworkMode", "Networ\u{212a}Mode", "Devices", "PathOnHost", "DriverOpts", "o",
-        "device", "type", "Driver", "Sysctls", "SecurityOpt", "Runtime", "NetworkingConfig", "EndpointsConfig",
+        "HostConfig",
+        "hostconfig",
+        "Privileged",
+        "privileged",
+        "\\u0050rivileged",
+        "Binds",
+        "Bind\u{17f}",
+        "Mounts",
+        "Type",
+        "Source",
+        "CapAdd",
+        "NetworkMode",
+        "Networ\u{212a}Mode",
+        "Devices",
+        "PathOnHost",
+        "DriverOpts",
+        "o",
+        "device",
+        "type",
+        "Driver",
+        "Sysctls",
+        "SecurityOpt",
+        "Runtime",
+        "NetworkingConfig",
+        "EndpointsConfig",
     ]);
     let scalar = prop::sample::select(vec![
-        "true", "false", "null", "1", "\"/\"", "\"/:/h\"", "\"bind\"", "\"host\"", "\"local\"", "\"/srv/../etc\"",
-        "\"\\ud800\"", "[\"/:/h\"]", "[{\"Type\":\"bind\",\"Source\":\"/\"}]", "{}", "[]", "\"ALL\"",
+        "true",
+        "false",
+        "null",
+        "1",
+        "\"/\"",
+        "\"/:/h\"",
+        "\"bind\"",
+        "\"host\"",
+        "\"local\"",
+        "\"/srv/../etc\"",
+        "\"\\ud800\"",
+        "[\"/:/h\"]",
+        "[{\"Type\":\"bind\",\"Source\":\"/\"}]",
+        "{}",
+        "[]",
+        "\"ALL\"",
     ]);
     let leaf = (key.clone(), scalar).prop_map(|(k, v)| format!("\"{k}\":{v}"));
     let object = leaf.prop_recursive(3, 16, 4, move |inner| {
-        (key.clone(), prop::collection::vec(inner, 0..4)).prop_map(|(k, members)| format!("\"{k}\":{{{}}}", members.join(",")))
+        (key.clone(), prop::collection::vec(inner, 0..4))
+            .prop_map(|(k, members)| format!("\"{k}\":{{{}}}", members.join(",")))
     });
     prop_oneof![
         3 => prop::collection::vec(object, 0..5).prop_map(|members| format!("{{{}}}", members.join(",")).into_bytes()),

@@ -80,7 +80,10 @@ fn the_python_sdk_works_through_the_gateway_and_sees_its_refusals() {
     }
     let pki = Pki::new(&["admin", "viewer"]);
     let gateway = Gateway::start(&pki, &socket, POLICY);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let name = format!("dockgate-test-sdk-{}-{nanos:08x}", std::process::id());
     let cleanup = Cleanup(name.clone());
 
@@ -99,7 +102,11 @@ fn the_python_sdk_works_through_the_gateway_and_sees_its_refusals() {
         .stdin(Stdio::null());
     let out = run(cmd, Duration::from_secs(120));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "smoke.py failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "smoke.py failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
     let field = |key: &str| -> &str {
         stdout
             .lines()
@@ -112,20 +119,37 @@ fn the_python_sdk_works_through_the_gateway_and_sees_its_refusals() {
     assert_eq!(field("run"), "b'sdk\\n'");
     assert_eq!(field("viewer-list"), "True");
     let privileged = field("privileged");
-    assert!(privileged.starts_with("403 dockgate: client \"admin\" may not POST"), "{privileged}");
+    assert!(
+        privileged.starts_with("403 dockgate: client \"admin\" may not POST"),
+        "{privileged}"
+    );
     assert!(privileged.contains("HostConfig.Privileged"), "{privileged}");
     let viewer = field("viewer-run");
-    assert!(viewer.starts_with("403 dockgate: client \"viewer\" may not POST"), "{viewer}");
+    assert!(
+        viewer.starts_with("403 dockgate: client \"viewer\" may not POST"),
+        "{viewer}"
+    );
     assert!(viewer.contains("read-only"), "{viewer}");
 
     // Neither refused container exists: the Engine never saw the requests.
     for refused in ["-privileged", "-viewer"] {
         let filter = format!("name={name}{refused}");
         let listed = Command::new("/usr/local/bin/docker")
-            .args(["-H", "unix:///var/run/docker.sock", "ps", "-a", "-q", "--filter", &filter])
+            .args([
+                "-H",
+                "unix:///var/run/docker.sock",
+                "ps",
+                "-a",
+                "-q",
+                "--filter",
+                &filter,
+            ])
             .output()
             .unwrap();
-        assert!(text(&listed.stdout).trim().is_empty(), "{filter} was created");
+        assert!(
+            text(&listed.stdout).trim().is_empty(),
+            "{filter} was created"
+        );
     }
     drop(cleanup);
 }

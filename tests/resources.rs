@@ -36,7 +36,10 @@ impl Drop for Served {
 /// Raises this process's soft open-file limit towards `want` (children
 /// inherit it): the test and the gateway each hold over 2000 sockets.
 fn raise_open_file_limit(want: u64) -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit and setrlimit only read and write the struct passed.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
@@ -49,24 +52,39 @@ fn raise_open_file_limit(want: u64) -> u64 {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn ping(addr: SocketAddr, pki: &Pki) -> u16 {
-    raw::status(&raw::exchange(addr, pki, "alice", b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    raw::status(&raw::exchange(
+        addr,
+        pki,
+        "alice",
+        b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ))
 }
 
 #[test]
 fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     let files = raise_open_file_limit(4 * EACH as u64 + 1024);
-    assert!(files >= 2 * EACH as u64 + 256, "the open-file limit ({files}) is too low for this test");
+    assert!(
+        files >= 2 * EACH as u64 + 256,
+        "the open-file limit ({files}) is too low for this test"
+    );
     let pki = Pki::new(&["alice", "slow"]);
     let engine = FakeEngine::start();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -100,8 +118,14 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     let pid = served.0.id();
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(addr).is_err() {
-        assert!(served.0.try_wait().unwrap().is_none(), "dockgate serve exited");
-        assert!(Instant::now() < deadline, "dockgate serve never listened on {addr}");
+        assert!(
+            served.0.try_wait().unwrap().is_none(),
+            "dockgate serve exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "dockgate serve never listened on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -113,12 +137,16 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     let baseline = rss_kib(pid);
 
     let started = Instant::now();
-    let stalled: Vec<TcpStream> = (0..EACH).map(|_| TcpStream::connect(addr).expect("stalled connection")).collect();
+    let stalled: Vec<TcpStream> = (0..EACH)
+        .map(|_| TcpStream::connect(addr).expect("stalled connection"))
+        .collect();
     let tls = raw::client_config(&pki, Some("slow"));
     let mut slow: Vec<Conn> = (0..EACH)
         .map(|i| {
-            let mut conn = Conn::open(addr, tls.clone()).unwrap_or_else(|e| panic!("slowloris connection {i}: {e}"));
-            conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            let mut conn = Conn::open(addr, tls.clone())
+                .unwrap_or_else(|e| panic!("slowloris connection {i}: {e}"));
+            conn.send(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
             conn
         })
         .collect();
@@ -126,7 +154,8 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     // Slowloris: a byte at a time, to every connection, a few times over.
     for _ in 0..5 {
         for conn in &mut slow {
-            conn.send(b"a").expect("a slowloris connection was closed early");
+            conn.send(b"a")
+                .expect("a slowloris connection was closed early");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -142,9 +171,13 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     let mut probe = [0u8; 1];
     let mut still_open = 0;
     for tcp in &stalled {
-        tcp.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
         if let Err(e) = (&*tcp).read(&mut probe) {
-            if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
                 still_open += 1;
             }
         }
@@ -160,12 +193,19 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
          /_ping meanwhile: {status}; stalled still open: {still_open}/{EACH}"
     );
     assert_eq!(status, 200, "a legitimate client was not served under load");
-    assert_eq!(still_open, EACH, "stalled handshakes were closed before their timeout");
+    assert_eq!(
+        still_open, EACH,
+        "stalled handshakes were closed before their timeout"
+    );
     assert!(
         per_connection < MAX_BYTES_PER_CONNECTION,
         "{per_connection} bytes of gateway memory per idle connection (bound {MAX_BYTES_PER_CONNECTION})"
     );
-    assert_eq!(engine.request_count(), 21, "only the legitimate pings reached the Engine");
+    assert_eq!(
+        engine.request_count(),
+        21,
+        "only the legitimate pings reached the Engine"
+    );
     drop(slow);
     drop(stalled);
     assert_eq!(ping(addr, &pki), 200);

@@ -105,6 +105,19 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
             }
         }
     }
+    // API 1.40's `Capabilities` replaces the default set: anything beyond
+    // Docker's defaults in it is an addition like `CapAdd`.
+    if let Some(v) = get("Capabilities")? {
+        for cap in v.as_str_slice(&path("Capabilities"))? {
+            let name = normalize_capability(cap);
+            if !DEFAULT_CAPABILITIES.contains(&name.as_str()) && !grants.capability(&name) {
+                return Err(Refusal::forbidden(
+                    format!("{} ({name})", path("Capabilities")),
+                    format!("capabilities including {name:?}"),
+                ));
+            }
+        }
+    }
     if let Some(v) = get("SecurityOpt")? {
         for opt in v.as_strings(&path("SecurityOpt"))? {
             if !security_opt_is_safe(opt) && !grants.security_opt {
@@ -382,3 +395,22 @@ fn security_opt_is_safe(opt: &str) -> bool {
     // Go's strconv.ParseBool spellings of true.
     matches!(value, Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
+
+/// The capabilities every Docker container gets by default (moby's
+/// `oci/caps` default set), in `normalize_capability` form.
+const DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];

@@ -170,6 +170,9 @@ fn capabilities_and_confinement() {
     let admin = r#"capabilities = ["SYS_ADMIN"]"#;
     run(&[
         (C, None, r#"{"HostConfig":{"CapAdd":["NET_ADMIN"]}}"#, NONE, Forbidden("HostConfig.CapAdd")),
+        (C, None, r#"{"HostConfig":{"Capabilities":["CAP_CHOWN","KILL"]}}"#, NONE, Ok),
+        (C, None, r#"{"HostConfig":{"Capabilities":["CAP_CHOWN","CAP_SYS_ADMIN"]}}"#, NONE, Forbidden("HostConfig.Capabilities")),
+        (C, None, r#"{"Capabilities":["SYS_ADMIN"]}"#, admin, Ok),
         (C, None, r#"{"HostConfig":{"CapAdd":["cap_sys_admin"]}}"#, admin, Ok),
         (C, None, r#"{"HostConfig":{"CapAdd":["Sys_Admin"]}}"#, admin, Ok),
         (C, None, r#"{"HostConfig":{"CapAdd":"CAP_SYS_ADMIN"}}"#, admin, Ok),
