@@ -388,7 +388,10 @@ fn a_bad_config_refuses_to_start_with_exit_64_naming_file_line_and_key() {
 #[test]
 fn socket_activation_serves_on_the_socket_systemd_passes() {
     let Ok(activate) = which("systemd-socket-activate") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must install systemd (systemd-socket-activate)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install systemd (systemd-socket-activate)"
+        );
         eprintln!("*** systemd-socket-activate missing: socket activation NOT tested ***");
         return;
     };
@@ -406,23 +409,42 @@ fn socket_activation_serves_on_the_socket_systemd_passes() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(activate)
-        .args(["-l", &format!("127.0.0.1:{port}"), env!("CARGO_BIN_EXE_dockgate"), "serve", "--config"])
+        .args([
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            env!("CARGO_BIN_EXE_dockgate"),
+            "serve",
+            "--config",
+        ])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    eventually("the activation socket listens", || std::net::TcpStream::connect(addr).is_ok());
+    eventually("the activation socket listens", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
     let mut response = String::new();
     eventually("dockgate answers on the inherited socket", || {
-        response = raw::exchange(addr, &pki, "worker", b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        response = raw::exchange(
+            addr,
+            &pki,
+            "worker",
+            b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
         raw::status(&response) == 200
     });
     assert!(response.ends_with("OK"), "{response}");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 

@@ -95,17 +95,7 @@ pub fn revoke(dir: &Path, query: &str) -> Result<RevokeReport, PkiError> {
     entry.status = Status::Revoked;
     entry.revoked_at = Some(index::to_toml(OffsetDateTime::now_utc()));
     let (name, serial) = (entry.name.clone(), entry.serial.clone());
-    index.crl_number += 1;
-    let crl = crl_pem(&ca, &index)?;
-
-    let mut staged = Staged::new();
-    staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
-    staged.write(
-        &layout.index(),
-        index.to_toml(&layout.index())?.as_bytes(),
-        PUBLIC_MODE,
-    )?;
-    staged.commit()?;
+    publish(&layout, &ca, &mut index)?;
     Ok(RevokeReport {
         name,
         serial,
@@ -120,16 +110,7 @@ pub fn refresh_crl(dir: &Path) -> Result<u64, PkiError> {
     let layout = Layout::new(dir);
     let ca = Ca::load(&layout)?;
     let mut index = Index::load(&layout)?;
-    index.crl_number += 1;
-    let crl = crl_pem(&ca, &index)?;
-    let mut staged = Staged::new();
-    staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
-    staged.write(
-        &layout.index(),
-        index.to_toml(&layout.index())?.as_bytes(),
-        PUBLIC_MODE,
-    )?;
-    staged.commit()?;
+    publish(&layout, &ca, &mut index)?;
     Ok(index.crl_number)
 }
 
@@ -165,6 +146,21 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
         .step_by(2)
         .filter_map(|i| u8::from_str_radix(&padded[i..i + 2], 16).ok())
         .collect()
+}
+
+/// Signs a CRL with the next CRL number and writes it together with the
+/// index that records that number: both files or neither.
+fn publish(layout: &Layout, ca: &Ca, index: &mut Index) -> Result<(), PkiError> {
+    index.crl_number += 1;
+    let crl = crl_pem(ca, index)?;
+    let mut staged = Staged::new();
+    staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
+    staged.write(
+        &layout.index(),
+        index.to_toml(&layout.index())?.as_bytes(),
+        PUBLIC_MODE,
+    )?;
+    staged.commit()
 }
 
 #[cfg(test)]
