@@ -101,10 +101,11 @@ impl Gateway {
     ) -> Result<Forwarded, Refusal> {
         let (mut parts, body) = req.into_parts();
         let method = parts.method.clone();
-        let raw_path = parts.uri.path().to_owned();
+        // A refcounted copy: the path is only copied out when refusing.
+        let uri = parts.uri.clone();
         let non_canonical = |reason| Refusal::NonCanonical {
             method: method.to_string(),
-            path: raw_path.clone(),
+            path: uri.path().to_owned(),
             reason,
         };
         path::check_method(&method).map_err(non_canonical)?;
@@ -133,7 +134,7 @@ impl Gateway {
             Refusal::NotAllowed {
                 client: identity.name.to_string(),
                 method: method.to_string(),
-                path: raw_path.clone(),
+                path: uri.path().to_owned(),
                 policies: policies
                     .iter()
                     .map(|p| p.name.as_str())
@@ -143,13 +144,13 @@ impl Gateway {
         })?;
 
         let judge = |endpoint, bytes: &[u8]| {
-            inspect::judge(endpoint, parts.uri.query(), bytes, &allowed.policy.grants).map_err(
+            inspect::judge(endpoint, uri.query(), bytes, &allowed.policy.grants).map_err(
                 |refusal| match refusal {
                     inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
                     forbidden => Refusal::Forbidden {
                         client: identity.name.to_string(),
                         method: method.to_string(),
-                        path: raw_path.clone(),
+                        path: uri.path().to_owned(),
                         reason: format!("{forbidden} (policy {:?})", allowed.policy.name),
                     },
                 },

@@ -169,11 +169,7 @@ pub fn init_ca(dir: &Path, name: &str, days: u32, force: bool) -> Result<InitRep
     staged.write(&layout.ca_key(), key_pem.0.as_bytes(), KEY_MODE)?;
     staged.write(&layout.ca_cert(), &ca.pem, PUBLIC_MODE)?;
     staged.write(&layout.crl(), crl_pem.as_bytes(), PUBLIC_MODE)?;
-    staged.write(
-        &layout.index(),
-        index.to_toml(&layout.index())?.as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    staged.write_index(&layout, &index)?;
     staged.commit()?;
     Ok(InitReport {
         ca_cert: layout.ca_cert(),

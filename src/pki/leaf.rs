@@ -220,11 +220,7 @@ pub(crate) fn write_leaf(
         kept: keep.map(|(_, to)| to),
     };
     index.certs.push(minted.entry);
-    staged.write(
-        &layout.index(),
-        index.to_toml(&layout.index())?.as_bytes(),
-        PUBLIC_MODE,
-    )?;
+    staged.write_index(layout, index)?;
     staged.commit()?;
     Ok(report)
 }
