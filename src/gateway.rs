@@ -10,7 +10,6 @@
 //! were judged.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,7 +31,7 @@ use crate::policy;
 use crate::refusal::Refusal;
 use crate::server::Shared;
 use crate::snapshot::Snapshot;
-use crate::upstream::{Upstream, UpstreamBody};
+use crate::upstream::{EngineLink, Upstream, UpstreamBody};
 
 /// What the gateway answers with.
 pub type GatewayBody = Metered<UnsyncBoxBody<Bytes, hyper::Error>>;
@@ -41,11 +40,14 @@ pub type GatewayBody = Metered<UnsyncBoxBody<Bytes, hyper::Error>>;
 #[derive(Clone)]
 pub struct Gateway {
     pub shared: Arc<Shared>,
-    pub peer: SocketAddr,
+    /// The client's address as `address:port`, for the audit log.
+    pub peer: Arc<str>,
     pub identity: Result<Identity, IdentityError>,
     /// Set when the client is over its connection limit: every request on
     /// this connection is answered 429 and the connection closed.
     pub over_limit: Option<usize>,
+    /// This connection's connection to the Engine.
+    pub link: Arc<EngineLink>,
 }
 
 impl Gateway {
@@ -53,9 +55,9 @@ impl Gateway {
         let snapshot = self.shared.state.borrow().clone();
         let mut record = Record::new(
             self.identity.as_ref().ok(),
-            self.peer,
-            req.method().as_str(),
-            req.uri().path(),
+            &self.peer,
+            req.method(),
+            req.uri(),
         );
         let result = self.judge_and_forward(&snapshot, req, &mut record).await;
         Ok(match result {
@@ -187,7 +189,7 @@ impl Gateway {
         });
         let client_upgrade =
             upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
-        forward(&snapshot.upstream, parts, body, client_upgrade).await
+        forward(&self.link, &snapshot.upstream, parts, body, client_upgrade).await
     }
 }
 
@@ -269,12 +271,12 @@ async fn read_inspected_body(
 /// Sends an allowed request to the Engine: the same method and target
 /// bytes that were judged, end-to-end headers only, and `body`.
 async fn forward(
+    link: &EngineLink,
     upstream: &Upstream,
     parts: Parts,
     body: UpstreamBody,
     upgrade: Option<(HeaderValue, OnUpgrade)>,
 ) -> Result<Forwarded, Refusal> {
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut headers = parts.headers;
     headers::strip_hop_by_hop(&mut headers);
     headers.remove(header::CONTENT_LENGTH);
@@ -286,10 +288,11 @@ async fn forward(
     });
     let mut upstream_req = Request::new(body);
     *upstream_req.method_mut() = parts.method;
-    *upstream_req.uri_mut() = Upstream::uri(path_and_query);
+    // The origin-form target exactly as received and judged.
+    *upstream_req.uri_mut() = parts.uri;
     *upstream_req.headers_mut() = headers;
 
-    let mut response = upstream.send(upstream_req).await?;
+    let mut response = link.send(upstream, upstream_req).await?;
     match (response.status(), client_upgrade) {
         (StatusCode::SWITCHING_PROTOCOLS, Some(client)) => {
             let engine = hyper::upgrade::on(&mut response);

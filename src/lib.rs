@@ -21,7 +21,7 @@
 //! * [`gateway`] — judge a request, then forward or refuse it.
 //! * [`path`] — the one canonical reading of a request target.
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
-//! * [`upstream`] — the pooled client for the Engine's unix socket.
+//! * [`upstream`] — each client connection's own connection to the Engine.
 //! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
 //! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`refusal`] — every reason to refuse, and the response for each.
@@ -32,7 +32,7 @@
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
 //! * [`metrics`] — Prometheus metrics and the health check.
-//! * [`logging`] — text or JSON logs.
+//! * [`logging`] — text or JSON logs; [`log_writer`] — the batch that writes them.
 //! * [`check`], [`explain`] — validate a configuration; explain a verdict.
 //! * [`quickstart`] — from nothing to a serving gateway in one command.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
@@ -46,6 +46,7 @@ pub mod gateway;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod log_writer;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -225,9 +225,10 @@ async fn connection(
 
     let gateway = Gateway {
         shared: Arc::clone(&shared),
-        peer,
+        peer: peer.to_string().into(),
         identity: identity.clone(),
         over_limit,
+        link: Arc::default(),
     };
     let service = service_fn(move |req| gateway.clone().handle(req));
     let mut builder = http1::Builder::new();

@@ -1,28 +1,31 @@
-//! The Engine side: a pooled HTTP/1.1 client over the Engine's unix socket.
+//! The Engine side: HTTP/1.1 over the Engine's unix socket.
 //!
-//! This is hyper-util's pooling client with a connector of our own rather
-//! than hyperlocal's. The connector always dials the one configured socket
-//! with a connect timeout, and requests carry a fixed `Host: docker` instead
-//! of hyperlocal's hex-encoded socket path, so the Engine sees exactly the
-//! method, target and headers the gateway judged and nothing derived from
-//! its own configuration. Upgrades (exec, attach, BuildKit sessions) work
-//! because the pool hands hijacked connections over and never reuses them.
+//! Each client connection gets an Engine connection of its own
+//! ([`EngineLink`]), dialed on its first request and reused for the next
+//! ones, as the client reuses its connection to the gateway. This is
+//! hyper's own connection-level client over `tokio::net::UnixStream`,
+//! not hyperlocal's or hyper-util's pooled client: the link needs no pool
+//! (requests on one client connection come one at a time), and a pool's
+//! checkout, return and idle bookkeeping cost more per request than the
+//! rest of the Engine side. It also means the Engine sees exactly the
+//! target and headers the gateway judged: origin-form targets as the client
+//! sent them, a fixed `Host: docker`, nothing derived from the socket path.
+//! Upgrades (exec, attach, BuildKit sessions) take the link's connection
+//! over; the next request dials a new one.
 
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::{Request, Response, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 /// Request bodies sent upstream: the client's stream, or the bytes an
@@ -40,30 +43,18 @@ pub enum UpstreamError {
     Failed { socket: PathBuf, message: String },
 }
 
-/// Pooled connections to one Engine socket.
+/// Where the Engine is and how long to wait for it to accept.
 #[derive(Clone)]
 pub struct Upstream {
     socket: Arc<Path>,
     connect_timeout: Duration,
-    client: Client<Connector, UpstreamBody>,
 }
 
 impl Upstream {
     pub fn new(socket: &Path, connect_timeout: Duration) -> Upstream {
-        let connector = Connector {
-            socket: socket.into(),
-            timeout: connect_timeout,
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .set_host(false)
-            .build(connector);
         Upstream {
             socket: socket.into(),
             connect_timeout,
-            client,
         }
     }
 
@@ -75,34 +66,47 @@ impl Upstream {
         self.connect_timeout
     }
 
-    /// The URI the pool keys on; only its path and query go on the wire.
-    pub fn uri(path_and_query: &str) -> Uri {
-        format!("http://docker{path_and_query}")
-            .parse()
-            .expect("a canonical path is a valid URI path")
+    /// Connects to the Engine and runs the connection in a task of its
+    /// own, which ends when the connection closes or is upgraded.
+    async fn dial(&self) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+        let stream = tokio::time::timeout(self.connect_timeout, UnixStream::connect(&*self.socket))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout {
+                socket: self.socket.to_path_buf(),
+                timeout: self.connect_timeout,
+            })?
+            .map_err(|source| UpstreamError::Unreachable {
+                socket: self.socket.to_path_buf(),
+                source,
+            })?;
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.failed(&e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                tracing::debug!(error = %e, "Engine connection ended with an error");
+            }
+        });
+        Ok(sender)
     }
 
-    /// Sends one request to the Engine.
-    pub async fn send(
-        &self,
-        req: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        self.client.request(req).await.map_err(|e| self.classify(e))
-    }
-
-    /// Asks the Engine for `/_ping`: the health check behind `/healthz` and `check`.
+    /// Asks the Engine for `/_ping` on a connection of its own: the health
+    /// check behind `/healthz`, `check` and `quickstart`.
     pub async fn ping(&self) -> Result<(), String> {
-        let mut req = Request::new(
-            Empty::<Bytes>::new()
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
-        *req.uri_mut() = Upstream::uri("/_ping");
-        req.headers_mut().insert(
-            hyper::header::HOST,
-            hyper::header::HeaderValue::from_static("docker"),
-        );
-        let response = tokio::time::timeout(Duration::from_secs(5), self.send(req))
+        let ask = async {
+            let mut sender = self.dial().await?;
+            let mut req = Request::new(
+                Empty::<Bytes>::new()
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            );
+            *req.uri_mut() = Uri::from_static("/_ping");
+            req.headers_mut()
+                .insert(HOST, HeaderValue::from_static("docker"));
+            sender.send_request(req).await.map_err(|e| self.failed(&e))
+        };
+        let response = tokio::time::timeout(Duration::from_secs(5), ask)
             .await
             .map_err(|_| {
                 format!(
@@ -122,60 +126,79 @@ impl Upstream {
         }
     }
 
-    fn classify(&self, err: hyper_util::client::legacy::Error) -> UpstreamError {
-        let socket = self.socket.to_path_buf();
-        if err.is_connect() {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-            while let Some(e) = source {
-                if let Some(io) = e.downcast_ref::<io::Error>() {
-                    if io.kind() == io::ErrorKind::TimedOut {
-                        return UpstreamError::ConnectTimeout {
-                            socket,
-                            timeout: self.connect_timeout,
-                        };
-                    }
-                    return UpstreamError::Unreachable {
-                        socket,
-                        source: io::Error::new(io.kind(), io.to_string()),
-                    };
-                }
-                source = e.source();
-            }
-        }
+    fn failed(&self, err: &hyper::Error) -> UpstreamError {
         let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
+        let mut source = std::error::Error::source(err);
         while let Some(e) = source {
             message = format!("{message}: {e}");
             source = e.source();
         }
-        UpstreamError::Failed { socket, message }
+        UpstreamError::Failed {
+            socket: self.socket.to_path_buf(),
+            message,
+        }
     }
 }
 
-/// Dials the configured socket, whatever the URI says.
-#[derive(Clone)]
-struct Connector {
-    socket: Arc<Path>,
-    timeout: Duration,
+/// The Engine connection behind one client connection.
+#[derive(Default)]
+pub struct EngineLink {
+    /// The connection waiting for the client's next request, and the
+    /// socket it was dialed to (a reload may name another).
+    idle: Mutex<Option<(Arc<Path>, SendRequest<UpstreamBody>)>>,
 }
 
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<UnixStream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let socket = Arc::clone(&self.socket);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, UnixStream::connect(&*socket)).await {
-                Ok(stream) => stream.map(TokioIo::new),
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+impl EngineLink {
+    /// Sends one request to the Engine: on the link's connection when it
+    /// is still open, else on a new one. A request the old connection
+    /// closed before sending is sent again on a new connection; one it
+    /// may have sent is not (the Engine may have acted on it).
+    pub async fn send(
+        &self,
+        upstream: &Upstream,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut req = req;
+        if let Some(mut sender) = self.take(upstream) {
+            if sender.ready().await.is_ok() {
+                match sender.try_send_request(req).await {
+                    Ok(response) => return Ok(self.keep(upstream, sender, response)),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) => req = unsent,
+                        None => return Err(upstream.failed(e.error())),
+                    },
+                }
             }
-        })
+        }
+        let mut sender = upstream.dial().await?;
+        let response = sender
+            .send_request(req)
+            .await
+            .map_err(|e| upstream.failed(&e))?;
+        Ok(self.keep(upstream, sender, response))
+    }
+
+    fn take(&self, upstream: &Upstream) -> Option<SendRequest<UpstreamBody>> {
+        let (socket, sender) = self.lock().take()?;
+        (socket == upstream.socket && !sender.is_closed()).then_some(sender)
+    }
+
+    /// Keeps the connection for the next request, unless this response
+    /// upgrades it into a tunnel.
+    fn keep(
+        &self,
+        upstream: &Upstream,
+        sender: SendRequest<UpstreamBody>,
+        response: Response<Incoming>,
+    ) -> Response<Incoming> {
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            *self.lock() = Some((Arc::clone(&upstream.socket), sender));
+        }
+        response
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Path>, SendRequest<UpstreamBody>)>> {
+        // Only ever a take or a store: a panic elsewhere cannot tear it.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -42,6 +42,31 @@ fn json_message(response: &str) -> String {
     value["message"].as_str().expect("message field").to_owned()
 }
 
+/// Each client connection has one Engine connection, reused request after
+/// request; when the Engine closes it, the next request gets a new one.
+#[test]
+fn a_client_connection_keeps_one_engine_connection_and_redials_when_it_closes() {
+    let (pki, engine, gateway) = setup();
+    let mut conn = Conn::open(gateway.addr, raw::client_config(&pki, Some("bob"))).unwrap();
+    let keep_alive = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    for (path, engine_connections) in [
+        ("/_ping", 1),
+        ("/_ping", 1),
+        ("/fake/close", 1),
+        ("/_ping", 2),
+        ("/v1.41/_ping", 2),
+    ] {
+        conn.send(&keep_alive(path)).unwrap();
+        let response = conn.read_response();
+        assert_eq!(raw::status(&response), 200, "{path}: {response}");
+        assert_eq!(engine.connections(), engine_connections, "after {path}");
+    }
+    assert_eq!(engine.request_count(), 5);
+    // A second client connection does not share the first one's.
+    raw::exchange(gateway.addr, &pki, "bob", &get("/_ping"));
+    assert_eq!(engine.connections(), 3);
+}
+
 #[test]
 fn allowed_requests_reach_the_engine_with_the_target_as_sent() {
     let (pki, engine, gateway) = setup();

@@ -112,6 +112,11 @@ impl FakeEngine {
         self.stats.open_streams.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted since the start.
+    pub fn connections(&self) -> usize {
+        self.stats.connections.load(Ordering::SeqCst)
+    }
+
     pub fn open_connections(&self) -> usize {
         self.stats.open_connections.load(Ordering::SeqCst)
     }
@@ -185,6 +190,13 @@ async fn answer(
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1 << 20);
             Response::new(BodyExt::boxed(Repeat { left: total }))
+        }
+        "/fake/close" => {
+            // Answers, then closes the connection: as an Engine restarting would.
+            let mut r = text(StatusCode::OK, "closing");
+            r.headers_mut()
+                .insert("connection", "close".parse().unwrap());
+            r
         }
         "/fake/slow" => {
             tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -4,9 +4,9 @@
 //! only known at its end, so the [`Record`] travels with the response body
 //! ([`Metered`]) or the tunnel and is emitted exactly once: when the body
 //! ends, when it is dropped because the client went away, or when the tunnel
-//! closes. Field names are stable; log pipelines key on them.
+//! closes. Field names are stable; log pipelines key on them. The line
+//! itself is written by [`line`].
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,8 +15,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper::{Method, Uri};
 
 use crate::identity::Identity;
+
+pub mod line;
 
 /// What was decided about a request and by which rule.
 #[derive(Debug, Clone)]
@@ -37,9 +40,10 @@ pub struct Meter {
 pub struct Record {
     client: Option<Arc<str>>,
     serial: Option<Arc<str>>,
-    peer: SocketAddr,
-    method: String,
-    path: String,
+    peer: Arc<str>,
+    method: Method,
+    /// The target as received; a refcounted copy, not a new string.
+    uri: Uri,
     decision: Option<Decision>,
     status: u16,
     upgraded: bool,
@@ -49,13 +53,13 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(identity: Option<&Identity>, peer: SocketAddr, method: &str, path: &str) -> Record {
+    pub fn new(identity: Option<&Identity>, peer: &Arc<str>, method: &Method, uri: &Uri) -> Record {
         Record {
             client: identity.map(|i| Arc::clone(&i.name)),
             serial: identity.map(|i| Arc::clone(&i.serial)),
-            peer,
-            method: method.to_owned(),
-            path: path.to_owned(),
+            peer: Arc::clone(peer),
+            method: method.clone(),
+            uri: uri.clone(),
             decision: None,
             status: 0,
             upgraded: false,
@@ -87,31 +91,34 @@ impl Record {
             Some(Decision::Deny { reason }) => ("deny", "", "", *reason),
             None => ("deny", "", "", "unjudged"),
         };
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(
-            target: "dockgate::audit",
-            client = self.client.as_deref().unwrap_or(""),
-            serial = self.serial.as_deref().unwrap_or(""),
-            peer = %self.peer,
-            method = %self.method,
-            path = %self.path,
-            decision,
-            policy,
-            rule,
-            reason,
-            status = self.status,
-            upgraded = self.upgraded,
-            bytes_in = self.meter.bytes_in.load(Ordering::Relaxed),
-            bytes_out = self.meter.bytes_out.load(Ordering::Relaxed),
-            duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-            "request"
-        );
+        let elapsed = self.started.elapsed();
+        if let Some((writer, format)) = crate::logging::audit_output() {
+            let fields = line::Fields {
+                client: self.client.as_deref().unwrap_or(""),
+                serial: self.serial.as_deref().unwrap_or(""),
+                peer: &self.peer,
+                method: self.method.as_str(),
+                path: self.uri.path(),
+                decision,
+                policy,
+                rule,
+                reason,
+                status: self.status,
+                upgraded: self.upgraded,
+                bytes_in: self.meter.bytes_in.load(Ordering::Relaxed),
+                bytes_out: self.meter.bytes_out.load(Ordering::Relaxed),
+                duration: elapsed,
+            };
+            let mut out = Vec::with_capacity(384);
+            line::render(&fields, *format, std::time::SystemTime::now(), &mut out);
+            writer.append(&out);
+        }
         crate::metrics::observe_request(
             decision,
             reason,
             self.client.as_deref(),
             self.status,
-            self.started.elapsed(),
+            elapsed,
         );
     }
 }
