@@ -154,12 +154,14 @@ impl Control {
                 if next.config.limits.max_connections != current.config.limits.max_connections {
                     tracing::warn!("limits.max_connections changes take effect on restart");
                 }
+                self.state.send_replace(Arc::new(next.clone()));
+                // Logged once in effect: the line marks when the next
+                // request sees the new set.
                 tracing::info!(
                     clients = next.config.clients.len(),
                     policies = next.config.policies.len(),
                     "configuration reloaded"
                 );
-                self.state.send_replace(Arc::new(next.clone()));
             }
             Err(e) => {
                 tracing::error!(error = %e, "reload failed; keeping the running configuration")

@@ -206,6 +206,32 @@ fn keys_are_private_and_certificates_readable() {
 }
 
 #[test]
+fn folders_get_their_modes_under_a_strict_umask() {
+    // An admin with umask 077 makes the PKI; the service user, given the
+    // group, must still enter the certificates' folder.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("certs");
+    let script =
+        "umask 077 && \"$0\" pki init --dir \"$1\" && \"$0\" pki client alice --dir \"$1\"";
+    let out = Command::new("/bin/sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_dockgate")])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |rel: &str| mode(dir.join(rel).to_str().unwrap());
+    assert_eq!(mode(""), 0o755);
+    assert_eq!(mode("ca.pem"), 0o644);
+    assert_eq!(mode("ca-key.pem"), 0o600);
+    assert_eq!(mode("clients"), 0o700);
+    assert_eq!(mode("clients/alice"), 0o700);
+}
+
+#[test]
 fn nothing_is_replaced_without_force() {
     let p = Pki::new();
     let before = snapshot(&p.dir);

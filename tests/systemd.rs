@@ -42,7 +42,7 @@ fn the_unit_runs_unprivileged_with_notify_reload_and_socket_access() {
     let unit = std::fs::read_to_string(UNIT).unwrap();
     for line in [
         "Type=notify",
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        r#"ExecReload=/bin/sh -c 'kill -HUP "$$MAINPID"'"#,
         "User=dockgate",
         "SupplementaryGroups=docker",
         "CapabilityBoundingSet=",

@@ -119,7 +119,9 @@ impl Staged {
     }
 
     /// Creates `dir` and its missing parents with `mode`, remembering which
-    /// ones were new so an aborted transaction can remove them.
+    /// ones were new so an aborted transaction can remove them. The mode is
+    /// set whatever the umask: a service user must be able to enter the
+    /// certificates' folder even when an admin with umask 077 made it.
     pub fn create_dir(&mut self, dir: &Path, mode: u32) -> Result<(), PkiError> {
         let mut missing = Vec::new();
         let mut cur = Some(dir);
@@ -135,7 +137,9 @@ impl Staged {
                 .mode(mode)
                 .create(&d)
                 .map_err(|e| PkiError::io(&d, e))?;
-            self.created_dirs.push(d);
+            self.created_dirs.push(d.clone());
+            fs::set_permissions(&d, fs::Permissions::from_mode(mode))
+                .map_err(|e| PkiError::io(&d, e))?;
         }
         Ok(())
     }
