@@ -317,8 +317,9 @@ fn the_socket_unit_starts_the_service_on_the_first_connection(machine: &Containe
     );
 }
 
-fn viewer_may_run(machine: &Container) {
-    let ran = machine.docker_as(
+/// `docker run` of the test image as the viewer client.
+fn viewer_runs(machine: &Container) -> Output {
+    machine.docker_as(
         "viewer",
         &[
             "run",
@@ -328,22 +329,16 @@ fn viewer_may_run(machine: &Container) {
             support::TEST_IMAGE,
             "true",
         ],
-    );
+    )
+}
+
+fn viewer_may_run(machine: &Container) {
+    let ran = viewer_runs(machine);
     machine.expect_success("docker run as viewer with the ci policy", &ran);
 }
 
 fn viewer_may_not_run(machine: &Container) {
-    let refused = machine.docker_as(
-        "viewer",
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            support::TEST_IMAGE,
-            "true",
-        ],
-    );
+    let refused = viewer_runs(machine);
     let said = support::text(&refused.stderr);
     assert!(
         !refused.status.success()
