@@ -110,7 +110,7 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
     }
     check_engine(&config, engine_timeout, &mut report).await;
     for (client, policies) in &config.clients {
-        let names: Vec<_> = policies.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<_> = policies.iter().map(|p| &*p.name).collect();
         report.push(
             Level::Ok,
             format!("client {client}"),
@@ -121,7 +121,7 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
         if !config
             .clients
             .values()
-            .any(|ps| ps.iter().any(|p| p.name == *name))
+            .any(|ps| ps.iter().any(|p| *p.name == **name))
         {
             report.push(
                 Level::Warning,

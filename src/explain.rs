@@ -128,7 +128,7 @@ pub fn explain(
         }
     }
     let Some((policy, rule)) = decided else {
-        let names: Vec<_> = policies.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<_> = policies.iter().map(|p| &*p.name).collect();
         return deny(
             steps,
             403,
@@ -180,7 +180,7 @@ pub fn explain(
     Explanation {
         steps,
         verdict: Verdict::Allow {
-            policy: allowed.policy.name.clone(),
+            policy: allowed.policy.name.to_string(),
             rule: allowed.rule.to_string(),
         },
     }

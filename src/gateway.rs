@@ -139,7 +139,7 @@ impl Gateway {
                 path: uri.path().to_owned(),
                 policies: policies
                     .iter()
-                    .map(|p| p.name.as_str())
+                    .map(|p| &*p.name)
                     .collect::<Vec<_>>()
                     .join(", "),
             }
@@ -184,8 +184,8 @@ impl Gateway {
             None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
         };
         record.decide(Decision::Allow {
-            policy: allowed.policy.name.clone(),
-            rule: allowed.rule.to_string(),
+            policy: Arc::clone(&allowed.policy.name),
+            rule: Arc::clone(allowed.rule.text()),
         });
         let client_upgrade =
             upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));

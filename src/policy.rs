@@ -23,6 +23,9 @@ pub struct Rule {
     /// `None` for `*`.
     pub method: Option<Method>,
     pub glob: String,
+    /// `METHOD GLOB` as written once at load; the audit event of every
+    /// request it allows shares it.
+    text: Arc<str>,
 }
 
 /// Why a rule could not be compiled.
@@ -63,10 +66,17 @@ impl Rule {
                 return Err(RuleError::Versioned(format!("/{rest}")));
             }
         }
+        let text = format!("{} {glob}", method.as_ref().map_or("*", Method::as_str));
         Ok(Rule {
             method,
             glob: glob.to_owned(),
+            text: text.into(),
         })
+    }
+
+    /// The rule as text, shared rather than copied.
+    pub fn text(&self) -> &Arc<str> {
+        &self.text
     }
 
     fn matches_method(&self, method: &Method) -> bool {
@@ -76,17 +86,14 @@ impl Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.method {
-            Some(m) => write!(f, "{m} {}", self.glob),
-            None => write!(f, "* {}", self.glob),
-        }
+        f.write_str(&self.text)
     }
 }
 
 /// A named list of rules compiled into one glob matcher.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub name: String,
+    pub name: Arc<str>,
     pub rules: Vec<Rule>,
     /// What the requests this policy allows may ask of the host.
     pub grants: Grants,
@@ -106,7 +113,7 @@ impl Policy {
         }
         let globs = set.build().map_err(|e| RuleError::Glob(e.to_string()))?;
         Ok(Policy {
-            name: name.to_owned(),
+            name: name.into(),
             rules,
             grants,
             globs,
@@ -204,10 +211,7 @@ mod tests {
         ];
         let verdict = decide(&policies, &Method::GET, "/info").unwrap();
         assert_eq!(
-            (
-                verdict.policy.name.as_str(),
-                verdict.rule.to_string().as_str()
-            ),
+            (&*verdict.policy.name, verdict.rule.to_string().as_str()),
             ("a", "GET /info")
         );
         let verdict = decide(&policies, &Method::DELETE, "/containers/x").unwrap();

@@ -24,7 +24,7 @@ pub mod line;
 /// What was decided about a request and by which rule.
 #[derive(Debug, Clone)]
 pub enum Decision {
-    Allow { policy: String, rule: String },
+    Allow { policy: Arc<str>, rule: Arc<str> },
     Deny { reason: &'static str },
 }
 
@@ -87,7 +87,7 @@ impl Record {
             return;
         }
         let (decision, policy, rule, reason) = match &self.decision {
-            Some(Decision::Allow { policy, rule }) => ("allow", policy.as_str(), rule.as_str(), ""),
+            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, ""),
             Some(Decision::Deny { reason }) => ("deny", "", "", *reason),
             None => ("deny", "", "", "unjudged"),
         };

@@ -38,6 +38,23 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every inspected endpoint.
+    pub const ALL: [Endpoint; 13] = [
+        Endpoint::ContainerCreate,
+        Endpoint::ContainerStart,
+        Endpoint::ContainerUpdate,
+        Endpoint::ExecCreate,
+        Endpoint::VolumeCreate,
+        Endpoint::Build,
+        Endpoint::BuildKit,
+        Endpoint::PluginInstall,
+        Endpoint::PluginUpgrade,
+        Endpoint::PluginCreate,
+        Endpoint::PluginSet,
+        Endpoint::ServiceCreate,
+        Endpoint::ServiceUpdate,
+    ];
+
     /// Whether the gateway must buffer the whole body before calling `judge`. Build and plugin
     /// create bodies are tar streams and pass untouched; endpoints refused on their grant alone
     /// do not need their body either.

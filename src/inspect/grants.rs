@@ -32,6 +32,34 @@ pub struct RawGrants {
     pub buildkit: bool,
 }
 
+impl RawGrants {
+    /// Every grant there is: what a policy trusted with the whole host would
+    /// carry. Tests and fuzzing use it to get past every grant check.
+    pub fn everything() -> RawGrants {
+        let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        RawGrants {
+            privileged: true,
+            bind_mounts: all(&["/**"]),
+            read_only_bind_mounts: all(&["/**"]),
+            capabilities: all(&["ALL"]),
+            host_namespaces: all(HOST_NAMESPACES),
+            container_namespaces: all(CONTAINER_NAMESPACES),
+            devices: all(&["/**"]),
+            device_requests: true,
+            device_cgroup_rules: true,
+            security_opt: true,
+            sysctls: all(&["**"]),
+            cgroup_parent: true,
+            runtimes: all(&["nvidia", "kata"]),
+            volumes_from: true,
+            volume_mount_options: true,
+            plugins: true,
+            swarm_services: true,
+            buildkit: true,
+        }
+    }
+}
+
 /// A grant that cannot be compiled; names the key and the offending value.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
