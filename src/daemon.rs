@@ -14,6 +14,15 @@ use crate::notify;
 use crate::server::{self, Shared};
 use crate::shutdown::Shutdown;
 use crate::snapshot::{LoadError, Snapshot};
+use crate::workers::Workers;
+
+/// How many threads serve connections: as configured, or one per core
+/// this process may run on (its CPU affinity and cgroup quota count).
+fn worker_threads(snapshot: &Snapshot) -> usize {
+    snapshot.config.limits.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -26,6 +35,8 @@ pub enum StartError {
     },
     #[error("cannot use the socket systemd passed: {0}")]
     Inherited(std::io::Error),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// A loaded and bound gateway, ready to run.
@@ -91,7 +102,7 @@ impl Daemon {
 
     /// Serves until shutdown, then drains: requests in flight get the grace
     /// period, then whatever is still open (streams, tunnels) is ended.
-    pub async fn run(self) {
+    pub async fn run(self) -> Result<(), StartError> {
         let Daemon {
             state,
             shared,
@@ -109,8 +120,11 @@ impl Daemon {
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
+        let (handoff, workers) = Workers::start(worker_threads(&state.borrow()), &shared)
+            .map_err(StartError::Workers)?;
+        tracing::debug!(threads = workers.len(), "worker threads started");
         notify::notify("READY=1");
-        server::serve(listener, Arc::clone(&shared)).await;
+        server::serve(listener, Arc::clone(&shared), handoff).await;
 
         notify::notify("STOPPING=1");
         let grace = state.borrow().config.limits.shutdown_grace;
@@ -127,7 +141,9 @@ impl Daemon {
             shared.shutdown.abort();
             shared.tasks.wait().await;
         }
+        workers.join().await;
         tracing::info!("dockgate stopped");
+        Ok(())
     }
 }
 
@@ -153,6 +169,9 @@ impl Control {
                 }
                 if next.config.limits.max_connections != current.config.limits.max_connections {
                     tracing::warn!("limits.max_connections changes take effect on restart");
+                }
+                if next.config.limits.worker_threads != current.config.limits.worker_threads {
+                    tracing::warn!("limits.worker_threads changes take effect on restart");
                 }
                 self.state.send_replace(Arc::new(next.clone()));
                 // Logged once in effect: the line marks when the next

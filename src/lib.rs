@@ -23,6 +23,7 @@
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
 //! * [`upstream`] — each client connection's own connection to the Engine.
 //! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
+//! * [`workers`] — the threads connections run on, one runtime per core.
 //! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`refusal`] — every reason to refuse, and the response for each.
 //! * [`audit`] — one structured event per request.
@@ -61,3 +62,4 @@ pub mod snapshot;
 pub mod tls;
 pub mod tunnel;
 pub mod upstream;
+pub mod workers;

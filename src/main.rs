@@ -123,8 +123,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The control thread's runtime: accepting, signals, reloads, metrics.
+/// Connections are served on the worker threads `serve` starts.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("cannot start the tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
 }
 
 fn start_failed(e: &StartError) -> ExitCode {
@@ -144,6 +149,8 @@ async fn serve(daemon: Daemon) -> ExitCode {
             tracing::error!(error = %e, "cannot install signal handlers");
         }
     });
-    daemon.run().await;
-    ExitCode::SUCCESS
+    match daemon.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => start_failed(&e),
+    }
 }

@@ -1,5 +1,6 @@
 //! The listener side: accepting TCP connections, the TLS handshake, one task
-//! per connection serving HTTP/1.1, and the tunnels upgrades turn into.
+//! per connection serving HTTP/1.1 (on a worker thread), and the tunnels
+//! upgrades turn into.
 //!
 //! The accept loop only accepts and spawns; the handshake runs inside the
 //! connection's own task under a timeout, so a slow or silent client never
@@ -28,6 +29,7 @@ use crate::metrics;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 use crate::tls::HandshakeFailure;
+use crate::workers::Handoff;
 
 /// State shared by the accept loop, every connection and every tunnel.
 pub struct Shared {
@@ -143,8 +145,9 @@ async fn revoked(
     }
 }
 
-/// Accepts connections until shutdown starts draining.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts connections until shutdown starts draining, handing each to a
+/// worker.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, workers: Handoff) {
     loop {
         let accepted = tokio::select! {
             () = shared.shutdown.draining() => break,
@@ -165,16 +168,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let task_shared = Arc::clone(&shared);
-        shared
-            .tasks
-            .spawn(connection(tcp, peer, task_shared, permit));
+        workers.dispatch(tcp, peer, permit);
     }
     tracing::info!("stopped accepting connections");
 }
 
 /// One client connection, from handshake to close.
-async fn connection(
+pub(crate) async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,

@@ -295,7 +295,7 @@ fn stopping_lets_a_long_request_finish_and_cuts_streams_after_the_grace_period()
 }
 
 #[test]
-fn the_binary_speaks_the_systemd_notify_protocol_and_exits_zero_on_sigterm() {
+fn the_binary_speaks_the_systemd_notify_protocol_starts_its_workers_and_exits_zero_on_sigterm() {
     let pki = Pki::new(&["worker"]);
     let engine = FakeEngine::start();
     let dir = tempfile::tempdir().unwrap();
@@ -308,7 +308,7 @@ fn the_binary_speaks_the_systemd_notify_protocol_and_exits_zero_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n[clients.worker]\npolicies = [\"p\"]\n[policies.p]\nallow = [\"GET /_ping\"]\n",
+            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n[clients.worker]\npolicies = [\"p\"]\n[policies.p]\nallow = [\"GET /_ping\"]\n[limits]\nworker_threads = 3\n",
             engine.path().display(),
             pki.tls_table()
         ),
@@ -329,6 +329,13 @@ fn the_binary_speaks_the_systemd_notify_protocol_and_exits_zero_on_sigterm() {
     };
     assert_eq!(next(), "READY=1");
     let pid = child.id().to_string();
+    // Ready means serving: the configured worker threads are up.
+    let workers = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("dockgate-w"))
+        .count();
+    assert_eq!(workers, 3, "worker threads of {pid}");
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
         .status()

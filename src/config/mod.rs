@@ -58,6 +58,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_connections_per_client: usize,
     pub max_inspected_body_bytes: usize,
+    /// Threads serving connections; `None`: one per core this process may use.
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +331,7 @@ impl Validator<'_> {
             ("max_connections", raw.max_connections),
             ("max_connections_per_client", raw.max_connections_per_client),
             ("max_inspected_body_bytes", raw.max_inspected_body_bytes),
+            ("worker_threads", raw.worker_threads.unwrap_or(1)),
         ] {
             if value == 0 {
                 self.problems.push(Problem {
@@ -347,6 +350,7 @@ impl Validator<'_> {
             max_connections: raw.max_connections,
             max_connections_per_client: raw.max_connections_per_client,
             max_inspected_body_bytes: raw.max_inspected_body_bytes,
+            worker_threads: raw.worker_threads,
         })
     }
 

@@ -70,6 +70,8 @@ pub struct RawLimits {
     pub max_connections: usize,
     pub max_connections_per_client: usize,
     pub max_inspected_body_bytes: usize,
+    /// Threads serving connections; one per available core when absent.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for RawLimits {
@@ -84,6 +86,7 @@ impl Default for RawLimits {
             max_connections: 4096,
             max_connections_per_client: 256,
             max_inspected_body_bytes: 1024 * 1024,
+            worker_threads: None,
         }
     }
 }

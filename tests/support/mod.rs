@@ -89,7 +89,7 @@ impl Gateway {
                     .unwrap_or_else(|e| panic!("gateway did not start: {e}"));
                 tx.send((daemon.local_addr(), daemon.metrics_addr(), daemon.control()))
                     .unwrap();
-                daemon.run().await;
+                daemon.run().await.expect("gateway ran");
             });
         });
         let (addr, metrics, control) = rx
