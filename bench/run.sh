@@ -11,9 +11,10 @@
 #   WORKLOADS [idle,ping1,ping32,handshake,download,upload]  WARMUP seconds [1]
 #   LOADGEN_THREADS [2]  NGINX_WORKERS [nproc]  DOCKGATE_LOG_LEVEL [info]
 #   ENGINE_SOCK [/var/run/docker.sock]  DOCKERD_PID [from /var/run/docker.pid]
-#   BASE_PORT [23760]: five loopback ports from here on
+#   BASE_PORT [23760]: seven loopback ports from here on
 #   WITH_NGINX [1]  WITH_DOCKERD_TLS [1]  SKIP_BUILD [0]
 #   WITH_QUIET_DOCKGATE [1]: also measure dockgate without its audit log (fake engine)
+#   WITH_TLS_RELAY [1]: also measure the floor: mutual TLS plus a byte copy to the socket (fake engine)
 #   NGINX_STREAM_BUFFER [64k]: nginx's buffers on the streaming paths ("" = nginx's defaults)
 #   OUT [bench/results/latest.md]  CARGO_TARGET_DIR [target]
 set -euo pipefail
@@ -31,7 +32,7 @@ fi
 : "${WORKLOADS:=idle,ping1,ping32,handshake,download,upload}"
 : "${LOADGEN_THREADS:=2}" "${NGINX_WORKERS:=$(nproc)}" "${DOCKGATE_LOG_LEVEL:=info}"
 : "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
-: "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${SKIP_BUILD:=0}"
+: "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${WITH_TLS_RELAY:=1}" "${SKIP_BUILD:=0}"
 : "${OUT:=$here/results/latest.md}"
 : "${NGINX_STREAM_BUFFER=64k}"
 : "${CARGO_TARGET_DIR:=$repo/target}"
@@ -43,6 +44,7 @@ port_nginx_fake=$((BASE_PORT + 2))
 port_nginx_real=$((BASE_PORT + 3))
 port_dockerd_tls=$((BASE_PORT + 4))
 port_dockgate_quiet=$((BASE_PORT + 5))
+port_tls_relay=$((BASE_PORT + 6))
 bridge=dgbench0
 bridge_addr=10.254.213.1/24
 
@@ -64,7 +66,7 @@ engine_up() { curl -sf --max-time 2 --unix-socket "$1" http://docker/_ping; }
 
 [[ $(id -u) == 0 ]] || die "run as root: the second dockerd and its bridge need it"
 [[ -S $ENGINE_SOCK ]] || die "no Docker Engine socket at $ENGINE_SOCK"
-for p in "$port_dockgate_fake" "$port_dockgate_real" "$port_nginx_fake" "$port_nginx_real" "$port_dockerd_tls" "$port_dockgate_quiet"; do
+for p in "$port_dockgate_fake" "$port_dockgate_real" "$port_nginx_fake" "$port_nginx_real" "$port_dockerd_tls" "$port_dockgate_quiet" "$port_tls_relay"; do
     ! listening "$p" || die "port $p is in use; set BASE_PORT"
 done
 if [[ $WITH_NGINX == 1 ]] && ! command -v nginx >/dev/null; then
@@ -186,6 +188,16 @@ if [[ $WITH_QUIET_DOCKGATE == 1 ]]; then
     start_dockgate quiet "$port_dockgate_quiet" "$work/fake.sock" warn
     dockgate_quiet_pid=$started_pid
 fi
+if [[ $WITH_TLS_RELAY == 1 ]]; then
+    # A reference, not a target: TLS termination and a byte copy, nothing
+    # else; what any gateway on this machine pays before doing its work.
+    log "starting the TLS relay in front of the fake engine"
+    "$loadgen" tls-relay --listen "127.0.0.1:$port_tls_relay" --socket "$work/fake.sock" \
+        --ca "$ca" --cert "$server_cert" --key "$server_key" --threads "$(nproc)" 2>"$work/tls-relay.log" &
+    tls_relay_pid=$!
+    pids+=("$tls_relay_pid")
+    wait_for "the TLS relay" 50 listening "$port_tls_relay"
+fi
 
 # The fake engine's streaming endpoints get buffers the size of the chunks
 # sent, instead of the 4-8 KiB defaults that cap nginx's throughput; the
@@ -304,6 +316,7 @@ targets=(
 )
 [[ $WITH_QUIET_DOCKGATE == 1 ]] && targets+=(--target "dockgate-quiet,fake,tls:127.0.0.1:$port_dockgate_quiet,$dockgate_quiet_pid")
 [[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,fake,tls:127.0.0.1:$port_nginx_fake,$nginx_fake_pids")
+[[ $WITH_TLS_RELAY == 1 ]] && targets+=(--target "tls-relay,fake,tls:127.0.0.1:$port_tls_relay,$tls_relay_pid")
 targets+=(
     --target "direct,real,unix:$ENGINE_SOCK,$DOCKERD_PID"
     --target "dockgate,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid"
@@ -348,7 +361,9 @@ mkdir -p "$(dirname "$OUT")"
     echo "whatever it uses is not available to the target. The direct rows of the real engine are the"
     echo "host's dockerd; dockerd-tls is a second dockerd of the same version with its own data root."
     echo "dockgate-quiet is dockgate with [log] level = \"warn\": no audit line per request; a reference"
-    echo "for what the audit log costs, not one of the compared targets."
+    echo "for what the audit log costs, not one of the compared targets. tls-relay is the floor under"
+    echo "any TLS gateway here: the same rustls server configuration, then one unix connection per"
+    echo "client connection and a byte copy both ways (no HTTP, no policy, no log); also a reference."
     echo "See bench/README.md."
 } >"$OUT"
 log "wrote $OUT"

@@ -2,6 +2,8 @@
 //! Engine it measures the proxies against.
 //!
 //! * `loadgen fake-engine --socket PATH`: serve the fake Engine ([`fake_engine`]).
+//! * `loadgen tls-relay --listen ADDR --socket PATH ...`: the floor any TLS
+//!   gateway stands on ([`relay`]).
 //! * `loadgen run --target SPEC ...`: measure every workload ([`workload`])
 //!   against every target ([`client`]), round-robin per repetition so machine
 //!   noise hits all targets alike, and print the markdown report ([`report`]).
@@ -12,6 +14,7 @@ mod body;
 mod client;
 mod fake_engine;
 mod procfs;
+mod relay;
 mod report;
 mod workload;
 
@@ -24,6 +27,7 @@ use workload::{Settings, Workload};
 
 const USAGE: &str = "usage:
   loadgen fake-engine --socket PATH [--threads N]
+  loadgen tls-relay --listen ADDR --socket PATH --ca FILE --cert FILE --key FILE [--threads N]
   loadgen run --ca FILE --cert FILE --key FILE --target NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID] ...
               [--reps 5] [--duration SECS] [--stream-mib 1024] [--idle 1000] [--handshake-concurrency 8]
               [--workloads idle,ping1,ping32,handshake,download,upload] [--threads N] [--clk-tck 100]
@@ -67,6 +71,18 @@ fn run(args: Vec<String>) -> Result<(), String> {
             let socket = PathBuf::from(flags.one("socket")?.ok_or("fake-engine needs --socket")?);
             flags.finish()?;
             runtime.block_on(fake_engine::run(&socket)).map_err(|e| format!("{}: {e}", socket.display()))
+        }
+        "tls-relay" => {
+            let mut path = |name: &str| flags.one(name)?.map(PathBuf::from).ok_or(format!("tls-relay needs --{name}"));
+            let args = relay::RelayArgs {
+                listen: path("listen")?.to_string_lossy().parse().map_err(|e| format!("--listen: {e}"))?,
+                socket: path("socket")?,
+                ca: path("ca")?,
+                cert: path("cert")?,
+                key: path("key")?,
+            };
+            flags.finish()?;
+            runtime.block_on(relay::run(args))
         }
         "run" => {
             let args = run_args(&mut flags)?;
