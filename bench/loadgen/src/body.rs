@@ -16,7 +16,11 @@ pub enum BenchBody {
     Empty,
     /// `remaining` bytes, sent as clones of one shared chunk, so producing
     /// them costs no copying and the measurement is of the path, not of us.
-    Sized { remaining: u64, chunk: Bytes, exact: bool },
+    Sized {
+        remaining: u64,
+        chunk: Bytes,
+        exact: bool,
+    },
     /// Headers only, then silence: an idle `/events` stream.
     Silent,
     Text(Option<Bytes>),
@@ -25,7 +29,11 @@ pub enum BenchBody {
 impl BenchBody {
     /// `bytes` bytes; `exact` sends a Content-Length, otherwise chunked.
     pub fn sized(bytes: u64, exact: bool) -> BenchBody {
-        BenchBody::Sized { remaining: bytes, chunk: Bytes::from(vec![b'x'; CHUNK]), exact }
+        BenchBody::Sized {
+            remaining: bytes,
+            chunk: Bytes::from(vec![b'x'; CHUNK]),
+            exact,
+        }
     }
 
     pub fn text(s: String) -> BenchBody {
@@ -37,12 +45,17 @@ impl Body for BenchBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match &mut *self {
             BenchBody::Empty => Poll::Ready(None),
             BenchBody::Silent => Poll::Pending,
             BenchBody::Text(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
-            BenchBody::Sized { remaining, chunk, .. } => {
+            BenchBody::Sized {
+                remaining, chunk, ..
+            } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
                 }
@@ -67,7 +80,11 @@ impl Body for BenchBody {
             BenchBody::Empty => SizeHint::with_exact(0),
             BenchBody::Silent => SizeHint::default(),
             BenchBody::Text(t) => SizeHint::with_exact(t.as_ref().map_or(0, |t| t.len() as u64)),
-            BenchBody::Sized { remaining, exact: true, .. } => SizeHint::with_exact(*remaining),
+            BenchBody::Sized {
+                remaining,
+                exact: true,
+                ..
+            } => SizeHint::with_exact(*remaining),
             BenchBody::Sized { exact: false, .. } => SizeHint::default(),
         }
     }

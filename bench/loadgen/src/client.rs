@@ -62,26 +62,43 @@ impl Target {
     pub fn parse(spec: &str) -> Result<Target, String> {
         let parts: Vec<&str> = spec.splitn(4, ',').collect();
         let [name, engine, address, pids] = parts[..] else {
-            return Err(format!("target {spec:?}: want NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID]"));
+            return Err(format!(
+                "target {spec:?}: want NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID]"
+            ));
         };
         let engine = match engine {
             "fake" => Engine::Fake,
             "real" => Engine::Real,
-            other => return Err(format!("target {spec:?}: engine {other:?} is neither fake nor real")),
+            other => {
+                return Err(format!(
+                    "target {spec:?}: engine {other:?} is neither fake nor real"
+                ))
+            }
         };
         let address = if let Some(path) = address.strip_prefix("unix:") {
             Address::Unix(path.into())
         } else if let Some(addr) = address.strip_prefix("tls:") {
             Address::Tls(addr.parse().map_err(|e| format!("target {spec:?}: {e}"))?)
         } else {
-            return Err(format!("target {spec:?}: address must start with unix: or tls:"));
+            return Err(format!(
+                "target {spec:?}: address must start with unix: or tls:"
+            ));
         };
         let pids = pids
             .split('+')
-            .map(|p| p.parse().map_err(|e| format!("target {spec:?}: pid {p:?}: {e}")))
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| format!("target {spec:?}: pid {p:?}: {e}"))
+            })
             .collect::<Result<_, _>>()?;
-        Ok(Target { name: name.to_owned(), engine, address, pids })
-    }}
+        Ok(Target {
+            name: name.to_owned(),
+            engine,
+            address,
+            pids,
+        })
+    }
+}
 
 /// A byte stream hyper can drive: a unix socket or a TLS session.
 pub enum Stream {
@@ -90,7 +107,11 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -99,7 +120,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -131,12 +156,15 @@ impl Dialer {
     pub fn new(ca: &Path, cert: &Path, key: &Path) -> Result<Dialer, String> {
         let mut roots = RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
-            roots.add(c.map_err(|e| format!("{}: {e}", ca.display()))?).map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots
+                .add(c.map_err(|e| format!("{}: {e}", ca.display()))?)
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
         }
         let chain = CertificateDer::pem_file_iter(cert)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
             .map_err(|e| format!("{}: {e}", cert.display()))?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let key =
+            PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -145,7 +173,9 @@ impl Dialer {
             .with_client_auth_cert(chain, key)
             .map_err(|e| e.to_string())?;
         config.resumption = Resumption::disabled();
-        Ok(Dialer { tls: TlsConnector::from(Arc::new(config)) })
+        Ok(Dialer {
+            tls: TlsConnector::from(Arc::new(config)),
+        })
     }
 
     /// A connected (and for TLS, fully handshaken) stream.
@@ -163,8 +193,13 @@ impl Dialer {
 
     /// An HTTP/1.1 connection whose driver runs as its own task.
     pub async fn http(&self, target: &Target) -> Result<SendRequest<BenchBody>, String> {
-        let stream = self.stream(target).await.map_err(|e| format!("{}: connect: {e}", target.name))?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("{}: {e}", target.name))?;
+        let stream = self
+            .stream(target)
+            .await
+            .map_err(|e| format!("{}: connect: {e}", target.name))?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{}: {e}", target.name))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -179,9 +214,12 @@ impl Dialer {
                 let conn = tls.get_ref().1;
                 format!(
                     "{:?}, {:?}, {:?}",
-                    conn.protocol_version().map_or_else(|| "?".into(), |v| format!("{v:?}")),
-                    conn.negotiated_cipher_suite().map_or_else(|| "?".into(), |s| format!("{:?}", s.suite())),
-                    conn.negotiated_key_exchange_group().map_or_else(|| "?".into(), |g| format!("{:?}", g.name())),
+                    conn.protocol_version()
+                        .map_or_else(|| "?".into(), |v| format!("{v:?}")),
+                    conn.negotiated_cipher_suite()
+                        .map_or_else(|| "?".into(), |s| format!("{:?}", s.suite())),
+                    conn.negotiated_key_exchange_group()
+                        .map_or_else(|| "?".into(), |g| format!("{:?}", g.name())),
                 )
                 .replace('"', "")
             }

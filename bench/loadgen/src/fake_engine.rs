@@ -26,7 +26,8 @@ pub async fn run(socket: &Path) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(answer));
+            let conn =
+                http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(answer));
             let _ = conn.await;
         });
     }
@@ -53,7 +54,9 @@ async fn answer(req: Request<Incoming>) -> Result<Response<BenchBody>, Infallibl
         }
         ("GET", "/events") => Response::new(BenchBody::Silent),
         _ => {
-            let mut r = Response::new(BenchBody::text("{\"message\":\"not in the fake engine\"}".into()));
+            let mut r = Response::new(BenchBody::text(
+                "{\"message\":\"not in the fake engine\"}".into(),
+            ));
             *r.status_mut() = StatusCode::NOT_FOUND;
             r
         }
@@ -74,5 +77,7 @@ fn strip_version(path: &str) -> &str {
 }
 
 fn query_u64(query: Option<&str>, key: &str) -> Option<u64> {
-    query?.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }

@@ -60,7 +60,9 @@ fn main() -> ExitCode {
 fn run(args: Vec<String>) -> Result<(), String> {
     let (command, rest) = args.split_first().ok_or(USAGE)?;
     let mut flags = Flags::parse(rest)?;
-    let threads: usize = flags.one("threads")?.map_or(Ok(2), |t| t.parse().map_err(|e| format!("--threads: {e}")))?;
+    let threads: usize = flags
+        .one("threads")?
+        .map_or(Ok(2), |t| t.parse().map_err(|e| format!("--threads: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -70,12 +72,22 @@ fn run(args: Vec<String>) -> Result<(), String> {
         "fake-engine" => {
             let socket = PathBuf::from(flags.one("socket")?.ok_or("fake-engine needs --socket")?);
             flags.finish()?;
-            runtime.block_on(fake_engine::run(&socket)).map_err(|e| format!("{}: {e}", socket.display()))
+            runtime
+                .block_on(fake_engine::run(&socket))
+                .map_err(|e| format!("{}: {e}", socket.display()))
         }
         "tls-relay" => {
-            let mut path = |name: &str| flags.one(name)?.map(PathBuf::from).ok_or(format!("tls-relay needs --{name}"));
+            let mut path = |name: &str| {
+                flags
+                    .one(name)?
+                    .map(PathBuf::from)
+                    .ok_or(format!("tls-relay needs --{name}"))
+            };
             let args = relay::RelayArgs {
-                listen: path("listen")?.to_string_lossy().parse().map_err(|e| format!("--listen: {e}"))?,
+                listen: path("listen")?
+                    .to_string_lossy()
+                    .parse()
+                    .map_err(|e| format!("--listen: {e}"))?,
                 socket: path("socket")?,
                 ca: path("ca")?,
                 cert: path("cert")?,
@@ -98,10 +110,21 @@ fn run_args(flags: &mut Flags) -> Result<RunArgs, String> {
     where
         T::Err: std::fmt::Display,
     {
-        flags.one(name)?.map_or(Ok(default), |v| v.parse().map_err(|e| format!("--{name} {v:?}: {e}")))
+        flags.one(name)?.map_or(Ok(default), |v| {
+            v.parse().map_err(|e| format!("--{name} {v:?}: {e}"))
+        })
     }
-    let path = |flags: &mut Flags, name: &str| flags.one(name)?.map(PathBuf::from).ok_or(format!("run needs --{name}"));
-    let targets = flags.all("target").iter().map(|s| Target::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let path = |flags: &mut Flags, name: &str| {
+        flags
+            .one(name)?
+            .map(PathBuf::from)
+            .ok_or(format!("run needs --{name}"))
+    };
+    let targets = flags
+        .all("target")
+        .iter()
+        .map(|s| Target::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     if targets.is_empty() {
         return Err("run needs at least one --target".into());
     }
@@ -133,17 +156,30 @@ fn run_args(flags: &mut Flags) -> Result<RunArgs, String> {
 
 async fn bench(args: RunArgs) -> Result<(), String> {
     let dialer = Dialer::new(&args.ca, &args.cert, &args.key)?;
-    let mut header = String::from("TLS as negotiated by the load generator (rustls, resumption disabled, no ALPN):\n\n");
+    let mut header = String::from(
+        "TLS as negotiated by the load generator (rustls, resumption disabled, no ALPN):\n\n",
+    );
     for t in &args.targets {
-        header += &format!("- {} ({} engine): {}\n", t.name, t.engine, dialer.describe(t).await);
+        header += &format!(
+            "- {} ({} engine): {}\n",
+            t.name,
+            t.engine,
+            dialer.describe(t).await
+        );
     }
     header.push('\n');
     if !args.warmup.is_zero() {
         for t in &args.targets {
             eprintln!("warm-up: {} ({} engine)", t.name, t.engine);
-            let warm = Settings { duration: args.warmup, ..args.settings.clone() };
+            let warm = Settings {
+                duration: args.warmup,
+                ..args.settings.clone()
+            };
             if let Err(e) = workload::measure(Workload::PingC32, t, &dialer, &warm).await {
-                return Err(format!("warm-up against {} ({} engine) failed: {e}", t.name, t.engine));
+                return Err(format!(
+                    "warm-up against {} ({} engine) failed: {e}",
+                    t.name, t.engine
+                ));
             }
         }
     }
@@ -157,12 +193,18 @@ async fn bench(args: RunArgs) -> Result<(), String> {
     let mut results = report::Results::new();
     for rep in 0..args.reps {
         for &w in &args.workloads {
-            let cells: Vec<usize> = (0..args.targets.len()).filter(|&i| w.applies_to(args.targets[i].engine)).collect();
+            let cells: Vec<usize> = (0..args.targets.len())
+                .filter(|&i| w.applies_to(args.targets[i].engine))
+                .collect();
             // Rotate the order each repetition so no target is always first after a pause.
             for k in 0..cells.len() {
                 let i = cells[(k + rep) % cells.len()];
                 let t = &args.targets[i];
-                let outcome = tokio::time::timeout(cell_limit(w), workload::measure(w, t, &dialer, &args.settings)).await;
+                let outcome = tokio::time::timeout(
+                    cell_limit(w),
+                    workload::measure(w, t, &dialer, &args.settings),
+                )
+                .await;
                 match outcome {
                     Ok(Ok(sample)) => {
                         eprintln!(
@@ -174,19 +216,39 @@ async fn bench(args: RunArgs) -> Result<(), String> {
                             t.engine,
                             sample.value,
                             sample.loadgen_cores,
-                            if sample.errors > 0 { format!(", {} errors", sample.errors) } else { String::new() }
+                            if sample.errors > 0 {
+                                format!(", {} errors", sample.errors)
+                            } else {
+                                String::new()
+                            }
                         );
                         results.entry((w, i)).or_default().push(sample);
                     }
-                    Ok(Err(e)) => eprintln!("rep {}/{} {} {} {}: FAILED: {e}", rep + 1, args.reps, w.key(), t.name, t.engine),
-                    Err(_) => eprintln!("rep {}/{} {} {} {}: FAILED: timed out", rep + 1, args.reps, w.key(), t.name, t.engine),
+                    Ok(Err(e)) => eprintln!(
+                        "rep {}/{} {} {} {}: FAILED: {e}",
+                        rep + 1,
+                        args.reps,
+                        w.key(),
+                        t.name,
+                        t.engine
+                    ),
+                    Err(_) => eprintln!(
+                        "rep {}/{} {} {} {}: FAILED: timed out",
+                        rep + 1,
+                        args.reps,
+                        w.key(),
+                        t.name,
+                        t.engine
+                    ),
                 }
             }
         }
     }
     let text = header + &report::render(&args.targets, &results, &args.settings, &args.workloads);
     match &args.out {
-        Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(())
@@ -200,7 +262,9 @@ impl Flags {
         let mut pairs = Vec::new();
         let mut it = args.iter();
         while let Some(flag) = it.next() {
-            let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}\n{USAGE}"))?;
+            let name = flag
+                .strip_prefix("--")
+                .ok_or_else(|| format!("unexpected argument {flag:?}\n{USAGE}"))?;
             let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
             pairs.push((name.to_owned(), value.clone()));
         }
@@ -218,7 +282,9 @@ impl Flags {
 
     /// Takes every value of `name` out of the set.
     fn all(&mut self, name: &str) -> Vec<String> {
-        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0).into_iter().partition(|(n, _)| n == name);
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(|(n, _)| n == name);
         self.0 = kept;
         taken.into_iter().map(|(_, v)| v).collect()
     }

@@ -29,7 +29,9 @@ pub struct RelayArgs {
 
 pub async fn run(args: RelayArgs) -> Result<(), String> {
     let acceptor = TlsAcceptor::from(Arc::new(server_config(&args.ca, &args.cert, &args.key)?));
-    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("{}: {e}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("{}: {e}", args.listen))?;
     let socket: Arc<Path> = args.socket.into();
     loop {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
@@ -37,8 +39,12 @@ pub async fn run(args: RelayArgs) -> Result<(), String> {
         let acceptor = acceptor.clone();
         let socket = Arc::clone(&socket);
         tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-            let Ok(mut engine) = UnixStream::connect(&*socket).await else { return };
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let Ok(mut engine) = UnixStream::connect(&*socket).await else {
+                return;
+            };
             let _ = tokio::io::copy_bidirectional(&mut tls, &mut engine).await;
         });
     }
@@ -48,12 +54,15 @@ fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<ServerConfig, Str
     let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).map_err(|e| shown(ca, &e))? {
-        roots.add(c.map_err(|e| shown(ca, &e))?).map_err(|e| shown(ca, &e))?;
+        roots
+            .add(c.map_err(|e| shown(ca, &e))?)
+            .map_err(|e| shown(ca, &e))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-        .build()
-        .map_err(|e| shown(ca, &e))?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| shown(ca, &e))?;
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| shown(cert, &e))?;

@@ -22,7 +22,11 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     }
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
-    Some(if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    })
 }
 
 /// The summary of one cell over its repetitions.
@@ -71,7 +75,10 @@ pub fn summarize(workload: Workload, samples: &[Sample]) -> Option<Summary> {
 
 fn title(workload: Workload, settings: &Settings) -> String {
     match workload {
-        Workload::IdleEvents => format!("{} idle `GET /events` streams: KiB RSS / conn (max over reps)", settings.idle_conns),
+        Workload::IdleEvents => format!(
+            "{} idle `GET /events` streams: KiB RSS / conn (max over reps)",
+            settings.idle_conns
+        ),
         Workload::PingC1 => "`GET /_ping` keep-alive, c=1: req/s".into(),
         Workload::PingC32 => "`GET /_ping` keep-alive, c=32: req/s".into(),
         Workload::Handshake => format!(
@@ -109,14 +116,29 @@ fn num(x: f64) -> String {
     }
 }
 
-fn lookup<'a>(summaries: &'a BTreeMap<(Workload, usize), Summary>, targets: &[Target], w: Workload, name: &str, engine: Engine) -> Option<&'a Summary> {
-    let i = targets.iter().position(|t| t.name == name && t.engine == engine)?;
+fn lookup<'a>(
+    summaries: &'a BTreeMap<(Workload, usize), Summary>,
+    targets: &[Target],
+    w: Workload,
+    name: &str,
+    engine: Engine,
+) -> Option<&'a Summary> {
+    let i = targets
+        .iter()
+        .position(|t| t.name == name && t.engine == engine)?;
     summaries.get(&(w, i))
 }
 
-pub fn render(targets: &[Target], results: &Results, settings: &Settings, workloads: &[Workload]) -> String {
-    let summaries: BTreeMap<(Workload, usize), Summary> =
-        results.iter().filter_map(|(k, v)| Some((*k, summarize(k.0, v)?))).collect();
+pub fn render(
+    targets: &[Target],
+    results: &Results,
+    settings: &Settings,
+    workloads: &[Workload],
+) -> String {
+    let summaries: BTreeMap<(Workload, usize), Summary> = results
+        .iter()
+        .filter_map(|(k, v)| Some((*k, summarize(k.0, v)?)))
+        .collect();
     let has_dockerd_tls = targets.iter().any(|t| t.name == DOCKERD_TLS);
     let mut out = String::new();
     out.push_str("| Workload | Engine | Target | Result | min – max | × direct | p50 / p99 latency | Server CPU | Loadgen CPU (cores) |\n");
@@ -131,9 +153,17 @@ pub fn render(targets: &[Target], results: &Results, settings: &Settings, worklo
                 continue;
             }
             let direct = lookup(&summaries, targets, w, DIRECT, engine);
-            for (i, t) in targets.iter().enumerate().filter(|(_, t)| t.engine == engine) {
+            for (i, t) in targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.engine == engine)
+            {
                 let Some(s) = summaries.get(&(w, i)) else {
-                    let _ = writeln!(out, "| {label} | {engine} | {} | failed (see log) | | | | | |", t.name);
+                    let _ = writeln!(
+                        out,
+                        "| {label} | {engine} | {} | failed (see log) | | | | | |",
+                        t.name
+                    );
                     continue;
                 };
                 let ratio = match (direct, w) {
@@ -145,8 +175,14 @@ pub fn render(targets: &[Target], results: &Results, settings: &Settings, worklo
                     (Some(a), Some(b)) => format!("{} / {} µs", num(a), num(b)),
                     _ => "–".to_owned(),
                 };
-                let cpu = s.server_cpu_us.map_or("–".to_owned(), |c| format!("{} {}", num(c), cpu_unit(w)));
-                let errors = if s.errors > 0 { format!(" ({} errors)", s.errors) } else { String::new() };
+                let cpu = s
+                    .server_cpu_us
+                    .map_or("–".to_owned(), |c| format!("{} {}", num(c), cpu_unit(w)));
+                let errors = if s.errors > 0 {
+                    format!(" ({} errors)", s.errors)
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     out,
                     "| {label} | {engine} | {} | **{}**{errors} | {} – {} | {ratio} | {latency} | {cpu} | {:.2} |",
@@ -201,7 +237,10 @@ fn checks(summaries: &BTreeMap<(Workload, usize), Summary>, targets: &[Target]) 
         ),
         _ => line(None, "handshake CPU vs dockerd: not measured".into()),
     }
-    for (w, what) in [(Workload::StreamDown, "streamed response"), (Workload::StreamUp, "streamed request body")] {
+    for (w, what) in [
+        (Workload::StreamDown, "streamed response"),
+        (Workload::StreamUp, "streamed request body"),
+    ] {
         match (get(w, DOCKGATE, Engine::Fake), get(w, NGINX, Engine::Fake)) {
             (Some(d), Some(n)) => line(
                 Some(d.value >= 1.5 * n.value),
@@ -217,9 +256,19 @@ fn checks(summaries: &BTreeMap<(Workload, usize), Summary>, targets: &[Target]) 
     if idle.is_empty() {
         line(None, "idle streams: not measured".into());
     } else {
-        let worst = idle.iter().map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
-        let each = idle.iter().map(|(e, v)| format!("{} KiB ({e} engine)", num(*v))).collect::<Vec<_>>().join(", ");
-        line(Some(worst <= 20.0), format!("idle `/events` streams: dockgate RSS per connection {each} (target ≤ 20 KiB)"));
+        let worst = idle
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let each = idle
+            .iter()
+            .map(|(e, v)| format!("{} KiB ({e} engine)", num(*v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        line(
+            Some(worst <= 20.0),
+            format!("idle `/events` streams: dockgate RSS per connection {each} (target ≤ 20 KiB)"),
+        );
     }
     lines.join("\n") + "\n"
 }

@@ -36,8 +36,14 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] =
-        [Workload::IdleEvents, Workload::PingC1, Workload::PingC32, Workload::Handshake, Workload::StreamDown, Workload::StreamUp];
+    pub const ALL: [Workload; 6] = [
+        Workload::IdleEvents,
+        Workload::PingC1,
+        Workload::PingC32,
+        Workload::Handshake,
+        Workload::StreamDown,
+        Workload::StreamUp,
+    ];
 
     pub fn parse(s: &str) -> Option<Workload> {
         Workload::ALL.into_iter().find(|w| w.key() == s)
@@ -94,25 +100,43 @@ struct Outcome {
     errors: u64,
 }
 
-pub async fn measure(workload: Workload, target: &Target, dialer: &Dialer, settings: &Settings) -> Result<Sample, String> {
+pub async fn measure(
+    workload: Workload,
+    target: &Target,
+    dialer: &Dialer,
+    settings: &Settings,
+) -> Result<Sample, String> {
     let server_before = procfs::cpu_ticks_sum(&target.pids);
     let self_before = procfs::cpu_ticks("self").unwrap_or(0);
     let started = Instant::now();
     let outcome = match workload {
         Workload::PingC1 => keepalive(dialer, target, 1, settings.duration).await?,
         Workload::PingC32 => keepalive(dialer, target, 32, settings.duration).await?,
-        Workload::Handshake => handshakes(dialer, target, settings.handshake_concurrency, settings.duration).await?,
+        Workload::Handshake => {
+            handshakes(
+                dialer,
+                target,
+                settings.handshake_concurrency,
+                settings.duration,
+            )
+            .await?
+        }
         Workload::StreamDown => download(dialer, target, settings.stream_bytes).await?,
         Workload::StreamUp => upload(dialer, target, settings.stream_bytes).await?,
         Workload::IdleEvents => idle(dialer, target, settings.idle_conns).await?,
     };
     let wall = started.elapsed().as_secs_f64();
     let server_ticks = procfs::cpu_ticks_sum(&target.pids).saturating_sub(server_before) as f64;
-    let self_ticks = procfs::cpu_ticks("self").unwrap_or(0).saturating_sub(self_before) as f64;
+    let self_ticks = procfs::cpu_ticks("self")
+        .unwrap_or(0)
+        .saturating_sub(self_before) as f64;
 
     let mut latencies = outcome.latencies_ns;
     latencies.sort_unstable();
-    let pct = |p: f64| (!latencies.is_empty()).then(|| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0);
+    let pct = |p: f64| {
+        (!latencies.is_empty())
+            .then(|| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0)
+    };
     let server_cpu_us = (workload != Workload::IdleEvents && outcome.ops > 0.0)
         .then(|| server_ticks / settings.clk_tck * 1e6 / outcome.ops);
     Ok(Sample {
@@ -126,12 +150,18 @@ pub async fn measure(workload: Workload, target: &Target, dialer: &Dialer, setti
 }
 
 fn get(path: &str) -> Request<BenchBody> {
-    Request::get(path).header(header::HOST, "docker").body(BenchBody::Empty).expect("a valid request")
+    Request::get(path)
+        .header(header::HOST, "docker")
+        .body(BenchBody::Empty)
+        .expect("a valid request")
 }
 
 /// Sends one request and reads the whole response body; returns the status
 /// and the body's length and bytes (the bytes only when short).
-async fn exchange(sender: &mut SendRequest<BenchBody>, req: Request<BenchBody>) -> Result<(StatusCode, u64, Vec<u8>), String> {
+async fn exchange(
+    sender: &mut SendRequest<BenchBody>,
+    req: Request<BenchBody>,
+) -> Result<(StatusCode, u64, Vec<u8>), String> {
     sender.ready().await.map_err(|e| e.to_string())?;
     let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = response.status();
@@ -152,7 +182,12 @@ async fn exchange(sender: &mut SendRequest<BenchBody>, req: Request<BenchBody>) 
 
 /// `concurrency` keep-alive connections, each sending `GET /_ping` back to
 /// back until the deadline. A connection the server closes is reopened.
-async fn keepalive(dialer: &Dialer, target: &Target, concurrency: usize, duration: Duration) -> Result<Outcome, String> {
+async fn keepalive(
+    dialer: &Dialer,
+    target: &Target,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = JoinSet::new();
@@ -180,7 +215,12 @@ async fn keepalive(dialer: &Dialer, target: &Target, concurrency: usize, duratio
 
 /// `concurrency` workers, each opening a new connection (a full TLS
 /// handshake for TLS targets) per `GET /_ping` with `Connection: close`.
-async fn handshakes(dialer: &Dialer, target: &Target, concurrency: usize, duration: Duration) -> Result<Outcome, String> {
+async fn handshakes(
+    dialer: &Dialer,
+    target: &Target,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = JoinSet::new();
@@ -194,11 +234,16 @@ async fn handshakes(dialer: &Dialer, target: &Target, concurrency: usize, durati
                 let once = async {
                     let mut sender = dialer.http(&target).await?;
                     let mut req = get("/_ping");
-                    req.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+                    req.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
                     exchange(&mut sender, req).await
                 };
                 match once.await {
-                    Ok((StatusCode::OK, _, _)) => latencies.push(opened.elapsed().as_nanos() as u64),
+                    Ok((StatusCode::OK, _, _)) => {
+                        latencies.push(opened.elapsed().as_nanos() as u64)
+                    }
                     Ok(_) | Err(_) => errors += 1,
                 }
             }
@@ -208,7 +253,10 @@ async fn handshakes(dialer: &Dialer, target: &Target, concurrency: usize, durati
     collect(workers, started).await
 }
 
-async fn collect(mut workers: JoinSet<Result<(Vec<u64>, u64), String>>, started: Instant) -> Result<Outcome, String> {
+async fn collect(
+    mut workers: JoinSet<Result<(Vec<u64>, u64), String>>,
+    started: Instant,
+) -> Result<Outcome, String> {
     let mut latencies_ns = Vec::new();
     let mut errors = 0;
     while let Some(joined) = workers.join_next().await {
@@ -220,7 +268,12 @@ async fn collect(mut workers: JoinSet<Result<(Vec<u64>, u64), String>>, started:
     if ops == 0.0 {
         return Err(format!("no request succeeded ({errors} errors)"));
     }
-    Ok(Outcome { value: ops / started.elapsed().as_secs_f64(), ops, latencies_ns, errors })
+    Ok(Outcome {
+        value: ops / started.elapsed().as_secs_f64(),
+        ops,
+        latencies_ns,
+        errors,
+    })
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -229,12 +282,20 @@ const MIB: f64 = 1024.0 * 1024.0;
 async fn download(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome, String> {
     let mut sender = dialer.http(target).await?;
     let started = Instant::now();
-    let (status, total, _) = exchange(&mut sender, get(&format!("/bench/stream?bytes={bytes}"))).await?;
+    let (status, total, _) =
+        exchange(&mut sender, get(&format!("/bench/stream?bytes={bytes}"))).await?;
     let secs = started.elapsed().as_secs_f64();
     if status != StatusCode::OK || total != bytes {
-        return Err(format!("download: status {status}, {total} of {bytes} bytes"));
+        return Err(format!(
+            "download: status {status}, {total} of {bytes} bytes"
+        ));
     }
-    Ok(Outcome { value: bytes as f64 / MIB / secs, ops: bytes as f64 / MIB, latencies_ns: Vec::new(), errors: 0 })
+    Ok(Outcome {
+        value: bytes as f64 / MIB / secs,
+        ops: bytes as f64 / MIB,
+        latencies_ns: Vec::new(),
+        errors: 0,
+    })
 }
 
 /// One `POST /bench/upload` with an N-byte body; the engine answers with the count.
@@ -252,9 +313,16 @@ async fn upload(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome,
     let secs = started.elapsed().as_secs_f64();
     let counted = String::from_utf8_lossy(&answer).trim().parse::<u64>().ok();
     if status != StatusCode::OK || counted != Some(bytes) {
-        return Err(format!("upload: status {status}, engine counted {counted:?} of {bytes} bytes"));
+        return Err(format!(
+            "upload: status {status}, engine counted {counted:?} of {bytes} bytes"
+        ));
     }
-    Ok(Outcome { value: bytes as f64 / MIB / secs, ops: bytes as f64 / MIB, latencies_ns: Vec::new(), errors: 0 })
+    Ok(Outcome {
+        value: bytes as f64 / MIB / secs,
+        ops: bytes as f64 / MIB,
+        latencies_ns: Vec::new(),
+        errors: 0,
+    })
 }
 
 /// Opens `count` `GET /events` streams, waits for every response header,
@@ -269,7 +337,10 @@ async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome,
             let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
             let mut sender = dialer.http(&target).await?;
             sender.ready().await.map_err(|e| e.to_string())?;
-            let response = sender.send_request(get("/events")).await.map_err(|e| e.to_string())?;
+            let response = sender
+                .send_request(get("/events"))
+                .await
+                .map_err(|e| e.to_string())?;
             drop(permit);
             if response.status() != StatusCode::OK {
                 return Err(format!("/events answered {}", response.status()));
@@ -290,7 +361,11 @@ async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome,
         }
     }
     if open.len() < count {
-        return Err(format!("only {} of {count} streams opened: {}", open.len(), first_error.unwrap_or_default()));
+        return Err(format!(
+            "only {} of {count} streams opened: {}",
+            open.len(),
+            first_error.unwrap_or_default()
+        ));
     }
     // Let the servers settle (buffers allocated on first read, and so on).
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -299,5 +374,10 @@ async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome,
     // Give the servers time to close their side before the next cell.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_conn = (after as f64 - before as f64) / count as f64;
-    Ok(Outcome { value: per_conn, ops: count as f64, latencies_ns: Vec::new(), errors })
+    Ok(Outcome {
+        value: per_conn,
+        ops: count as f64,
+        latencies_ns: Vec::new(),
+        errors,
+    })
 }
