@@ -42,8 +42,11 @@ pub struct Record {
     serial: Option<Arc<str>>,
     peer: Arc<str>,
     method: Method,
-    /// The target as received; a refcounted copy, not a new string.
-    uri: Uri,
+    /// The path as received, copied out of the request. A clone of the
+    /// `Uri` would be cheaper per request, but it shares the connection's
+    /// read buffer (hyper parses the target in place), so a record riding
+    /// along with a long stream would pin a whole buffer for a few bytes.
+    path: Box<str>,
     decision: Option<Decision>,
     status: u16,
     upgraded: bool,
@@ -59,7 +62,7 @@ impl Record {
             serial: identity.map(|i| Arc::clone(&i.serial)),
             peer: Arc::clone(peer),
             method: method.clone(),
-            uri: uri.clone(),
+            path: uri.path().into(),
             decision: None,
             status: 0,
             upgraded: false,
@@ -98,7 +101,7 @@ impl Record {
                 serial: self.serial.as_deref().unwrap_or(""),
                 peer: &self.peer,
                 method: self.method.as_str(),
-                path: self.uri.path(),
+                path: &self.path,
                 decision,
                 policy,
                 rule,
