@@ -10,6 +10,8 @@
 //! were judged.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -51,7 +53,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub async fn handle(self, req: Request<Incoming>) -> Result<Response<GatewayBody>, Infallible> {
+    /// The service hyper calls for each request. hyper allocates a slot the
+    /// size of this future once per connection and keeps it for the
+    /// connection's life, streams included, while the work it stands for
+    /// (judging, the Engine link, the dial: about 3.4 KiB) is only needed
+    /// until the response head is back. So the work lives in a box of its
+    /// own, made per request and freed as soon as it answers.
+    pub fn handle(
+        self,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<GatewayBody>, Infallible>> + Send>> {
+        Box::pin(self.serve(req))
+    }
+
+    async fn serve(self, req: Request<Incoming>) -> Result<Response<GatewayBody>, Infallible> {
         let snapshot = self.shared.state.borrow().clone();
         let mut record = Record::new(
             self.identity.as_ref().ok(),
