@@ -10,6 +10,7 @@
 //! longer admits its client, the task ends and its connection closes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +20,12 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::Record;
+use crate::config::Limits;
 use crate::gateway::Gateway;
 use crate::identity::Identity;
 use crate::metrics;
@@ -181,27 +184,56 @@ pub(crate) async fn connection(
     _permit: OwnedSemaphorePermit,
 ) {
     let _open = metrics::OpenGauge::connection();
-    let snapshot = shared.state.borrow().clone();
-    let limits = snapshot.config.limits.clone();
-    let acceptor = TlsAcceptor::from(Arc::clone(&snapshot.tls.server));
+    let limits = shared.state.borrow().config.limits.clone();
+    // The handshake's state and the served connection never live at the
+    // same time, and the stream moves into a boxed hyper connection: the
+    // task of a connection that idles on a stream for hours stays small.
+    let serving = match handshake(tcp, peer, &shared, &limits).await {
+        Some(tls) => serve_http(tls, peer, &shared, &limits),
+        None => return,
+    };
+    serving.await;
+}
+
+/// The TLS handshake under its timeout; failures are logged and counted.
+async fn handshake(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    limits: &Limits,
+) -> Option<TlsStream<TcpStream>> {
+    let acceptor = TlsAcceptor::from(Arc::clone(&shared.state.borrow().tls.server));
     let handshake = tokio::select! {
         result = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => result,
-        () = shared.shutdown.draining() => return,
+        () = shared.shutdown.draining() => return None,
     };
-    let tls = match handshake {
-        Ok(Ok(tls)) => tls,
+    match handshake {
+        Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
             let reason = HandshakeFailure::classify(&e);
             metrics::handshake_failed(reason);
             tracing::warn!(%peer, reason = reason.as_str(), error = %e, "TLS handshake failed");
-            return;
+            None
         }
         Err(_) => {
             metrics::handshake_failed(HandshakeFailure::Timeout);
             tracing::warn!(%peer, reason = "timeout", timeout = ?limits.handshake_timeout, "TLS handshake failed");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Names the client, then serves HTTP/1.1 on the connection until it
+/// closes, shutdown ends it, or a reload revokes its client. Not an async
+/// fn on purpose: the connection is built and boxed here, so the returned
+/// future holds a pointer to it rather than the stream and its buffers
+/// inline.
+fn serve_http<'a>(
+    tls: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    shared: &'a Arc<Shared>,
+    limits: &Limits,
+) -> impl Future<Output = ()> + Send + 'a {
     let chain: Vec<_> = tls
         .get_ref()
         .1
@@ -224,7 +256,7 @@ pub(crate) async fn connection(
     }
 
     let gateway = Gateway {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         peer: peer.to_string().into(),
         identity: identity.clone(),
         over_limit,
@@ -238,29 +270,33 @@ pub(crate) async fn connection(
         .max_header_size(limits.max_header_bytes)
         .max_headers(128)
         .keep_alive(over_limit.is_none());
-    let conn = builder
-        .serve_connection(TokioIo::new(tls), service)
-        .with_upgrades();
-    tokio::pin!(conn);
+    let mut conn = Box::pin(
+        builder
+            .serve_connection(TokioIo::new(tls), service)
+            .with_upgrades(),
+    );
 
-    let mut state = shared.state.clone();
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+    async move {
+        let _slot = slot;
+        let mut state = shared.state.clone();
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    break;
                 }
-                break;
-            }
-            () = shared.shutdown.draining(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            () = shared.shutdown.aborted() => break,
-            reason = revoked(&mut state, identity.as_ref().ok()) => {
-                tracing::warn!(%peer, client = identity.as_ref().map(|i| &*i.name).unwrap_or(""), reason, "closing connection");
-                break;
+                () = shared.shutdown.draining(), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = shared.shutdown.aborted() => break,
+                reason = revoked(&mut state, identity.as_ref().ok()) => {
+                    tracing::warn!(%peer, client = identity.as_ref().map(|i| &*i.name).unwrap_or(""), reason, "closing connection");
+                    break;
+                }
             }
         }
     }
