@@ -100,6 +100,18 @@ struct Outcome {
     errors: u64,
 }
 
+impl Outcome {
+    /// `bytes` moved in `secs`: MiB/s, with server CPU charged per MiB.
+    fn throughput(bytes: u64, secs: f64) -> Outcome {
+        Outcome {
+            value: bytes as f64 / MIB / secs,
+            ops: bytes as f64 / MIB,
+            latencies_ns: Vec::new(),
+            errors: 0,
+        }
+    }
+}
+
 pub async fn measure(
     workload: Workload,
     target: &Target,
@@ -290,12 +302,7 @@ async fn download(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcom
             "download: status {status}, {total} of {bytes} bytes"
         ));
     }
-    Ok(Outcome {
-        value: bytes as f64 / MIB / secs,
-        ops: bytes as f64 / MIB,
-        latencies_ns: Vec::new(),
-        errors: 0,
-    })
+    Ok(Outcome::throughput(bytes, secs))
 }
 
 /// One `POST /bench/upload` with an N-byte body; the engine answers with the count.
@@ -317,12 +324,7 @@ async fn upload(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome,
             "upload: status {status}, engine counted {counted:?} of {bytes} bytes"
         ));
     }
-    Ok(Outcome {
-        value: bytes as f64 / MIB / secs,
-        ops: bytes as f64 / MIB,
-        latencies_ns: Vec::new(),
-        errors: 0,
-    })
+    Ok(Outcome::throughput(bytes, secs))
 }
 
 /// Opens `count` `GET /events` streams, waits for every response header,
