@@ -120,9 +120,9 @@ impl Daemon {
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
-        let (handoff, workers) = Workers::start(worker_threads(&state.borrow()), &shared)
-            .map_err(StartError::Workers)?;
-        tracing::debug!(threads = workers.len(), "worker threads started");
+        let threads = worker_threads(&state.borrow());
+        let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
+        tracing::debug!(threads, "worker threads started");
         notify::notify("READY=1");
         server::serve(listener, Arc::clone(&shared), handoff).await;
 

@@ -49,9 +49,10 @@ pub struct Workers {
 impl Workers {
     /// Starts `count` worker threads (at least one).
     pub fn start(count: usize, shared: &Arc<Shared>) -> std::io::Result<(Handoff, Workers)> {
-        let mut lanes = Vec::with_capacity(count.max(1));
-        let mut threads = Vec::with_capacity(count.max(1));
-        for index in 0..count.max(1) {
+        let count = count.max(1);
+        let mut lanes = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -71,14 +72,6 @@ impl Workers {
             threads.push(thread);
         }
         Ok((Handoff { lanes }, Workers { threads }))
-    }
-
-    pub fn len(&self) -> usize {
-        self.threads.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.threads.is_empty()
     }
 
     /// Waits until every worker thread has finished, which is after every
@@ -122,7 +115,7 @@ impl Handoff {
     }
 }
 
-/// One connection on a worker's count, for as long as its task lives.
+/// One connection on a worker's count, from its arrival until its task ends.
 struct OpenCount(Arc<AtomicUsize>);
 
 impl Drop for OpenCount {
@@ -145,18 +138,17 @@ impl Worker {
         // channel.
         let accepting = self.shared.tasks.token();
         while let Some(Job { tcp, peer, permit }) = self.inbox.recv().await {
-            let open = Arc::clone(&self.open);
+            let open = OpenCount(Arc::clone(&self.open));
             let tcp = match tokio::net::TcpStream::from_std(tcp) {
                 Ok(tcp) => tcp,
                 Err(e) => {
-                    open.fetch_sub(1, Ordering::Relaxed);
                     tracing::warn!(%peer, error = %e, "cannot register the connection");
                     continue;
                 }
             };
             let shared = Arc::clone(&self.shared);
             self.shared.tasks.spawn(async move {
-                let _open = OpenCount(open);
+                let _open = open;
                 server::connection(tcp, peer, shared, permit).await;
             });
         }

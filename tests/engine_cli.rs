@@ -440,12 +440,7 @@ fn host_grants_are_refused_before_anything_is_created() {
             ]),
             None,
         );
-        assert!(!out.status.success(), "{cli}: {out}");
-        assert!(
-            out.stderr
-                .contains("dockgate: client \"admin\" may not POST"),
-            "{cli}: {out}"
-        );
+        assert_refused_post(&out, cli, "admin");
         assert!(out.stderr.contains("HostConfig.Privileged"), "{cli}: {out}");
         assert_no_container(&name);
 
@@ -456,12 +451,7 @@ fn host_grants_are_refused_before_anything_is_created() {
             ]),
             None,
         );
-        assert!(!out.status.success(), "{cli}: {out}");
-        assert!(
-            out.stderr
-                .contains("dockgate: client \"admin\" may not POST"),
-            "{cli}: {out}"
-        );
+        assert_refused_post(&out, cli, "admin");
         assert!(out.stderr.contains("HostConfig.Binds (/)"), "{cli}: {out}");
         assert_no_container(&name);
 
@@ -471,12 +461,7 @@ fn host_grants_are_refused_before_anything_is_created() {
                 .args(["run", "--rm", "--name", &name, TEST_IMAGE, "true"]),
             None,
         );
-        assert!(!out.status.success(), "{cli}: {out}");
-        assert!(
-            out.stderr
-                .contains("dockgate: client \"viewer\" may not POST"),
-            "{cli}: {out}"
-        );
+        assert_refused_post(&out, cli, "viewer");
         assert!(
             out.stderr.contains("read-only"),
             "{cli}: the refusal should name the policy: {out}"
@@ -575,6 +560,16 @@ fn direct() -> Command {
     cmd.args(["-H", "unix:///var/run/docker.sock"])
         .stdin(Stdio::null());
     cmd
+}
+
+/// The docker command failed with dockgate's refusal of a POST by `client`.
+fn assert_refused_post(out: &Finished, cli: &str, client: &str) {
+    assert!(!out.status.success(), "{cli}: {out}");
+    assert!(
+        out.stderr
+            .contains(&format!("dockgate: client \"{client}\" may not POST")),
+        "{cli}: {out}"
+    );
 }
 
 fn assert_no_container(name: &str) {

@@ -77,21 +77,17 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", socket.display()))
         }
         "tls-relay" => {
-            let mut path = |name: &str| {
-                flags
-                    .one(name)?
-                    .map(PathBuf::from)
-                    .ok_or(format!("tls-relay needs --{name}"))
-            };
+            let mut value =
+                |name: &str| flags.one(name)?.ok_or(format!("tls-relay needs --{name}"));
+            let listen = value("listen")?;
             let args = relay::RelayArgs {
-                listen: path("listen")?
-                    .to_string_lossy()
+                listen: listen
                     .parse()
-                    .map_err(|e| format!("--listen: {e}"))?,
-                socket: path("socket")?,
-                ca: path("ca")?,
-                cert: path("cert")?,
-                key: path("key")?,
+                    .map_err(|e| format!("--listen {listen:?}: {e}"))?,
+                socket: value("socket")?.into(),
+                ca: value("ca")?.into(),
+                cert: value("cert")?.into(),
+                key: value("key")?.into(),
             };
             flags.finish()?;
             runtime.block_on(relay::run(args))
