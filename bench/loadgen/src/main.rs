@@ -14,6 +14,7 @@ mod body;
 mod client;
 mod fake_engine;
 mod procfs;
+mod raw;
 mod relay;
 mod report;
 mod workload;

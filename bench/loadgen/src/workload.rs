@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
-use hyper::{header, Method, Request, StatusCode};
+use hyper::{header, Request, StatusCode};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::body::BenchBody;
-use crate::client::{Dialer, Engine, Target};
+use crate::client::{Dialer, Engine, Stream, Target};
 use crate::procfs;
+use crate::raw;
 
 /// Errors tolerated in one cell before it gives up instead of spinning.
 const MAX_ERRORS: u64 = 1000;
@@ -292,14 +293,17 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// One `GET /bench/stream?bytes=N`, read to the end.
 async fn download(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome, String> {
-    let mut sender = dialer.http(target).await?;
+    let mut stream = dial(dialer, target).await?;
+    let head = format!("GET /bench/stream?bytes={bytes} HTTP/1.1\r\nHost: docker\r\n\r\n");
     let started = Instant::now();
-    let (status, total, _) =
-        exchange(&mut sender, get(&format!("/bench/stream?bytes={bytes}"))).await?;
+    let answer = raw::exchange(&mut stream, &head, 0)
+        .await
+        .map_err(|e| format!("download: {e}"))?;
     let secs = started.elapsed().as_secs_f64();
-    if status != StatusCode::OK || total != bytes {
+    if answer.status != 200 || answer.body_bytes != bytes {
         return Err(format!(
-            "download: status {status}, {total} of {bytes} bytes"
+            "download: status {}, {} of {bytes} bytes",
+            answer.status, answer.body_bytes
         ));
     }
     Ok(Outcome::throughput(bytes, secs))
@@ -307,24 +311,34 @@ async fn download(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcom
 
 /// One `POST /bench/upload` with an N-byte body; the engine answers with the count.
 async fn upload(dialer: &Dialer, target: &Target, bytes: u64) -> Result<Outcome, String> {
-    let mut sender = dialer.http(target).await?;
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/bench/upload")
-        .header(header::HOST, "docker")
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .body(BenchBody::sized(bytes, true))
-        .expect("a valid request");
+    let mut stream = dial(dialer, target).await?;
+    let head = format!(
+        "POST /bench/upload HTTP/1.1\r\nHost: docker\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {bytes}\r\n\r\n"
+    );
     let started = Instant::now();
-    let (status, _, answer) = exchange(&mut sender, req).await?;
+    let answer = raw::exchange(&mut stream, &head, bytes)
+        .await
+        .map_err(|e| format!("upload: {e}"))?;
     let secs = started.elapsed().as_secs_f64();
-    let counted = String::from_utf8_lossy(&answer).trim().parse::<u64>().ok();
-    if status != StatusCode::OK || counted != Some(bytes) {
+    let counted = String::from_utf8_lossy(&answer.prefix)
+        .trim()
+        .parse::<u64>()
+        .ok();
+    if answer.status != 200 || counted != Some(bytes) {
         return Err(format!(
-            "upload: status {status}, engine counted {counted:?} of {bytes} bytes"
+            "upload: status {}, engine counted {counted:?} of {bytes} bytes",
+            answer.status
         ));
     }
     Ok(Outcome::throughput(bytes, secs))
+}
+
+async fn dial(dialer: &Dialer, target: &Target) -> Result<Stream, String> {
+    dialer
+        .stream(target)
+        .await
+        .map_err(|e| format!("{}: connect: {e}", target.name))
 }
 
 /// Opens `count` `GET /events` streams, waits for every response header,
