@@ -268,7 +268,9 @@ fn serve_http<'a>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.request_header_timeout)
         .max_header_size(limits.max_header_bytes)
-        .max_headers(128)
+        // At most 100 header fields (hyper's default; 431 beyond). hyper
+        // parses up to 100 into arrays on the stack; a larger limit makes it
+        // allocate and fill them on the heap for every request.
         .keep_alive(over_limit.is_none());
     let mut conn = Box::pin(
         builder
