@@ -9,6 +9,7 @@
 //! client controls (a certificate's CN, a refused path) can forge a line or
 //! a field.
 
+use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::LogFormat;
@@ -126,33 +127,36 @@ fn decimal(mut n: u64, width: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[start..]);
 }
 
-/// `value` in double quotes, escaped as a JSON string: `"` `\` and control
-/// characters escaped, everything else (UTF-8 included) as is.
+/// `value` in double quotes, escaped as a JSON string: `"` `\\` and control
+/// characters escaped, everything else (UTF-8 included) as is. Runs of
+/// plain bytes, usually the whole value, are copied at once.
 fn quoted(value: &str, out: &mut Vec<u8>) {
+    let bytes = value.as_bytes();
     out.push(b'"');
     let mut plain = 0;
-    for (i, byte) in value.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f | 0x7f => "",
-            _ => continue,
-        };
-        out.extend_from_slice(&value.as_bytes()[plain..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(b"0123456789abcdef"[usize::from(byte >> 4)]);
-            out.push(b"0123456789abcdef"[usize::from(byte & 0xf)]);
-        } else {
-            out.extend_from_slice(escape.as_bytes());
+    while let Some(at) = bytes[plain..].iter().position(|&b| needs_escape(b)) {
+        let i = plain + at;
+        out.extend_from_slice(&bytes[plain..i]);
+        match bytes[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            byte => {
+                out.extend_from_slice(b"\\u00");
+                out.push(b"0123456789abcdef"[usize::from(byte >> 4)]);
+                out.push(b"0123456789abcdef"[usize::from(byte & 0xf)]);
+            }
         }
         plain = i + 1;
     }
-    out.extend_from_slice(&value.as_bytes()[plain..]);
+    out.extend_from_slice(&bytes[plain..]);
     out.push(b'"');
+}
+
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\' || byte == 0x7f
 }
 
 /// RFC 3339 in UTC with microseconds, like the other log lines:
@@ -160,6 +164,31 @@ fn quoted(value: &str, out: &mut Vec<u8>) {
 fn timestamp(now: SystemTime, out: &mut Vec<u8>) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    SECOND.with(|cached| {
+        let (at, text) = cached.get();
+        if at == secs {
+            out.extend_from_slice(&text);
+        } else {
+            let start = out.len();
+            date_and_time(secs, out);
+            if let Ok(text) = out[start..].try_into() {
+                cached.set((secs, text));
+            }
+        }
+    });
+    decimal(since.subsec_micros().into(), 6, out);
+    out.push(b'Z');
+}
+
+thread_local! {
+    /// The second this thread last rendered, and its text up to the
+    /// fraction: lines come many to a second, so the calendar arithmetic
+    /// runs once per second, not once per line.
+    static SECOND: Cell<(u64, [u8; 20])> = const { Cell::new((u64::MAX, [0; 20])) };
+}
+
+/// `2026-11-22T23:23:24.` for `secs` since the epoch.
+fn date_and_time(secs: u64, out: &mut Vec<u8>) {
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let of_day = secs % 86_400;
     decimal(year.max(0) as u64, 4, out);
@@ -174,8 +203,6 @@ fn timestamp(now: SystemTime, out: &mut Vec<u8>) {
     out.push(b':');
     decimal(of_day % 60, 2, out);
     out.push(b'.');
-    decimal(since.subsec_micros().into(), 6, out);
-    out.push(b'Z');
 }
 
 /// The proleptic Gregorian date of a day number counted from 1970-01-01
@@ -276,6 +303,34 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out.matches('\n').count(), 1);
         assert!(out.contains(r#"client="a\nb\rc""#), "{out}");
+    }
+
+    #[test]
+    fn timestamps_stay_right_across_seconds_and_days() {
+        let mut out = Vec::new();
+        for (secs, micros) in [
+            (1_795_389_804, 1),
+            (1_795_389_804, 999_999),
+            (1_795_391_999, 0),
+            (1_795_392_000, 5),
+            (1_795_389_804, 2),
+        ] {
+            timestamp(at(secs, micros), &mut out);
+            out.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-11-22T23:23:24.000001Z 2026-11-22T23:23:24.999999Z \
+             2026-11-22T23:59:59.000000Z 2026-11-23T00:00:00.000005Z \
+             2026-11-22T23:23:24.000002Z "
+        );
+    }
+
+    #[test]
+    fn every_control_character_is_escaped() {
+        let mut out = Vec::new();
+        quoted("a\u{7f}b\u{1b}\"\\\t", &mut out);
+        assert_eq!(out, br#""a\u007fb\u001b\"\\\t""#);
     }
 
     #[test]
