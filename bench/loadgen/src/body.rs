@@ -1,5 +1,6 @@
-//! The three bodies the benchmark needs, without boxing: nothing, a fixed
-//! number of bytes sent in chunks, and a body that never produces anything.
+//! The bodies the benchmark needs, without boxing: nothing, a short text, a
+//! fixed number of bytes sent in chunks, and a body that never produces
+//! anything.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,12 +15,12 @@ pub const CHUNK: usize = 64 * 1024;
 /// A body for either side of the benchmark.
 pub enum BenchBody {
     Empty,
-    /// `remaining` bytes, sent as clones of one shared chunk, so producing
-    /// them costs no copying and the measurement is of the path, not of us.
+    /// `remaining` bytes without a length (so sent chunked), as clones of
+    /// one shared chunk, so producing them costs no copying and the
+    /// measurement is of the path, not of us.
     Sized {
         remaining: u64,
         chunk: Bytes,
-        exact: bool,
     },
     /// Headers only, then silence: an idle `/events` stream.
     Silent,
@@ -27,12 +28,11 @@ pub enum BenchBody {
 }
 
 impl BenchBody {
-    /// `bytes` bytes; `exact` sends a Content-Length, otherwise chunked.
-    pub fn sized(bytes: u64, exact: bool) -> BenchBody {
+    /// `bytes` bytes, chunked.
+    pub fn sized(bytes: u64) -> BenchBody {
         BenchBody::Sized {
             remaining: bytes,
             chunk: Bytes::from(vec![b'x'; CHUNK]),
-            exact,
         }
     }
 
@@ -78,14 +78,8 @@ impl Body for BenchBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             BenchBody::Empty => SizeHint::with_exact(0),
-            BenchBody::Silent => SizeHint::default(),
+            BenchBody::Silent | BenchBody::Sized { .. } => SizeHint::default(),
             BenchBody::Text(t) => SizeHint::with_exact(t.as_ref().map_or(0, |t| t.len() as u64)),
-            BenchBody::Sized {
-                remaining,
-                exact: true,
-                ..
-            } => SizeHint::with_exact(*remaining),
-            BenchBody::Sized { exact: false, .. } => SizeHint::default(),
         }
     }
 }

@@ -39,7 +39,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<BenchBody>, Infallibl
         ("GET" | "HEAD", "/_ping") => Response::new(BenchBody::text("OK".into())),
         ("GET", "/bench/stream") => {
             let bytes = query_u64(req.uri().query(), "bytes").unwrap_or(0);
-            Response::new(BenchBody::sized(bytes, false))
+            Response::new(BenchBody::sized(bytes))
         }
         ("POST", "/bench/upload") => {
             let mut body = req.into_body();
