@@ -1,13 +1,11 @@
 //! The request path: judge one request, then forward it to the Engine or
 //! answer with the reason it was refused.
 //!
-//! Judging happens in a fixed order, each step on exactly what will be
-//! forwarded: method and target ([`crate::path`]), header shapes the Engine
-//! could read differently, the client's identity, its policies, and the
-//! request body where it could grant the host ([`crate::inspect`]). Only a
-//! request that passed every step is sent upstream, and it is sent with the
-//! same target bytes and (for inspected requests) the same body bytes that
-//! were judged.
+//! [`crate::judge`] decides; the gateway reads what the judge needs (the
+//! body, where the route's body is inspected) and carries out the verdict.
+//! Only a request that passed is sent upstream, and it is sent with the same
+//! target bytes and (for inspected requests) the same body bytes that were
+//! judged.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +17,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
@@ -27,9 +25,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::audit::{Decision, Metered, Record};
 use crate::headers;
 use crate::identity::{Identity, IdentityError};
-use crate::inspect;
-use crate::path;
-use crate::policy;
+use crate::judge::{self, Trail};
 use crate::refusal::Refusal;
 use crate::server::Shared;
 use crate::snapshot::Snapshot;
@@ -99,6 +95,7 @@ impl Gateway {
                 if !refusal.after_forwarding() {
                     record.decide(Decision::Deny {
                         reason: refusal.reason(),
+                        policy: refusal.policy().cloned(),
                     });
                 }
                 record.set_status(refusal.status().as_u16());
@@ -117,64 +114,19 @@ impl Gateway {
         record: &mut Record,
     ) -> Result<Forwarded, Refusal> {
         let (mut parts, body) = req.into_parts();
-        let method = parts.method.clone();
-        // A refcounted copy: the path is only copied out when refusing.
-        let uri = parts.uri.clone();
-        let non_canonical = |reason| Refusal::NonCanonical {
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            reason,
-        };
-        path::check_method(&method).map_err(non_canonical)?;
-        let target = path::canonicalize(&parts.uri).map_err(non_canonical)?;
-        let upgrade = check_headers(&parts.headers)?;
-
-        let identity = self
-            .identity
-            .as_ref()
-            .map_err(|e| Refusal::Identity(e.clone()))?;
-        if let Some(limit) = self.over_limit {
-            return Err(Refusal::TooManyConnections {
-                client: identity.name.to_string(),
-                limit,
-            });
-        }
         let config = &snapshot.config;
-        let policies =
-            config
-                .clients
-                .get(&*identity.name)
-                .ok_or_else(|| Refusal::UnknownClient {
-                    client: identity.name.to_string(),
-                })?;
-        let allowed = policy::decide(policies, &method, &target.route).ok_or_else(|| {
-            Refusal::NotAllowed {
-                client: identity.name.to_string(),
-                method: method.to_string(),
-                path: uri.path().to_owned(),
-                policies: policies
-                    .iter()
-                    .map(|p| &*p.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?;
-
-        let judge = |endpoint, bytes: &[u8]| {
-            inspect::judge(endpoint, uri.query(), bytes, &allowed.policy.grants).map_err(
-                |refusal| match refusal {
-                    inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
-                    forbidden => Refusal::Forbidden {
-                        client: identity.name.to_string(),
-                        method: method.to_string(),
-                        path: uri.path().to_owned(),
-                        reason: format!("{forbidden} (policy {:?})", allowed.policy.name),
-                    },
-                },
-            )
+        let client = judge::Client {
+            name: self.identity.as_ref().map(|i| &*i.name),
+            over_limit: self.over_limit,
         };
-        let body = match inspect::endpoint(&method, &target.route) {
-            Some(endpoint) if endpoint.reads_body() => {
+        let head = judge::Head {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        };
+        let passed = judge::head(config, client, head, &mut Trail::off())?;
+        let body = match passed.reads_body {
+            Some(_) => {
                 let limits = &config.limits;
                 let bytes = read_inspected_body(
                     body,
@@ -182,7 +134,8 @@ impl Gateway {
                     limits.request_header_timeout,
                 )
                 .await?;
-                judge(endpoint, &bytes)?;
+                let name = client.name.unwrap_or_default();
+                judge::body(&passed, name, head, &bytes, &mut Trail::off())?;
                 // Forward exactly the bytes that were judged.
                 record
                     .meter
@@ -192,18 +145,15 @@ impl Gateway {
                     .map_err(|never| match never {})
                     .boxed_unsync()
             }
-            Some(endpoint) => {
-                judge(endpoint, &[])?;
-                Metered::request(body, Arc::clone(&record.meter)).boxed_unsync()
-            }
             None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
         };
         record.decide(Decision::Allow {
-            policy: Arc::clone(&allowed.policy.name),
-            rule: Arc::clone(allowed.rule.text()),
+            policy: Arc::clone(&passed.allowed.policy.name),
+            rule: Arc::clone(passed.allowed.rule.text()),
         });
-        let client_upgrade =
-            upgrade.and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
+        let client_upgrade = passed
+            .upgrade
+            .and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
         forward(&self.link, &snapshot.upstream, parts, body, client_upgrade).await
     }
 }
@@ -217,44 +167,6 @@ enum Forwarded {
         client: OnUpgrade,
         engine: OnUpgrade,
     },
-}
-
-/// Refuses header shapes the Engine could read differently from the gateway.
-/// Returns the upgrade protocol the client asked for, if any.
-fn check_headers(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
-    let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
-    if let (Some(ct), extra) = (content_types.next(), content_types.next()) {
-        if extra.is_some() {
-            return Err(Refusal::BadRequest(
-                "more than one Content-Type header".into(),
-            ));
-        }
-        // The Engine reads form fields (in the body) ahead of the query
-        // string, so a form body could change parameters the gateway judged.
-        match headers::media_type(ct).as_deref() {
-            Some("application/x-www-form-urlencoded" | "multipart/form-data") => {
-                return Err(Refusal::BadRequest("form-encoded bodies are not accepted: the Engine would read them as query parameters".into()));
-            }
-            None => return Err(Refusal::BadRequest("unreadable Content-Type header".into())),
-            Some(_) => {}
-        }
-    }
-    match headers::requested_upgrade(headers) {
-        None => Ok(None),
-        Some(Err(())) => Err(Refusal::BadRequest("more than one Upgrade header".into())),
-        Some(Ok(proto)) => {
-            let known = proto
-                .to_str()
-                .is_ok_and(|p| p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c"));
-            if known {
-                Ok(Some(proto))
-            } else {
-                Err(Refusal::BadRequest(format!(
-                    "upgrade to {proto:?} is not supported (only tcp and h2c)"
-                )))
-            }
-        }
-    }
 }
 
 /// Reads a body that must be judged, up to `limit` bytes and within `timeout`.

@@ -18,7 +18,9 @@
 //! The request path, in the order a request meets it:
 //! * [`server`] — accept loop, TLS handshake, one task per connection.
 //! * [`identity`] — the client's name from its certificate.
-//! * [`gateway`] — judge a request, then forward or refuse it.
+//! * [`gateway`] — read what the judge needs, then forward or refuse.
+//! * [`judge`] — the one function that decides whether a request passes,
+//!   with the Engine's route table ([`judge::route`]).
 //! * [`path`] — the one canonical reading of a request target.
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
 //! * [`upstream`] — each client connection's own connection to the Engine.
@@ -47,6 +49,7 @@ pub mod gateway;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod judge;
 pub mod log_writer;
 pub mod logging;
 pub mod metrics;

@@ -9,7 +9,10 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
 
+use std::sync::Arc;
+
 use crate::identity::IdentityError;
+use crate::inspect;
 use crate::path::PathError;
 use crate::upstream::UpstreamError;
 
@@ -35,12 +38,14 @@ pub enum Refusal {
         path: String,
         policies: String,
     },
-    #[error("dockgate: client {client:?} may not {method} {path}: {reason}")]
+    #[error("dockgate: client {client:?} may not {method} {path}: {refusal} (policy {policy:?})")]
     Forbidden {
         client: String,
         method: String,
         path: String,
-        reason: String,
+        /// The policy whose rule allowed the request and whose grants refused it.
+        policy: Arc<str>,
+        refusal: Box<inspect::Refusal>,
     },
     #[error("dockgate refused the request body: {0}")]
     UnjudgeableBody(String),
@@ -85,6 +90,14 @@ impl Refusal {
             Refusal::TooManyConnections { .. } => "client_connection_limit",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::UnexpectedUpgrade => "upstream_error",
+        }
+    }
+
+    /// The policy whose grants refused the request, for audit.
+    pub fn policy(&self) -> Option<&Arc<str>> {
+        match self {
+            Refusal::Forbidden { policy, .. } => Some(policy),
+            _ => None,
         }
     }
 

@@ -19,9 +19,12 @@ policies = ["read"]
 
 [policies.read]
 allow = ["GET /_ping", "GET /containers/json", "GET /events", "GET /fake/**"]
+grants = { unknown_routes = true }
 
 [policies.ops]
 allow = ["* /**"]
+# The fake Engine's fault routes are not Engine API routes.
+grants = { unknown_routes = true }
 "#;
 
 fn setup() -> (Pki, FakeEngine, Gateway) {

@@ -26,6 +26,8 @@ policies = ["work"]
 
 [policies.watch]
 allow = [{watcher_rules}]
+# The fake Engine's fault routes are not Engine API routes.
+grants = {{ unknown_routes = true }}
 
 [policies.work]
 allow = ["GET /_ping", "GET /info", "GET /version"]

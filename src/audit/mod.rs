@@ -24,8 +24,15 @@ pub mod line;
 /// What was decided about a request and by which rule.
 #[derive(Debug, Clone)]
 pub enum Decision {
-    Allow { policy: Arc<str>, rule: Arc<str> },
-    Deny { reason: &'static str },
+    Allow {
+        policy: Arc<str>,
+        rule: Arc<str>,
+    },
+    /// `policy`: the policy whose grants refused the request, when its rule allowed it.
+    Deny {
+        reason: &'static str,
+        policy: Option<Arc<str>>,
+    },
 }
 
 /// Byte counters shared by the request body, response body and tunnel.
@@ -91,7 +98,9 @@ impl Record {
         }
         let (decision, policy, rule, reason) = match &self.decision {
             Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, ""),
-            Some(Decision::Deny { reason }) => ("deny", "", "", *reason),
+            Some(Decision::Deny { reason, policy }) => {
+                ("deny", policy.as_deref().unwrap_or(""), "", *reason)
+            }
             None => ("deny", "", "", "unjudged"),
         };
         let elapsed = self.started.elapsed();

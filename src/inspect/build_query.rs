@@ -55,7 +55,7 @@ pub fn judge(query: Option<&str>, grants: &Grants) -> Result<(), Refusal> {
 }
 
 /// Decoded `(key, value)` pairs in order. Pairs whose key is not inspected may be anything.
-fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
+pub(super) fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
     if query.contains(';') {
         return Err(Refusal::ambiguous(
             "query contains ';', which Go versions split differently",

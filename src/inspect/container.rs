@@ -9,7 +9,7 @@ use super::grants::normalize_capability;
 use super::host_path::{check_bind, check_device};
 use super::json::{self, Object, Value};
 use super::volume::check_local_options;
-use super::{Grants, Refusal};
+use super::{build_query, Grants, Refusal};
 
 /// `POST /containers/create`.
 pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
@@ -17,7 +17,12 @@ pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
         return Err(Refusal::ambiguous("container create needs a JSON body"));
     }
     let value = json::parse(body)?;
-    let top = value.as_object("the create body")?;
+    judge_wrapper(value.as_object("the create body")?, grants)
+}
+
+/// The Engine's container-config wrapper, read by create and by legacy start: the container
+/// config, `HostConfig`, `NetworkingConfig`, and the deprecated host fields at the top level.
+fn judge_wrapper(top: &Object, grants: &Grants) -> Result<(), Refusal> {
     if let Some(host_config) = top.field("HostConfig", "HostConfig")? {
         judge_host_config(host_config.as_object("HostConfig")?, "HostConfig.", grants)?;
     }
@@ -28,15 +33,29 @@ pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `POST /containers/{id}/start`: API < 1.24 applies a HostConfig body; newer APIs refuse a
-/// non-empty body, so judging it as a HostConfig is always safe.
-pub fn judge_start(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+/// `POST /containers/{id}/start`. Before API 1.24 the Engine decodes a start body with the
+/// same container-config wrapper as create (a nested `HostConfig`, and host fields at the top
+/// level) and applies its host settings; from 1.24 on it refuses a body. The version prefix is
+/// the client's to choose, so every body is judged as the older Engines read it. The query's
+/// `checkpoint` and `checkpoint-dir` restore the container from a host directory.
+pub fn judge_start(query: Option<&str>, body: &[u8], grants: &Grants) -> Result<(), Refusal> {
+    if let Some(query) = query {
+        for (key, value) in build_query::parse(query)? {
+            let restores = key == "checkpoint" || key == "checkpoint-dir";
+            if restores && !value.is_empty() && !grants.checkpoints {
+                return Err(Refusal::forbidden(
+                    format!("query parameter {key}"),
+                    "checkpoints = true",
+                ));
+            }
+        }
+    }
     if body.is_empty() {
         return Ok(());
     }
     match json::parse(body)? {
         Value::Null => Ok(()),
-        value => judge_host_config(value.as_object("the start body")?, "HostConfig.", grants),
+        value => judge_wrapper(value.as_object("the start body")?, grants),
     }
 }
 
@@ -85,6 +104,16 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
             return Err(Refusal::forbidden(
                 path("VolumesFrom"),
                 "volumes_from = true",
+            ));
+        }
+    }
+    // Legacy links join another container's network and copy its environment in.
+    if let Some(v) = get("Links")? {
+        let links = v.as_strings(&path("Links"))?;
+        if !links.is_empty() && !grants.container_namespaces.iter().any(|n| n == "links") {
+            return Err(Refusal::forbidden(
+                format!("{} ({})", path("Links"), links.join(", ")),
+                "container_namespaces including \"links\"",
             ));
         }
     }

@@ -1,16 +1,14 @@
-//! Which Engine requests carry a body or query that can grant access to the host.
-//!
-//! Everything not listed here passes the inspector untouched; whether it may be called at all
-//! is the policy rules' business.
-
-use hyper::Method;
+//! What the inspector judges on a request: the body, query or grant an Engine
+//! route needs beyond its allow rule. The route table ([`crate::judge::route`])
+//! says which routes need which; everything else is the allow rules' business.
 
 /// A request the inspector must judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     /// `POST /containers/create`: a container config with its HostConfig.
     ContainerCreate,
-    /// `POST /containers/{id}/start`: API < 1.24 applies a HostConfig body at start.
+    /// `POST /containers/{id}/start`: API < 1.24 applies a container config body at start,
+    /// and `checkpoint-dir` restores from a host path.
     ContainerStart,
     /// `POST /containers/{id}/update`: resource limits, including devices and cgroup parent.
     ContainerUpdate,
@@ -35,11 +33,18 @@ pub enum Endpoint {
     ServiceCreate,
     /// `POST /services/{id}/update`.
     ServiceUpdate,
+    /// Swarm membership and cluster changes (init, join, leave, update, unlock, node update
+    /// and removal, cluster volumes): whoever manages the cluster runs tasks on this host.
+    SwarmMembership,
+    /// `POST /session`: BuildKit's session, with which the Engine calls back into the client.
+    BuildKitSession,
+    /// Container checkpoints (experimental): they name host directories to write and restore.
+    Checkpoint,
 }
 
 impl Endpoint {
     /// Every inspected endpoint.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::ContainerCreate,
         Endpoint::ContainerStart,
         Endpoint::ContainerUpdate,
@@ -53,6 +58,9 @@ impl Endpoint {
         Endpoint::PluginSet,
         Endpoint::ServiceCreate,
         Endpoint::ServiceUpdate,
+        Endpoint::SwarmMembership,
+        Endpoint::BuildKitSession,
+        Endpoint::Checkpoint,
     ];
 
     /// Whether the gateway must buffer the whole body before calling `judge`. Build and plugin
@@ -70,77 +78,16 @@ impl Endpoint {
     }
 }
 
-/// The endpoint `path` (canonical, API version prefix stripped) belongs to, if it is inspected.
-pub fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
-    if method != Method::POST {
-        return None;
-    }
-    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    let id = |s: &str| !s.is_empty();
-    match segments.as_slice() {
-        ["containers", "create"] => Some(Endpoint::ContainerCreate),
-        ["containers", c, "start"] if id(c) => Some(Endpoint::ContainerStart),
-        ["containers", c, "update"] if id(c) => Some(Endpoint::ContainerUpdate),
-        ["containers", c, "exec"] if id(c) => Some(Endpoint::ExecCreate),
-        ["volumes", "create"] => Some(Endpoint::VolumeCreate),
-        ["build"] => Some(Endpoint::Build),
-        ["grpc"] => Some(Endpoint::BuildKit),
-        ["plugins", "pull"] => Some(Endpoint::PluginInstall),
-        ["plugins", "create"] => Some(Endpoint::PluginCreate),
-        // Plugin names contain '/' (`vieux/sshfs:latest`), so only the last segment is fixed.
-        ["plugins", name @ .., "upgrade"] if !name.is_empty() => Some(Endpoint::PluginUpgrade),
-        ["plugins", name @ .., "set"] if !name.is_empty() => Some(Endpoint::PluginSet),
-        ["services", "create"] => Some(Endpoint::ServiceCreate),
-        ["services", s, "update"] if id(s) => Some(Endpoint::ServiceUpdate),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn routes() {
-        let post = Method::POST;
-        let cases = [
-            (&post, "/containers/create", Some(Endpoint::ContainerCreate)),
-            (
-                &post,
-                "/containers/abc/start",
-                Some(Endpoint::ContainerStart),
-            ),
-            (
-                &post,
-                "/containers/abc/update",
-                Some(Endpoint::ContainerUpdate),
-            ),
-            (&post, "/containers/abc/exec", Some(Endpoint::ExecCreate)),
-            (&post, "/containers//start", None),
-            (&post, "/containers/abc/stop", None),
-            (&post, "/volumes/create", Some(Endpoint::VolumeCreate)),
-            (&post, "/build", Some(Endpoint::Build)),
-            (&post, "/grpc", Some(Endpoint::BuildKit)),
-            (&post, "/plugins/pull", Some(Endpoint::PluginInstall)),
-            (&post, "/plugins/create", Some(Endpoint::PluginCreate)),
-            (
-                &post,
-                "/plugins/vieux/sshfs:latest/upgrade",
-                Some(Endpoint::PluginUpgrade),
-            ),
-            (&post, "/plugins/sshfs/set", Some(Endpoint::PluginSet)),
-            (&post, "/plugins/sshfs/enable", None),
-            (&post, "/services/create", Some(Endpoint::ServiceCreate)),
-            (&post, "/services/x/update", Some(Endpoint::ServiceUpdate)),
-            (&Method::GET, "/containers/create", None),
-            (&post, "containers/create", None),
-            (&post, "/images/create", None),
-        ];
-        for (method, path, want) in cases {
-            assert_eq!(endpoint(method, path), want, "{method} {path}");
-        }
+    fn only_json_bodies_are_buffered() {
         assert!(Endpoint::ContainerCreate.reads_body());
+        assert!(Endpoint::ContainerStart.reads_body());
         assert!(!Endpoint::Build.reads_body());
         assert!(!Endpoint::PluginCreate.reads_body());
+        assert!(!Endpoint::BuildKitSession.reads_body());
     }
 }

@@ -30,6 +30,9 @@ pub struct RawGrants {
     pub plugins: bool,
     pub swarm_services: bool,
     pub buildkit: bool,
+    pub swarm: bool,
+    pub checkpoints: bool,
+    pub unknown_routes: bool,
 }
 
 impl RawGrants {
@@ -56,6 +59,9 @@ impl RawGrants {
             plugins: true,
             swarm_services: true,
             buildkit: true,
+            swarm: true,
+            checkpoints: true,
+            unknown_routes: true,
         }
     }
 }
@@ -83,7 +89,9 @@ fn invalid(key: &'static str, value: &str, why: impl Into<String>) -> GrantError
 pub const HOST_NAMESPACES: &[&str] = &["network", "pid", "ipc", "uts", "userns", "cgroupns"];
 /// Namespaces that may join another container's (`container:<id>`), keyed as in
 /// `container_namespaces`.
-pub const CONTAINER_NAMESPACES: &[&str] = &["network", "pid", "ipc", "uts", "cgroup"];
+/// `links` stands for legacy links, which share another container's network and copy its
+/// environment into the new one.
+pub const CONTAINER_NAMESPACES: &[&str] = &["network", "pid", "ipc", "uts", "cgroup", "links"];
 
 /// Compiled globs, kept as separate matchers so that `merge` cannot fail.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +168,9 @@ pub struct Grants {
     pub(crate) plugins: bool,
     pub(crate) swarm_services: bool,
     pub(crate) buildkit: bool,
+    pub(crate) swarm: bool,
+    pub(crate) checkpoints: bool,
+    pub(crate) unknown_routes: bool,
 }
 
 /// Capability names as the Engine normalises them: upper case, without the `CAP_` prefix.
@@ -242,7 +253,15 @@ impl Grants {
             plugins: raw.plugins,
             swarm_services: raw.swarm_services,
             buildkit: raw.buildkit,
+            swarm: raw.swarm,
+            checkpoints: raw.checkpoints,
+            unknown_routes: raw.unknown_routes,
         })
+    }
+
+    /// Whether requests to routes the route table does not know may pass.
+    pub fn unknown_routes(&self) -> bool {
+        self.unknown_routes
     }
 
     /// Nothing granted: the default for a policy without a `grants` table.
@@ -284,6 +303,9 @@ impl Grants {
             plugins: any(|g| g.plugins),
             swarm_services: any(|g| g.swarm_services),
             buildkit: any(|g| g.buildkit),
+            swarm: any(|g| g.swarm),
+            checkpoints: any(|g| g.checkpoints),
+            unknown_routes: any(|g| g.unknown_routes),
         }
     }
 

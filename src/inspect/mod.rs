@@ -63,7 +63,7 @@ pub mod volume;
 #[rustfmt::skip]
 mod tests;
 
-pub use endpoint::{endpoint, Endpoint};
+pub use endpoint::Endpoint;
 pub use grants::{GrantError, Grants, RawGrants};
 pub use refusal::Refusal;
 
@@ -84,7 +84,7 @@ pub fn judge(
     };
     match endpoint {
         Endpoint::ContainerCreate => container::judge_create(body, grants),
-        Endpoint::ContainerStart => container::judge_start(body, grants),
+        Endpoint::ContainerStart => container::judge_start(query, body, grants),
         Endpoint::ContainerUpdate => container::judge_update(body, grants),
         Endpoint::ExecCreate => container::judge_exec(body, grants),
         Endpoint::VolumeCreate => volume::judge_create(body, grants),
@@ -98,6 +98,19 @@ pub fn judge(
             grants.swarm_services,
             "swarm service",
             "swarm_services = true",
+        ),
+        Endpoint::SwarmMembership => only_if(
+            grants.swarm,
+            "swarm membership or cluster change",
+            "swarm = true",
+        ),
+        Endpoint::BuildKitSession => {
+            only_if(grants.buildkit, "BuildKit session", "buildkit = true")
+        }
+        Endpoint::Checkpoint => only_if(
+            grants.checkpoints,
+            "container checkpoint",
+            "checkpoints = true",
         ),
     }
 }

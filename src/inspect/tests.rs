@@ -250,10 +250,48 @@ fn start_body() {
         (s, None, "", NONE, Ok),
         (s, None, "null", NONE, Ok),
         (s, None, "{}", NONE, Ok),
-        (s, None, r#"{"Privileged":true}"#, NONE, Forbidden("HostConfig.Privileged")),
-        (s, None, r#"{"Binds":["/:/h"]}"#, NONE, Forbidden("HostConfig.Binds")),
-        (s, None, r#"{"NetworkMode":"host"}"#, NONE, Forbidden("HostConfig.NetworkMode")),
+        // Legacy start bodies are the create wrapper: host fields at the top level...
+        (s, None, r#"{"Privileged":true}"#, NONE, Forbidden("Privileged")),
+        (s, None, r#"{"Binds":["/:/h"]}"#, NONE, Forbidden("Binds")),
+        (s, None, r#"{"NetworkMode":"host"}"#, NONE, Forbidden("NetworkMode")),
+        // ...and nested, where the Engine's wrapper prefers them.
+        (s, None, r#"{"HostConfig":{"Privileged":true}}"#, NONE, Forbidden("HostConfig.Privileged")),
+        (s, None, r#"{"Image":"x","HostConfig":{"Binds":["/:/h"]}}"#, NONE, Forbidden("HostConfig.Binds")),
+        (s, None, r#"{"hostconfig":{"CapAdd":["ALL"]}}"#, NONE, Forbidden("HostConfig.CapAdd")),
+        (s, None, r#"{"NetworkingConfig":{"EndpointsConfig":{"host":{}}}}"#, NONE, Forbidden("NetworkingConfig")),
+        (s, None, r#"{"HostConfig":{"Privileged":true}}"#, "privileged = true", Ok),
         (s, None, "   ", NONE, Ambiguous),
+        // Restoring from a checkpoint reads a host directory.
+        (s, Some("checkpoint-dir=/etc"), "", NONE, Forbidden("query parameter checkpoint-dir")),
+        (s, Some("checkpoint%2Ddir=/etc"), "", NONE, Forbidden("query parameter checkpoint-dir")),
+        (s, Some("checkpoint=c1"), "", NONE, Forbidden("query parameter checkpoint")),
+        (s, Some("checkpoint=c1"), "", "checkpoints = true", Ok),
+        (s, Some("checkpoint=&detachKeys=ctrl-x"), "", NONE, Ok),
+        (s, Some("checkpoint=%zz"), "", NONE, Ambiguous),
+    ]);
+}
+
+#[test]
+fn links() {
+    run(&[
+        (C, None, r#"{"HostConfig":{"Links":[]}}"#, NONE, Ok),
+        (C, None, r#"{"HostConfig":{"Links":null}}"#, NONE, Ok),
+        (C, None, r#"{"HostConfig":{"Links":["db:db"]}}"#, NONE, Forbidden("HostConfig.Links")),
+        (C, None, r#"{"Links":["db:db"]}"#, NONE, Forbidden("Links")),
+        (C, None, r#"{"HostConfig":{"Links":["db:db"]}}"#, r#"container_namespaces = ["links"]"#, Ok),
+        (C, None, r#"{"HostConfig":{"Links":"db"}}"#, NONE, Ambiguous),
+    ]);
+}
+
+#[test]
+fn grant_only_routes() {
+    run(&[
+        (Endpoint::SwarmMembership, None, "", NONE, Forbidden("swarm membership")),
+        (Endpoint::SwarmMembership, None, "", "swarm = true", Ok),
+        (Endpoint::BuildKitSession, None, "", NONE, Forbidden("BuildKit session")),
+        (Endpoint::BuildKitSession, None, "", "buildkit = true", Ok),
+        (Endpoint::Checkpoint, None, "", NONE, Forbidden("container checkpoint")),
+        (Endpoint::Checkpoint, None, "", "checkpoints = true", Ok),
     ]);
 }
 
