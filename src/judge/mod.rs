@@ -111,6 +111,7 @@ pub fn head<'c>(
             let rule = policy.first_match(method, &target.route);
             trail.note(|| Step::Policy {
                 policy: policy.name.to_string(),
+                request: format!("{method} {}", target.route),
                 rule: rule.map(|r| r.to_string()),
                 decides: rule.is_some() && !decided,
             });

@@ -19,6 +19,8 @@ pub enum Step {
     /// One of the client's policies, in order: the rule that matches, if any.
     Policy {
         policy: String,
+        /// `METHOD route`, as the policy matched it.
+        request: String,
         rule: Option<String>,
         /// Whether this is the first policy with a match, the one that decides.
         decides: bool,
@@ -90,18 +92,23 @@ impl fmt::Display for Step {
                 policy,
                 rule: Some(rule),
                 decides: true,
+                ..
             } => write!(f, "policy {policy:?}: rule {rule:?} matches; it decides"),
             Step::Policy {
                 policy,
                 rule: Some(rule),
                 decides: false,
+                ..
             } => write!(
                 f,
                 "policy {policy:?}: rule {rule:?} would match, but an earlier policy decided"
             ),
-            Step::Policy { policy, rule: None, .. } => {
-                write!(f, "policy {policy:?}: no rule matches")
-            }
+            Step::Policy {
+                policy,
+                request,
+                rule: None,
+                ..
+            } => write!(f, "policy {policy:?}: no rule matches {request}"),
             Step::Route {
                 name: Some(name),
                 template: Some(template),
@@ -117,7 +124,7 @@ impl fmt::Display for Step {
             ),
             Step::Inspected { endpoint, policy } => write!(
                 f,
-                "{endpoint:?}: nothing in the request needs a grant policy {policy:?} lacks"
+                "{endpoint:?}: nothing in it needs a grant that policy {policy:?} lacks"
             ),
         }
     }
