@@ -995,7 +995,6 @@ fn host_granting_bodies_are_judged_through_the_gateway() {
         case("swarm join", "alice", post_json("/swarm/join", br#"{"RemoteAddrs":["10.0.0.1:2377"],"JoinToken":"t"}"#), refusal(&["swarm membership", "swarm = true"])),
         case("swarm init", "alice", post_json("/v1.41/swarm/init", br#"{"ListenAddr":"0.0.0.0:2377"}"#), refusal(&["swarm membership"])),
         case("node update", "alice", post_json("/nodes/n1/update?version=1", br#"{"Role":"manager"}"#), refusal(&["swarm membership"])),
-        case("BuildKit session without grant", "alice", request("POST", "/session", "Connection: Upgrade, close\r\nUpgrade: h2c\r\n", b""), refusal(&["BuildKit session"])),
         case("an unknown route", "alice", post_json("/containers/x/fly", b"{}"), refusal(&["POST /containers/x/fly", "unknown_routes = true"])),
         case("a route under the wrong method", "alice", request("PUT", "/containers/create", "", b""), refusal(&["no PUT route", "unknown_routes = true"])),
         case("update with a device", "alice", post_json("/containers/x/update", br#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda"}]}"#), refusal(&["Devices.PathOnHost (/dev/sda)"])),

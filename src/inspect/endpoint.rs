@@ -36,15 +36,13 @@ pub enum Endpoint {
     /// Swarm membership and cluster changes (init, join, leave, update, unlock, node update
     /// and removal, cluster volumes): whoever manages the cluster runs tasks on this host.
     SwarmMembership,
-    /// `POST /session`: BuildKit's session, with which the Engine calls back into the client.
-    BuildKitSession,
     /// Container checkpoints (experimental): they name host directories to write and restore.
     Checkpoint,
 }
 
 impl Endpoint {
     /// Every inspected endpoint.
-    pub const ALL: [Endpoint; 16] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::ContainerCreate,
         Endpoint::ContainerStart,
         Endpoint::ContainerUpdate,
@@ -59,7 +57,6 @@ impl Endpoint {
         Endpoint::ServiceCreate,
         Endpoint::ServiceUpdate,
         Endpoint::SwarmMembership,
-        Endpoint::BuildKitSession,
         Endpoint::Checkpoint,
     ];
 
@@ -88,6 +85,5 @@ mod tests {
         assert!(Endpoint::ContainerStart.reads_body());
         assert!(!Endpoint::Build.reads_body());
         assert!(!Endpoint::PluginCreate.reads_body());
-        assert!(!Endpoint::BuildKitSession.reads_body());
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! An allow rule says a client may call `POST /containers/create`; the inspector makes sure
 //! that call cannot mount `/`, run privileged or join a host namespace unless the policy's
-//! grants say so. It applies whichever rule matched, and it is secure by default: nothing is
+//! grants say so. The judge ([`crate::judge`]) chooses what to inspect from the route the
+//! Engine's router will run, whichever rule matched, and it is secure by default: nothing is
 //! granted unless written down.
 //!
 //! # Reading bodies as the Engine does
@@ -21,7 +22,7 @@
 //! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for read-only mounts (`:ro`, `ReadOnly: true`, `o=bind,ro`) |
 //! | `capabilities` | `[]` | `CapAdd` entries; case-insensitive, `CAP_` optional; `"ALL"` allows every one |
 //! | `host_namespaces` | `[]` | `host` mode for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"userns"`, `"cgroupns"` (`NetworkMode`, `PidMode`, `IpcMode`, `UTSMode`, `UsernsMode`, `CgroupnsMode`/`Cgroup`; build `networkmode`; the `host` endpoint in `NetworkingConfig`) |
-//! | `container_namespaces` | `[]` | joining another container's namespace, `container:<id>`, for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"cgroup"` |
+//! | `container_namespaces` | `[]` | joining another container's namespace, `container:<id>`, for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"cgroup"`; `"links"` for legacy `Links`, which also copy the other container's environment in |
 //! | `devices` | `[]` | `Devices[].PathOnHost` and local volumes on a block device, matching these absolute globs |
 //! | `device_requests` | `false` | non-empty `DeviceRequests` (GPUs) |
 //! | `device_cgroup_rules` | `false` | non-empty `DeviceCgroupRules` |
@@ -33,7 +34,10 @@
 //! | `volume_mount_options` | `false` | local-driver volume options that are neither a granted bind/device nor tmpfs (nfs, overlay with host paths in `o`...) |
 //! | `plugins` | `false` | plugin pull, upgrade, create and set (plugins run with the host privileges they ask for) |
 //! | `swarm_services` | `false` | service create and update: a task template is not inspected, so it is all or nothing |
-//! | `buildkit` | `false` | `POST /grpc`, BuildKit's API, which can ask for the `network.host` entitlement uninspected |
+//! | `buildkit` | `false` | `POST /grpc`, BuildKit's API, which can ask for the `network.host` entitlement uninspected (`POST /session`, with which the Engine calls into the client, needs no grant) |
+//! | `swarm` | `false` | swarm init, join, leave, update and unlock, node update and removal, cluster volume updates |
+//! | `checkpoints` | `false` | the checkpoint routes, and start with `checkpoint`/`checkpoint-dir` (a host directory to restore from) |
+//! | `unknown_routes` | `false` | requests whose method and path no route of the Engine's route table matches ([`crate::judge::route`]) |
 //!
 //! # Known limits
 //! The gateway cannot see the host's filesystem: a symlink inside a granted tree that a
@@ -104,9 +108,6 @@ pub fn judge(
             "swarm membership or cluster change",
             "swarm = true",
         ),
-        Endpoint::BuildKitSession => {
-            only_if(grants.buildkit, "BuildKit session", "buildkit = true")
-        }
         Endpoint::Checkpoint => only_if(
             grants.checkpoints,
             "container checkpoint",

@@ -288,8 +288,6 @@ fn grant_only_routes() {
     run(&[
         (Endpoint::SwarmMembership, None, "", NONE, Forbidden("swarm membership")),
         (Endpoint::SwarmMembership, None, "", "swarm = true", Ok),
-        (Endpoint::BuildKitSession, None, "", NONE, Forbidden("BuildKit session")),
-        (Endpoint::BuildKitSession, None, "", "buildkit = true", Ok),
         (Endpoint::Checkpoint, None, "", NONE, Forbidden("container checkpoint")),
         (Endpoint::Checkpoint, None, "", "checkpoints = true", Ok),
     ]);

@@ -136,8 +136,12 @@ const TABLE: &[Entry] = &[
     ("POST", "/build", "ImageBuild", Some(E::Build)),
     ("POST", "/build/prune", "BuildPrune", None),
     ("POST", "/build/cancel", "BuildCancel", None),
-    // BuildKit's session: the Engine calls back into the client over it.
-    ("POST", "/session", "Session", Some(E::BuildKitSession)),
+    // BuildKit's session: the Engine calls into the client over it (for the
+    // build context, registry credentials, secrets the client chose to
+    // share); the client asks nothing of the Engine. The build that uses it
+    // is `POST /build`, whose query is inspected, or `/grpc`, which needs
+    // its grant.
+    ("POST", "/session", "Session", None),
     // Swarm: joining, creating or changing a cluster hands the host to
     // whoever manages it.
     ("POST", "/swarm/init", "SwarmInit", Some(E::SwarmMembership)),
