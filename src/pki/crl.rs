@@ -155,7 +155,7 @@ fn publish(layout: &Layout, ca: &Ca, index: &mut Index) -> Result<(), PkiError> 
     let crl = crl_pem(ca, index)?;
     let mut staged = Staged::new();
     staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
-    staged.write_index(layout, index)?;
+    index.stage(&mut staged, layout)?;
     staged.commit()
 }
 

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::index::Index;
 use super::PkiError;
 
 /// Mode of private keys: readable by the owner only.
@@ -146,12 +145,6 @@ impl Staged {
 
     /// Writes `contents` to a new temporary file next to `path` with `mode`
     /// set at creation, and syncs it. The file appears at `path` on commit.
-    /// Stages the index, readable by all like the certificates it lists.
-    pub fn write_index(&mut self, layout: &Layout, index: &Index) -> Result<(), PkiError> {
-        let path = layout.index();
-        self.write(&path, index.to_toml(&path)?.as_bytes(), PUBLIC_MODE)
-    }
-
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
         let tmp = temp_name(path);
         let mut file = OpenOptions::new()

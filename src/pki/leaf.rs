@@ -220,7 +220,7 @@ pub(crate) fn write_leaf(
         kept: keep.map(|(_, to)| to),
     };
     index.certs.push(minted.entry);
-    staged.write_index(layout, index)?;
+    index.stage(&mut staged, layout)?;
     staged.commit()?;
     Ok(report)
 }

@@ -21,7 +21,8 @@
 //! - `cert`: keys, serials, validity windows, fingerprints.
 //! - `files`: the directory layout and atomic, all-or-nothing writes.
 //! - `index`: `index.toml`.
-//! - `ca`: `init` and loading the CA.
+//! - `ca`: the loaded CA that signs.
+//! - `init`: creating the CA.
 //! - `leaf`: `server` and `client`.
 //! - `renew`, `crl` (revoke), `inspect`, `list`, `quickstart`.
 //! - `verify`: the check every new certificate passes against the CA.
@@ -33,6 +34,7 @@ mod crl;
 mod error;
 mod files;
 mod index;
+mod init;
 mod inspect;
 mod leaf;
 mod list;
@@ -46,11 +48,11 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-pub use ca::{init_ca, InitReport};
 pub use cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
 pub use crl::{refresh_crl, revoke, RevokeReport, CRL_DAYS};
 pub use error::PkiError;
 pub use index::Kind;
+pub use init::{init_ca, InitReport};
 pub use inspect::inspect;
 pub use leaf::{issue_client, issue_server, IssueReport};
 pub use list::list;

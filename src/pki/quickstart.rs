@@ -6,9 +6,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::ca::{init_ca, InitReport};
 use super::cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
 use super::files::Layout;
+use super::init::{init_ca, InitReport};
 use super::leaf::{issue_client, issue_server, IssueReport};
 use super::names::San;
 use super::PkiError;
