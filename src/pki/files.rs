@@ -18,6 +18,9 @@ pub const KEY_MODE: u32 = 0o600;
 pub const PUBLIC_MODE: u32 = 0o644;
 /// Mode of directories holding keys.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the PKI folder itself: the gateway's service user reads the
+/// server certificate, CA and CRL from it.
+pub const PUBLIC_DIR_MODE: u32 = 0o755;
 
 /// The file names inside a `--dir`.
 #[derive(Debug, Clone)]
@@ -48,6 +51,10 @@ impl Layout {
     /// The index of everything issued, `index.toml`.
     pub fn index(&self) -> PathBuf {
         self.dir.join("index.toml")
+    }
+    /// The lock the commands take turns with, `pki.lock` (see `lock`).
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("pki.lock")
     }
     /// The server certificate, `server-cert.pem`.
     pub fn server_cert(&self) -> PathBuf {
@@ -141,6 +148,11 @@ impl Staged {
                 .map_err(|e| PkiError::io(&d, e))?;
         }
         Ok(())
+    }
+
+    /// Whether [`Staged::create_dir`] made any folder.
+    pub fn created_any(&self) -> bool {
+        !self.created_dirs.is_empty()
     }
 
     /// Writes `contents` to a new temporary file next to `path` with `mode`

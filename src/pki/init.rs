@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 
 use super::ca::Ca;
 use super::cert::{self, KeyPem};
-use super::files::{self, Layout, Staged, KEY_MODE, PUBLIC_MODE};
+use super::files::{self, Staged, KEY_MODE, PUBLIC_MODE};
 use super::index::{self, Entry, Index, Kind, Status};
+use super::lock::{self, PkiLock};
 use super::{crl, verify, PkiError};
 
 /// What `pki init` created.
@@ -36,12 +37,22 @@ pub struct InitReport {
 /// Creates a CA named `name` valid for `days` in `dir`, with an empty CRL
 /// and a new index. Refuses to replace an existing CA unless `force`.
 pub fn init_ca(dir: &Path, name: &str, days: u32, force: bool) -> Result<InitReport, PkiError> {
-    let layout = Layout::new(dir);
     check_ca_name(name)?;
     cert::check_days(days)?;
+    lock::in_new_dir(dir, |lock| init_locked(lock, name, days, force))
+}
+
+/// `init_ca` in the folder `lock` holds, its arguments checked.
+pub(super) fn init_locked(
+    lock: &PkiLock,
+    name: &str,
+    days: u32,
+    force: bool,
+) -> Result<InitReport, PkiError> {
+    let layout = lock.layout();
     files::refuse_overwrite(&layout.ca_cert(), force)?;
     files::refuse_overwrite(&layout.ca_key(), force)?;
-    let crl_number = Index::load(&layout).map(|i| i.crl_number).unwrap_or(0) + 1;
+    let crl_number = Index::load(layout).map(|i| i.crl_number).unwrap_or(0) + 1;
 
     let key = cert::new_key()?;
     let window = cert::window(days, None);
@@ -80,11 +91,10 @@ pub fn init_ca(dir: &Path, name: &str, days: u32, force: bool) -> Result<InitRep
     let crl_pem = crl::crl_pem(&ca, &index)?;
 
     let mut staged = Staged::new();
-    staged.create_dir(dir, 0o755)?;
     staged.write(&layout.ca_key(), key_pem.0.as_bytes(), KEY_MODE)?;
     staged.write(&layout.ca_cert(), &ca.pem, PUBLIC_MODE)?;
     staged.write(&layout.crl(), crl_pem.as_bytes(), PUBLIC_MODE)?;
-    index.stage(&mut staged, &layout)?;
+    index.stage(&mut staged, layout)?;
     staged.commit()?;
     Ok(InitReport {
         ca_cert: layout.ca_cert(),

@@ -9,6 +9,7 @@
 //! index.toml                    every certificate issued, and the CRL counter
 //! server-cert.pem server-key.pem
 //! clients/NAME/{ca,cert,key}.pem   one DOCKER_CERT_PATH per client (dir 0700)
+//! pki.lock                      empty; the commands take turns on it (0600)
 //! ```
 //!
 //! Keys are ECDSA P-256. Default lifetimes: CA 3650 days (replacing it means
@@ -20,6 +21,8 @@
 //! - [`names`]: client-name and SAN checks (also used by the gateway config).
 //! - `cert`: keys, serials, validity windows, fingerprints.
 //! - `files`: the directory layout and atomic, all-or-nothing writes.
+//! - `lock`: the lock every command holds, so commands on one folder run
+//!   one at a time and none loses another's entry.
 //! - `index`: `index.toml`.
 //! - `ca`: the loaded CA that signs.
 //! - `init`: creating the CA.
@@ -38,6 +41,7 @@ mod init;
 mod inspect;
 mod leaf;
 mod list;
+mod lock;
 pub mod names;
 mod quickstart;
 mod renew;
@@ -56,6 +60,7 @@ pub use init::{init_ca, InitReport};
 pub use inspect::inspect;
 pub use leaf::{issue_client, issue_server, IssueReport};
 pub use list::list;
+pub use lock::LOCK_WAIT;
 pub use names::check_client_name;
 pub use quickstart::{quickstart_pki, QuickstartReport};
 pub use renew::renew;
