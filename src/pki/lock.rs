@@ -7,6 +7,8 @@
 //! rename drops the first one's entry (an issued certificate missing from
 //! the index, a revocation missing from the CRL), though both report
 //! success. `list` holds it shared, so it reads between commands.
+//! `inspect` takes none: it reads one file, and every file is replaced
+//! whole by a rename.
 //!
 //! The lock is flock(2) on an empty file next to the CA. The kernel drops
 //! it when its holder exits, however it exits, so there is never a stale
