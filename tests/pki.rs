@@ -229,6 +229,7 @@ fn folders_get_their_modes_under_a_strict_umask() {
     assert_eq!(mode("ca-key.pem"), 0o600);
     assert_eq!(mode("clients"), 0o700);
     assert_eq!(mode("clients/alice"), 0o700);
+    assert_eq!(mode("pki.lock"), 0o600);
 }
 
 #[test]

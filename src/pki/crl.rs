@@ -19,6 +19,7 @@ use x509_parser::prelude::FromDer;
 use super::ca::Ca;
 use super::files::{Layout, Staged, PUBLIC_MODE};
 use super::index::{self, Index, Kind, Status};
+use super::lock::PkiLock;
 use super::{cert, PkiError};
 
 /// How long a CRL stays current (its nextUpdate), in days.
@@ -73,9 +74,10 @@ pub struct RevokeReport {
 /// Revokes the certificate `query` names (a serial, or a name meaning its
 /// newest non-revoked certificate) and writes a new CRL.
 pub fn revoke(dir: &Path, query: &str) -> Result<RevokeReport, PkiError> {
-    let layout = Layout::new(dir);
-    let ca = Ca::load(&layout)?;
-    let mut index = Index::load(&layout)?;
+    let lock = PkiLock::exclusive(dir)?;
+    let layout = lock.layout();
+    let ca = Ca::load(layout)?;
+    let mut index = Index::load(layout)?;
     let i = index.lookup(query).ok_or_else(|| PkiError::NotFound {
         query: query.to_owned(),
         index: layout.index(),
@@ -95,7 +97,7 @@ pub fn revoke(dir: &Path, query: &str) -> Result<RevokeReport, PkiError> {
     entry.status = Status::Revoked;
     entry.revoked_at = Some(index::to_toml(OffsetDateTime::now_utc()));
     let (name, serial) = (entry.name.clone(), entry.serial.clone());
-    publish(&layout, &ca, &mut index)?;
+    publish(layout, &ca, &mut index)?;
     Ok(RevokeReport {
         name,
         serial,
@@ -107,10 +109,11 @@ pub fn revoke(dir: &Path, query: &str) -> Result<RevokeReport, PkiError> {
 /// Re-signs `crl.pem` with the next CRL number and a fresh nextUpdate,
 /// listing the same revocations. Returns the new CRL number.
 pub fn refresh_crl(dir: &Path) -> Result<u64, PkiError> {
-    let layout = Layout::new(dir);
-    let ca = Ca::load(&layout)?;
-    let mut index = Index::load(&layout)?;
-    publish(&layout, &ca, &mut index)?;
+    let lock = PkiLock::exclusive(dir)?;
+    let layout = lock.layout();
+    let ca = Ca::load(layout)?;
+    let mut index = Index::load(layout)?;
+    publish(layout, &ca, &mut index)?;
     Ok(index.crl_number)
 }
 
@@ -155,7 +158,7 @@ fn publish(layout: &Layout, ca: &Ca, index: &mut Index) -> Result<(), PkiError> 
     let crl = crl_pem(ca, index)?;
     let mut staged = Staged::new();
     staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
-    staged.write_index(layout, index)?;
+    index.stage(&mut staged, layout)?;
     staged.commit()
 }
 

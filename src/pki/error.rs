@@ -126,6 +126,15 @@ pub enum PkiError {
         serial: String,
     },
 
+    /// Another command kept the folder's lock for longer than a command waits.
+    #[error("{} is held by another `dockgate pki` command on this folder; gave up after waiting {waited} s for it to finish", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this command waited, in seconds.
+        waited: u64,
+    },
+
     /// The request makes no sense for this kind of certificate.
     #[error("{0}")]
     Unsupported(String),

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::index::Index;
 use super::PkiError;
 
 /// Mode of private keys: readable by the owner only.
@@ -19,6 +18,9 @@ pub const KEY_MODE: u32 = 0o600;
 pub const PUBLIC_MODE: u32 = 0o644;
 /// Mode of directories holding keys.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the PKI folder itself: the gateway's service user reads the
+/// server certificate, CA and CRL from it.
+pub const PUBLIC_DIR_MODE: u32 = 0o755;
 
 /// The file names inside a `--dir`.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ impl Layout {
     /// The index of everything issued, `index.toml`.
     pub fn index(&self) -> PathBuf {
         self.dir.join("index.toml")
+    }
+    /// The lock the commands take turns with, `pki.lock` (see `lock`).
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("pki.lock")
     }
     /// The server certificate, `server-cert.pem`.
     pub fn server_cert(&self) -> PathBuf {
@@ -144,14 +150,13 @@ impl Staged {
         Ok(())
     }
 
-    /// Writes `contents` to a new temporary file next to `path` with `mode`
-    /// set at creation, and syncs it. The file appears at `path` on commit.
-    /// Stages the index, readable by all like the certificates it lists.
-    pub fn write_index(&mut self, layout: &Layout, index: &Index) -> Result<(), PkiError> {
-        let path = layout.index();
-        self.write(&path, index.to_toml(&path)?.as_bytes(), PUBLIC_MODE)
+    /// Whether [`Staged::create_dir`] made any folder.
+    pub fn created_any(&self) -> bool {
+        !self.created_dirs.is_empty()
     }
 
+    /// Writes `contents` to a new temporary file next to `path` with `mode`
+    /// set at creation, and syncs it. The file appears at `path` on commit.
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
         let tmp = temp_name(path);
         let mut file = OpenOptions::new()

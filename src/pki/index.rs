@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use toml::value::{Date, Datetime, Offset, Time};
 
-use super::files::{self, Layout};
+use super::files::{self, Layout, Staged, PUBLIC_MODE};
 use super::PkiError;
 
 /// Written at the top of `index.toml`.
@@ -124,6 +124,13 @@ impl Index {
             reason: e.to_string(),
         })?;
         Ok(format!("{HEADER}{body}"))
+    }
+
+    /// Adds this index to `staged`, readable by all like the certificates it
+    /// lists, so it lands together with the files it describes.
+    pub fn stage(&self, staged: &mut Staged, layout: &Layout) -> Result<(), PkiError> {
+        let path = layout.index();
+        staged.write(&path, self.to_toml(&path)?.as_bytes(), PUBLIC_MODE)
     }
 
     /// The newest certificate called `name`.

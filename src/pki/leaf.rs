@@ -15,8 +15,11 @@ use time::OffsetDateTime;
 
 use super::ca::Ca;
 use super::cert::{self, KeyPem};
-use super::files::{self, Layout, Staged, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_MODE};
+use super::files::{
+    self, Layout, Staged, KEY_MODE, PRIVATE_DIR_MODE, PUBLIC_DIR_MODE, PUBLIC_MODE,
+};
 use super::index::{self, Entry, Index, Kind, Status};
+use super::lock::PkiLock;
 use super::names::{check_client_name, San};
 use super::{verify, PkiError};
 
@@ -79,13 +82,23 @@ pub fn issue_server(
         return Err(PkiError::NoSan);
     }
     cert::check_days(days)?;
-    let layout = Layout::new(dir);
-    let ca = Ca::load(&layout)?;
+    server_locked(&PkiLock::exclusive(dir)?, &sans, days, force)
+}
+
+/// `issue_server` in the folder `lock` holds, its arguments checked.
+pub(super) fn server_locked(
+    lock: &PkiLock,
+    sans: &[San],
+    days: u32,
+    force: bool,
+) -> Result<IssueReport, PkiError> {
+    let layout = lock.layout();
+    let ca = Ca::load(layout)?;
     files::refuse_overwrite(&layout.server_cert(), force)?;
     files::refuse_overwrite(&layout.server_key(), force)?;
-    let mut index = Index::load(&layout)?;
-    let minted = mint(&ca, Kind::Server, "server", &sans, days)?;
-    write_leaf(&layout, &ca, &mut index, minted, None)
+    let mut index = Index::load(layout)?;
+    let minted = mint(&ca, Kind::Server, "server", sans, days)?;
+    write_leaf(layout, &ca, &mut index, minted, None)
 }
 
 /// Issues a client certificate for `name` valid for `days`, as
@@ -104,14 +117,24 @@ pub fn issue_client(
         });
     }
     cert::check_days(days)?;
-    let layout = Layout::new(dir);
-    let ca = Ca::load(&layout)?;
+    client_locked(&PkiLock::exclusive(dir)?, name, days, force)
+}
+
+/// `issue_client` in the folder `lock` holds, its arguments checked.
+pub(super) fn client_locked(
+    lock: &PkiLock,
+    name: &str,
+    days: u32,
+    force: bool,
+) -> Result<IssueReport, PkiError> {
+    let layout = lock.layout();
+    let ca = Ca::load(layout)?;
     for path in [layout.client_cert(name), layout.client_key(name)] {
         files::refuse_overwrite(&path, force)?;
     }
-    let mut index = Index::load(&layout)?;
+    let mut index = Index::load(layout)?;
     let minted = mint(&ca, Kind::Client, name, &[], days)?;
-    write_leaf(&layout, &ca, &mut index, minted, None)
+    write_leaf(layout, &ca, &mut index, minted, None)
 }
 
 /// Signs a new key's certificate of `kind` with `ca` and verifies it.
@@ -198,7 +221,7 @@ pub(crate) fn write_leaf(
     if kind == Kind::Client {
         staged.create_dir(&layout.client_dir(&name), PRIVATE_DIR_MODE)?;
     } else {
-        staged.create_dir(&layout.dir, 0o755)?;
+        staged.create_dir(&layout.dir, PUBLIC_DIR_MODE)?;
     }
     if let Some((from, to)) = &keep {
         staged.keep_copy(from, to, PUBLIC_MODE)?;
@@ -220,7 +243,7 @@ pub(crate) fn write_leaf(
         kept: keep.map(|(_, to)| to),
     };
     index.certs.push(minted.entry);
-    staged.write_index(layout, index)?;
+    index.stage(&mut staged, layout)?;
     staged.commit()?;
     Ok(report)
 }

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::files::Layout;
 use super::index::{self, Index};
 use super::inspect::days_left;
+use super::lock::PkiLock;
 use super::{cert, PkiError};
 
 /// The table for the index in `dir`.
@@ -18,6 +19,7 @@ pub fn list(dir: &Path) -> Result<String, PkiError> {
             dir: dir.to_path_buf(),
         });
     }
+    let _lock = PkiLock::shared(dir)?;
     let index = Index::load(&layout)?;
     let now = OffsetDateTime::now_utc();
     let mut rows = vec![[

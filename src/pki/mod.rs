@@ -9,6 +9,7 @@
 //! index.toml                    every certificate issued, and the CRL counter
 //! server-cert.pem server-key.pem
 //! clients/NAME/{ca,cert,key}.pem   one DOCKER_CERT_PATH per client (dir 0700)
+//! pki.lock                      empty; the commands take turns on it (0600)
 //! ```
 //!
 //! Keys are ECDSA P-256. Default lifetimes: CA 3650 days (replacing it means
@@ -20,8 +21,11 @@
 //! - [`names`]: client-name and SAN checks (also used by the gateway config).
 //! - `cert`: keys, serials, validity windows, fingerprints.
 //! - `files`: the directory layout and atomic, all-or-nothing writes.
+//! - `lock`: the lock every command holds, so commands on one folder run
+//!   one at a time and none loses another's entry.
 //! - `index`: `index.toml`.
-//! - `ca`: `init` and loading the CA.
+//! - `ca`: the loaded CA that signs.
+//! - `init`: creating the CA.
 //! - `leaf`: `server` and `client`.
 //! - `renew`, `crl` (revoke), `inspect`, `list`, `quickstart`.
 //! - `verify`: the check every new certificate passes against the CA.
@@ -33,9 +37,11 @@ mod crl;
 mod error;
 mod files;
 mod index;
+mod init;
 mod inspect;
 mod leaf;
 mod list;
+mod lock;
 pub mod names;
 mod quickstart;
 mod renew;
@@ -46,14 +52,15 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-pub use ca::{init_ca, InitReport};
 pub use cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
 pub use crl::{refresh_crl, revoke, RevokeReport, CRL_DAYS};
 pub use error::PkiError;
 pub use index::Kind;
+pub use init::{init_ca, InitReport};
 pub use inspect::inspect;
 pub use leaf::{issue_client, issue_server, IssueReport};
 pub use list::list;
+pub use lock::LOCK_WAIT;
 pub use names::check_client_name;
 pub use quickstart::{quickstart_pki, QuickstartReport};
 pub use renew::renew;

@@ -6,10 +6,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::ca::{init_ca, InitReport};
 use super::cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
-use super::files::Layout;
-use super::leaf::{issue_client, issue_server, IssueReport};
+use super::init::{init_locked, InitReport};
+use super::leaf::{client_locked, server_locked, IssueReport};
+use super::lock::{self, PkiLock};
 use super::names::San;
 use super::PkiError;
 
@@ -31,16 +31,27 @@ pub struct QuickstartReport {
     pub kept: Vec<PathBuf>,
 }
 
-/// Creates whatever is missing of the quickstart PKI in `dir` for `hostname`.
+/// Creates whatever is missing of the quickstart PKI in `dir` for `hostname`,
+/// holding the folder's lock throughout so that what it finds missing is
+/// still missing when it writes.
 pub fn quickstart_pki(dir: &Path, hostname: &str) -> Result<QuickstartReport, PkiError> {
-    let layout = Layout::new(dir);
     let host = San::for_host(hostname)?;
+    lock::in_new_dir(dir, |lock| quickstart_locked(lock, host))
+}
+
+fn quickstart_locked(lock: &PkiLock, host: San) -> Result<QuickstartReport, PkiError> {
+    let layout = lock.layout();
     let mut report = QuickstartReport::default();
 
     if layout.ca_cert().exists() {
         report.kept.push(layout.ca_cert());
     } else {
-        report.ca = Some(init_ca(dir, QUICKSTART_CA_NAME, DEFAULT_CA_DAYS, false)?);
+        report.ca = Some(init_locked(
+            lock,
+            QUICKSTART_CA_NAME,
+            DEFAULT_CA_DAYS,
+            false,
+        )?);
     }
 
     if layout.server_cert().exists() {
@@ -52,8 +63,7 @@ pub fn quickstart_pki(dir: &Path, hostname: &str) -> Result<QuickstartReport, Pk
                 sans.push(extra);
             }
         }
-        let sans: Vec<String> = sans.iter().map(San::to_string).collect();
-        report.server = Some(issue_server(dir, &sans, DEFAULT_SERVER_DAYS, false)?);
+        report.server = Some(server_locked(lock, &sans, DEFAULT_SERVER_DAYS, false)?);
     }
 
     for name in QUICKSTART_CLIENTS {
@@ -63,7 +73,7 @@ pub fn quickstart_pki(dir: &Path, hostname: &str) -> Result<QuickstartReport, Pk
         } else {
             report
                 .clients
-                .push(issue_client(dir, name, DEFAULT_CLIENT_DAYS, false)?);
+                .push(client_locked(lock, name, DEFAULT_CLIENT_DAYS, false)?);
         }
     }
     Ok(report)

@@ -11,18 +11,19 @@ use std::path::Path;
 
 use super::ca::Ca;
 use super::cert;
-use super::files::Layout;
 use super::index::{Index, Kind};
 use super::leaf::{self, IssueReport};
+use super::lock::PkiLock;
 use super::names::San;
 use super::PkiError;
 
 /// Renews `name` (`server` or a client name) for `days`, or the kind's
 /// default lifetime if `None`.
 pub fn renew(dir: &Path, name: &str, days: Option<u32>) -> Result<IssueReport, PkiError> {
-    let layout = Layout::new(dir);
-    let ca = Ca::load(&layout)?;
-    let mut index = Index::load(&layout)?;
+    let lock = PkiLock::exclusive(dir)?;
+    let layout = lock.layout();
+    let ca = Ca::load(layout)?;
+    let mut index = Index::load(layout)?;
     let current = index
         .newest(name)
         .ok_or_else(|| PkiError::NotFound {
@@ -65,5 +66,5 @@ pub fn renew(dir: &Path, name: &str, days: Option<u32>) -> Result<IssueReport, P
         None
     };
     let minted = leaf::mint(&ca, current.kind, name, &sans, days)?;
-    leaf::write_leaf(&layout, &ca, &mut index, minted, keep)
+    leaf::write_leaf(layout, &ca, &mut index, minted, keep)
 }

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use super::ca::InitReport;
 use super::crl::RevokeReport;
 use super::files::Layout;
 use super::index::{Index, Kind};
+use super::init::InitReport;
 use super::leaf::IssueReport;
 use super::{cert, PkiError};
 
