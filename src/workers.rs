@@ -52,6 +52,9 @@ impl Workers {
         let count = count.max(1);
         let mut lanes = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
+        // Each thread reports once it runs, so that a caller told "started"
+        // (and systemd, told READY=1) finds every worker thread in place.
+        let (running, started) = std::sync::mpsc::channel::<()>();
         for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -67,9 +70,24 @@ impl Workers {
                 // `dockgate-w0`...: short enough for the kernel's 15-byte
                 // thread names, so `top -H` and /proc show them whole.
                 .name(format!("dockgate-w{index}"))
-                .spawn(move || runtime.block_on(worker.run()))?;
+                .spawn({
+                    let running = running.clone();
+                    move || {
+                        let _ = running.send(());
+                        drop(running);
+                        runtime.block_on(worker.run())
+                    }
+                })?;
             lanes.push(Lane { jobs, open });
             threads.push(thread);
+        }
+        drop(running);
+        for _ in 0..count {
+            // A thread that died before reporting closes its sender; the
+            // join reports its panic.
+            if started.recv().is_err() {
+                break;
+            }
         }
         Ok((Handoff { lanes }, Workers { threads }))
     }
