@@ -145,8 +145,9 @@ mod tests {
     #[test]
     fn specs() {
         use Source::*;
-        // (raw, Some((source, read_only, relabel)) or None when the Engine refuses it)
-        let rows: &[(&str, Option<(Source, bool, bool)>)] = &[
+        /// Source, read-only, relabel; `None` when the Engine refuses the spec.
+        type Parsed<'a> = Option<(Source<'a>, bool, bool)>;
+        let rows: &[(&str, Parsed)] = &[
             ("/data", Some((Anonymous, false, false))),
             ("vol:/data", Some((Volume("vol"), false, false))),
             ("vol:/data:ro", Some((Volume("vol"), true, false))),
