@@ -6,9 +6,10 @@
 //! `HostConfig`.
 
 use super::grants::normalize_capability;
-use super::host_path::{check_bind, check_device};
+use super::host_path::check_bind;
 use super::json::{self, Object, Value};
-use super::volume::check_local_options;
+use super::options::{bind_spec, device, log_config, security_opt};
+use super::volume;
 use super::{build_query, Grants, Refusal};
 
 /// `POST /containers/create`.
@@ -149,12 +150,7 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
     }
     if let Some(v) = get("SecurityOpt")? {
         for opt in v.as_strings(&path("SecurityOpt"))? {
-            if !security_opt_is_safe(opt) && !grants.security_opt {
-                return Err(Refusal::forbidden(
-                    format!("{} ({opt})", path("SecurityOpt")),
-                    "security_opt = true",
-                ));
-            }
+            security_opt::judge(opt, &path("SecurityOpt"), grants)?;
         }
     }
     // An explicit list replaces the Engine's defaults, so any list can unmask /proc paths.
@@ -192,6 +188,9 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
             ));
         }
     }
+    if let Some(v) = get("LogConfig")? {
+        log_config::judge(v.as_object(&path("LogConfig"))?, &path("LogConfig"), grants)?;
+    }
     judge_resources(config, prefix, grants)
 }
 
@@ -199,15 +198,8 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
 fn judge_resources(config: &Object, prefix: &str, grants: &Grants) -> Result<(), Refusal> {
     let path = |name: &str| format!("{prefix}{name}");
     if let Some(v) = config.field("Devices", &path("Devices"))? {
-        for device in v.as_array(&path("Devices"))? {
-            let field = path("Devices");
-            let device = device.as_object(&field)?;
-            let host = device
-                .field("PathOnHost", &field)?
-                .map(|p| p.as_str(&format!("{field}.PathOnHost")))
-                .transpose()?
-                .unwrap_or("");
-            check_device(host, grants, &format!("{field}.PathOnHost"))?;
+        for entry in v.as_array(&path("Devices"))? {
+            device::judge(entry.as_object(&path("Devices"))?, &path("Devices"), grants)?;
         }
     }
     if let Some(v) = config.field("DeviceRequests", &path("DeviceRequests"))? {
@@ -238,25 +230,9 @@ fn judge_resources(config: &Object, prefix: &str, grants: &Grants) -> Result<(),
     Ok(())
 }
 
-/// A `Binds` entry, split as the Engine's Linux parser does: `src:dst[:mode]`; an absolute
-/// source is a bind mount, anything else a named volume, a lone path an anonymous volume.
+/// A `Binds` entry, read with the Engine's Linux parser grammar.
 fn judge_bind(bind: &str, field: &str, grants: &Grants) -> Result<(), Refusal> {
-    let parts: Vec<&str> = bind.splitn(4, ':').collect();
-    let (source, mode) = match parts.as_slice() {
-        [_] => return Ok(()),
-        [source, _] => (*source, ""),
-        [source, _, mode] => (*source, *mode),
-        _ => {
-            return Err(Refusal::ambiguous(format!(
-                "{field}: {bind:?} has too many ':'"
-            )))
-        }
-    };
-    if !source.starts_with('/') {
-        return Ok(());
-    }
-    let read_only = mode.split(',').any(|m| m == "ro");
-    check_bind(source, read_only, grants, field)
+    bind_spec::judge(bind, field, grants)
 }
 
 /// A `Mounts` entry.
@@ -281,29 +257,14 @@ fn judge_mount(mount: &Object, field: &str, grants: &Grants) -> Result<(), Refus
                 &format!("{field}.Source"),
             )
         }
-        "volume" => {
-            let options_path = format!("{field}.VolumeOptions");
-            let Some(options) = mount.field("VolumeOptions", &options_path)? else {
-                return Ok(());
-            };
-            let options = options.as_object(&options_path)?;
-            let driver_path = format!("{options_path}.DriverConfig");
-            let Some(driver) = options.field("DriverConfig", &driver_path)? else {
-                return Ok(());
-            };
-            let driver = driver.as_object(&driver_path)?;
-            let name = match driver.field("Name", &format!("{driver_path}.Name"))? {
-                Some(v) => v.as_str(&format!("{driver_path}.Name"))?,
-                None => "",
-            };
-            let opts_path = format!("{driver_path}.Options");
-            match driver.field("Options", &opts_path)? {
-                Some(opts) => {
-                    check_local_options(name, opts.as_object(&opts_path)?, &opts_path, grants)
-                }
-                None => Ok(()),
-            }
-        }
+        "volume" => match mount.field("VolumeOptions", &format!("{field}.VolumeOptions"))? {
+            Some(v) => volume::judge_mount_options(
+                v.as_object(&format!("{field}.VolumeOptions"))?,
+                &format!("{field}.VolumeOptions"),
+                grants,
+            ),
+            None => Ok(()),
+        },
         "tmpfs" | "npipe" | "cluster" | "image" => Ok(()),
         other => Err(Refusal::ambiguous(format!(
             "{field}.Type {other:?} is not a mount type the inspector knows"
@@ -410,19 +371,6 @@ fn judge_networking(networking: &Object, grants: &Grants) -> Result<(), Refusal>
         }
     }
     Ok(())
-}
-
-/// SecurityOpt entries that only tighten confinement. Everything else (seccomp, apparmor,
-/// label, systempaths, writable-cgroups, no-new-privileges=false...) needs `security_opt`.
-fn security_opt_is_safe(opt: &str) -> bool {
-    if opt == "no-new-privileges" || opt == "apparmor=docker-default" {
-        return true;
-    }
-    let value = opt
-        .strip_prefix("no-new-privileges=")
-        .or_else(|| opt.strip_prefix("no-new-privileges:"));
-    // Go's strconv.ParseBool spellings of true.
-    matches!(value, Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
 
 /// The capabilities every Docker container gets by default (moby's

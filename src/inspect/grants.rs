@@ -27,6 +27,8 @@ pub struct RawGrants {
     pub runtimes: Vec<String>,
     pub volumes_from: bool,
     pub volume_mount_options: bool,
+    pub volume_types: Vec<String>,
+    pub log_drivers: Vec<String>,
     pub plugins: bool,
     pub swarm_services: bool,
     pub buildkit: bool,
@@ -56,6 +58,17 @@ impl RawGrants {
             runtimes: all(&["nvidia", "kata"]),
             volumes_from: true,
             volume_mount_options: true,
+            volume_types: all(&["nfs", "nfs4", "cifs", "overlay", "ext4", "xfs", "btrfs"]),
+            log_drivers: all(&[
+                "syslog",
+                "gelf",
+                "fluentd",
+                "awslogs",
+                "splunk",
+                "gcplogs",
+                "logentries",
+                "etwlogs",
+            ]),
             plugins: true,
             swarm_services: true,
             buildkit: true,
@@ -164,7 +177,12 @@ pub struct Grants {
     pub(crate) cgroup_parent: bool,
     pub(crate) runtimes: Vec<String>,
     pub(crate) volumes_from: bool,
+    /// Any local-volume filesystem type and data option (host paths in them are still judged).
     pub(crate) volume_mount_options: bool,
+    /// Local-volume filesystem types, matched exactly as the kernel does.
+    pub(crate) volume_types: Vec<String>,
+    /// Logging drivers that make the Engine connect out from the host, by exact name.
+    pub(crate) log_drivers: Vec<String>,
     pub(crate) plugins: bool,
     pub(crate) swarm_services: bool,
     pub(crate) buildkit: bool,
@@ -199,6 +217,21 @@ fn names(key: &'static str, values: &[String], known: &[&str]) -> Result<Vec<Str
         .collect()
 }
 
+/// Names matched exactly against what a request names: only the empty name is refused
+/// (nothing could match it, so it is a mistake).
+fn non_empty(key: &'static str, values: &[String]) -> Result<Vec<String>, GrantError> {
+    values
+        .iter()
+        .map(|v| {
+            if v.is_empty() {
+                Err(invalid(key, v, "is empty"))
+            } else {
+                Ok(v.clone())
+            }
+        })
+        .collect()
+}
+
 impl Grants {
     /// Validates and compiles raw grants.
     pub fn compile(raw: &RawGrants) -> Result<Grants, GrantError> {
@@ -215,17 +248,9 @@ impl Grants {
                 }
             })
             .collect::<Result<_, _>>()?;
-        let runtimes = raw
-            .runtimes
-            .iter()
-            .map(|r| {
-                if r.is_empty() {
-                    Err(invalid("runtimes", r, "is empty"))
-                } else {
-                    Ok(r.clone())
-                }
-            })
-            .collect::<Result<_, _>>()?;
+        let runtimes = non_empty("runtimes", &raw.runtimes)?;
+        let volume_types = non_empty("volume_types", &raw.volume_types)?;
+        let log_drivers = non_empty("log_drivers", &raw.log_drivers)?;
         Ok(Grants {
             privileged: raw.privileged,
             bind_mounts: GlobList::compile("bind_mounts", &raw.bind_mounts, true)?,
@@ -250,6 +275,8 @@ impl Grants {
             runtimes,
             volumes_from: raw.volumes_from,
             volume_mount_options: raw.volume_mount_options,
+            volume_types,
+            log_drivers,
             plugins: raw.plugins,
             swarm_services: raw.swarm_services,
             buildkit: raw.buildkit,
@@ -300,6 +327,8 @@ impl Grants {
             runtimes: list(|g| &g.runtimes),
             volumes_from: any(|g| g.volumes_from),
             volume_mount_options: any(|g| g.volume_mount_options),
+            volume_types: list(|g| &g.volume_types),
+            log_drivers: list(|g| &g.log_drivers),
             plugins: any(|g| g.plugins),
             swarm_services: any(|g| g.swarm_services),
             buildkit: any(|g| g.buildkit),
@@ -345,6 +374,8 @@ mod tests {
             r#"container_namespaces = ["userns"]"#,
             r#"capabilities = ["SYS ADMIN"]"#,
             r#"runtimes = [""]"#,
+            r#"volume_types = [""]"#,
+            r#"log_drivers = [""]"#,
             r#"sysctls = [""]"#,
             r#"bind_mounts = ["/srv/[ci"]"#,
         ] {

@@ -18,20 +18,22 @@
 //! | key | default | allows |
 //! |---|---|---|
 //! | `privileged` | `false` | `HostConfig.Privileged`, privileged exec |
-//! | `bind_mounts` | `[]` | bind mounts (`Binds` with an absolute source, `Mounts` of type `bind`, local volumes with `o=bind`) of host paths matching these absolute globs; `*` stays within a component, `**` crosses `/`, `/dir/**` also matches `/dir` |
-//! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for read-only mounts (`:ro`, `ReadOnly: true`, `o=bind,ro`) |
+//! | `bind_mounts` | `[]` | bind mounts (`Binds` with an absolute source, `Mounts` of type `bind`, local volumes with `o=bind`/`rbind`, overlay `upperdir`/`workdir`) of host paths matching these absolute globs; `*` stays within a component, `**` crosses `/`, `/dir/**` also matches `/dir` |
+//! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for mounts the Engine makes read-only (`:ro` without `z`/`Z`, `ReadOnly: true`, `o=bind,ro` where `ro` is the last of `ro`/`rw`, overlay `lowerdir`) |
 //! | `capabilities` | `[]` | `CapAdd` entries; case-insensitive, `CAP_` optional; `"ALL"` allows every one |
 //! | `host_namespaces` | `[]` | `host` mode for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"userns"`, `"cgroupns"` (`NetworkMode`, `PidMode`, `IpcMode`, `UTSMode`, `UsernsMode`, `CgroupnsMode`/`Cgroup`; build `networkmode`; the `host` endpoint in `NetworkingConfig`) |
 //! | `container_namespaces` | `[]` | joining another container's namespace, `container:<id>`, for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"cgroup"`; `"links"` for legacy `Links`, which also copy the other container's environment in |
-//! | `devices` | `[]` | `Devices[].PathOnHost` and local volumes on a block device, matching these absolute globs |
+//! | `devices` | `[]` | `Devices[].PathOnHost` (a directory brings every device below it) and the block devices of local volumes (`device`, `journal_path=`, `logdev=`...), matching these absolute globs |
 //! | `device_requests` | `false` | non-empty `DeviceRequests` (GPUs) |
 //! | `device_cgroup_rules` | `false` | non-empty `DeviceCgroupRules` |
-//! | `security_opt` | `false` | any `SecurityOpt` except `no-new-privileges[=true]` and `apparmor=docker-default`; any `MaskedPaths`/`ReadonlyPaths` list (it replaces the defaults) |
+//! | `security_opt` | `false` | any well-formed `SecurityOpt` except `no-new-privileges[=true]` and `apparmor=docker-default` (which always pass; `:` works as `=`, as in the Engine); any `MaskedPaths`/`ReadonlyPaths` list (it replaces the defaults) |
 //! | `sysctls` | `[]` | `Sysctls` keys matching these globs (`/` in keys read as `.`) |
 //! | `cgroup_parent` | `false` | non-empty `CgroupParent`; build `cgroupparent` |
 //! | `runtimes` | `[]` | `Runtime` values besides `""` and `"runc"` |
 //! | `volumes_from` | `false` | non-empty `VolumesFrom` |
-//! | `volume_mount_options` | `false` | local-driver volume options that are neither a granted bind/device nor tmpfs (nfs, overlay with host paths in `o`...) |
+//! | `volume_types` | `[]` | local-driver volumes of these filesystem `type`s, matched exactly (`"nfs"` does not allow `"NFS"` or `"nfs4"`); `tmpfs` needs no grant; host paths in `device` and `o` still need their own grant |
+//! | `volume_mount_options` | `false` | local-driver volumes of any `type`, `remount`, and `o` data options the inspector does not know that contain a `/` (host paths it knows, such as overlay's `lowerdir`, still need their grant) |
+//! | `log_drivers` | `[]` | `LogConfig.Type` values besides `json-file`, `local`, `journald`, `none` and `""`, by exact name, with any options (these drivers connect out from the host); without it, local and default drivers get only options that name no address or path |
 //! | `plugins` | `false` | plugin pull, upgrade, create and set (plugins run with the host privileges they ask for) |
 //! | `swarm_services` | `false` | service create and update: a task template is not inspected, so it is all or nothing |
 //! | `buildkit` | `false` | `POST /grpc`, BuildKit's API, which can ask for the `network.host` entitlement uninspected (`POST /session`, with which the Engine calls into the client, needs no grant) |
@@ -50,6 +52,8 @@
 //! - [`json`]: the Go-compatible JSON reader.
 //! - [`container`]: HostConfig rules (create, start, update, exec).
 //! - [`volume`]: local-driver volume options.
+//! - [`options`]: the Engine's option-string grammars (mount flags, `Binds`, `SecurityOpt`,
+//!   devices, `LogConfig`).
 //! - [`build_query`]: the build query.
 //! - [`host_path`]: cleaning and matching host paths.
 //! - [`refusal`]: the verdict.
@@ -60,6 +64,7 @@ pub mod endpoint;
 pub mod grants;
 pub mod host_path;
 pub mod json;
+pub mod options;
 pub mod refusal;
 pub mod volume;
 

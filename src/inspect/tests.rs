@@ -4,7 +4,7 @@
 use super::*;
 
 /// What a row expects.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum Want {
     Ok,
     /// Forbidden, with a field starting with this text.
@@ -33,6 +33,15 @@ fn run(rows: &[(Endpoint, Option<&str>, &str, &str, Want)]) {
             "row {i}: {endpoint:?} {query:?} {body} with [{granted}]: want {want:?}, got {got:?}"
         );
     }
+}
+
+/// Runs a table whose bodies are built at run time, all sent to `endpoint`.
+fn run_bodies(endpoint: Endpoint, rows: &[(String, &str, Want)]) {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|(body, granted, want)| (endpoint, None, body.as_str(), *granted, *want))
+        .collect();
+    run(&rows);
 }
 
 const C: Endpoint = Endpoint::ContainerCreate;
@@ -111,7 +120,9 @@ fn binds_and_mounts() {
         (C, None, r#"{"HostConfig":{"Binds":"/:/host"}}"#, NONE, Ambiguous),
         (C, None, r#"{"Binds":["/:/host"]}"#, NONE, Forbidden("Binds")),
         (C, None, r#"{"HostConfig":{"Binds":["/etc/ssl/certs:/c:ro"]}}"#, ro, Ok),
-        (C, None, r#"{"HostConfig":{"Binds":["/etc/ssl/certs:/c:z,ro"]}}"#, ro, Ok),
+        // `z` relabels the host tree: a write even on a read-only mount.
+        (C, None, r#"{"HostConfig":{"Binds":["/etc/ssl/certs:/c:z,ro"]}}"#, ro, Forbidden("HostConfig.Binds")),
+        (C, None, r#"{"HostConfig":{"Binds":["/srv/ci/x:/c:z,ro"]}}"#, ci, Ok),
         (C, None, r#"{"HostConfig":{"Binds":["/etc/ssl/certs:/c"]}}"#, ro, Forbidden("HostConfig.Binds")),
         (C, None, r#"{"HostConfig":{"Binds":["/etc/ssl/certs:/c:rw"]}}"#, ro, Forbidden("HostConfig.Binds")),
         // Mounts.
@@ -126,7 +137,7 @@ fn binds_and_mounts() {
         (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"Bind","Source":"/"}]}}"#, NONE, Ambiguous),
         (C, None, r#"{"HostConfig":{"Mounts":[{"Source":"/"}]}}"#, NONE, Ambiguous),
         (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/"}}}}]}}"#, NONE, Forbidden("HostConfig.Mounts.VolumeOptions.DriverConfig.Options.device")),
-        (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"o":"bind","device":"/srv/ci/v"}}}}]}}"#, ci, Ok),
+        (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/srv/ci/v"}}}}]}}"#, ci, Ok),
         (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","VolumeOptions":{"DriverConfig":{"Name":"sshfs","Options":{"o":"bind","device":"/"}}}}]}}"#, NONE, Ok),
         (C, None, r#"{"Mounts":[{"Type":"bind","Source":"/"}]}"#, NONE, Forbidden("Mounts.Source")),
         // VolumesFrom.
@@ -301,12 +312,14 @@ fn volume_create() {
         (v, None, r#"{"Name":"v"}"#, NONE, Ok),
         (v, None, r#"{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/"}}"#, NONE, Forbidden("DriverOpts.device")),
         (v, None, r#"{"Name":"v","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/"}}"#, NONE, Forbidden("DriverOpts.device")),
-        (v, None, r#"{"Name":"v","DriverOpts":{"o":"rw,rbind","device":"/srv/ci/v"}}"#, ci, Ok),
+        (v, None, r#"{"Name":"v","DriverOpts":{"type":"none","o":"rw,rbind","device":"/srv/ci/v"}}"#, ci, Ok),
+        (v, None, r#"{"Name":"v","DriverOpts":{"o":"rw,rbind","device":"/srv/ci/v"}}"#, ci, Ambiguous),
         (v, None, r#"{"Name":"v","DriverOpts":{"o":"bind","device":"/srv/ci/../../etc"}}"#, ci, Ambiguous),
         (v, None, r#"{"Name":"v","DriverOpts":{"o":"bind","o":"ro","device":"/"}}"#, NONE, Ambiguous),
-        (v, None, r#"{"Name":"v","driveropts":{"o":"bind","device":"/"}}"#, NONE, Forbidden("DriverOpts.device")),
-        (v, None, r#"{"Name":"v","DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#, NONE, Forbidden("DriverOpts.device")),
-        (v, None, r#"{"Name":"v","DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#, r#"devices = ["/dev/sda1"]"#, Ok),
+        (v, None, r#"{"Name":"v","driveropts":{"type":"none","o":"bind","device":"/"}}"#, NONE, Forbidden("DriverOpts.device")),
+        (v, None, r#"{"Name":"v","DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#, r#"volume_types = ["ext4"]"#, Forbidden("DriverOpts.device")),
+        (v, None, r#"{"Name":"v","DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#, r#"devices = ["/dev/sda1"]"#, Forbidden("DriverOpts.type")),
+        (v, None, r#"{"Name":"v","DriverOpts":{"type":"ext4","device":"/dev/sda1"}}"#, "devices = [\"/dev/sda1\"]\nvolume_types = [\"ext4\"]", Ok),
         (v, None, r#"{"Name":"v","DriverOpts":{"type":"nfs","o":"addr=10.0.0.1","device":":/export"}}"#, NONE, Forbidden("DriverOpts")),
         (v, None, r#"{"Name":"v","DriverOpts":{"type":"overlay","o":"lowerdir=/etc,upperdir=/u,workdir=/w","device":"overlay"}}"#, NONE, Forbidden("DriverOpts")),
         (v, None, r#"{"Name":"v","DriverOpts":{"type":"nfs","o":"addr=10.0.0.1","device":":/export"}}"#, "volume_mount_options = true", Ok),
@@ -314,6 +327,181 @@ fn volume_create() {
         (v, None, r#"{"Name":"v","Driver":"sshfs","DriverOpts":{"o":"bind","device":"/"}}"#, NONE, Ok),
         (v, None, r#"{"Name":"v","DriverOpts":{"device":7}}"#, NONE, Ambiguous),
         (v, None, r#"{"Driver":"local","driver":"sshfs"}"#, NONE, Ambiguous),
+    ]);
+}
+
+#[test]
+fn volume_options_grammar() {
+    let v = Endpoint::VolumeCreate;
+    let ro = r#"read_only_bind_mounts = ["/srv/x/**"]"#;
+    let rw = r#"bind_mounts = ["/srv/x/**"]"#;
+    let nfs = r#"volume_types = ["nfs"]"#;
+    let any = "volume_mount_options = true";
+    let rw_overlay = "bind_mounts = [\"/srv/x/**\"]\nvolume_types = [\"overlay\"]";
+    let ro_overlay = "read_only_bind_mounts = [\"/srv/x/**\"]\nvolume_types = [\"overlay\"]";
+    let body = |opts: &str| format!(r#"{{"Name":"v","DriverOpts":{opts}}}"#);
+    let rows: Vec<(String, &str, Want)> = vec![
+        // Read-only only when `ro` is the last word on MS_RDONLY.
+        (body(r#"{"type":"none","o":"bind,ro","device":"/srv/x/a"}"#), ro, Ok),
+        (body(r#"{"type":"none","o":"ro,bind","device":"/srv/x/a"}"#), ro, Ok),
+        (body(r#"{"type":"none","o":"rbind,ro","device":"/srv/x/a"}"#), ro, Ok),
+        (body(r#"{"type":"none","o":"bind,,ro","device":"/srv/x/a"}"#), ro, Ok),
+        (body(r#"{"type":"none","o":"bind,rw,ro","device":"/srv/x/a"}"#), ro, Ok),
+        (body(r#"{"type":"none","o":"bind,ro,rw","device":"/srv/x/a"}"#), ro, Forbidden("DriverOpts.device")),
+        (body(r#"{"type":"none","o":"bind,ro,rw","device":"/srv/x/a"}"#), rw, Ok),
+        (body(r#"{"type":"none","o":"bind","device":"/srv/x/a"}"#), ro, Forbidden("DriverOpts.device")),
+        (body(r#"{"type":"none","o":"rbind","device":"/srv/x/a"}"#), ro, Forbidden("DriverOpts.device")),
+        (body(r#"{"type":"none","o":"rbind","device":"/"}"#), rw, Forbidden("DriverOpts.device")),
+        // Case and spacing: not flags, so data for a new mount of type "none", never granted.
+        (body(r#"{"type":"none","o":"BIND,ro","device":"/srv/x/a"}"#), ro, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"none","o":" bind,ro","device":"/srv/x/a"}"#), ro, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"none","o":"bind ,ro","device":"/srv/x/a"}"#), rw, Forbidden("DriverOpts.type")),
+        // A remount never takes the bind path.
+        (body(r#"{"type":"none","o":"bind,remount","device":"/srv/x/a"}"#), rw, Forbidden("DriverOpts.o")),
+        (body(r#"{"type":"none","o":"bind,remount","device":"/srv/x/a"}"#), any, Ok),
+        // Keys: exactly the local driver's four, each with what it needs.
+        (body(r#"{"Type":"none","o":"bind","device":"/srv/x/a"}"#), rw, Ambiguous),
+        (body(r#"{"type":"none","O":"bind","device":"/srv/x/a"}"#), rw, Ambiguous),
+        (body(r#"{"type":"none","o":"bind","device":"/srv/x/a","uid":"0"}"#), rw, Ambiguous),
+        (body(r#"{"type":"tmpfs","o":"size=1m"}"#), NONE, Ambiguous),
+        (body(r#"{"size":"10m"}"#), NONE, Ok),
+        (body(r#"{"type":"none","device":"/srv/x/a","size":"1g"}"#), NONE, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"none","o":"bind","device":"/srv/x/a","type":"none"}"#), rw, Ambiguous),
+        (body(r#"{"type":"none","o":"bind","device":null}"#), NONE, Ok),
+        // Filesystem types, matched exactly.
+        (body(r#"{"type":"tmpfs","o":"size=10m,uid=1000","device":"tmpfs"}"#), NONE, Ok),
+        (body(r#"{"type":"tmpfs","o":"mode=1777,mpol=x/y","device":"tmpfs"}"#), NONE, Forbidden("DriverOpts.o")),
+        (body(r#"{"type":"nfs","o":"addr=10.0.0.1,rw","device":":/export"}"#), NONE, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"nfs","o":"addr=10.0.0.1,rw","device":":/export"}"#), nfs, Ok),
+        (body(r#"{"type":"NFS","o":"addr=10.0.0.1","device":":/export"}"#), nfs, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"nfs4","o":"addr=10.0.0.1","device":":/export"}"#), nfs, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"nfs","o":"addr=10.0.0.1","device":":/export"}"#), any, Ok),
+        (body(r#"{"type":"proc","device":"proc"}"#), NONE, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"proc","device":"/dev/sda1"}"#), r#"devices = ["/dev/sda1"]"#, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"sysfs","device":"sysfs"}"#), NONE, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"cgroup","o":"release_agent=/tmp/x","device":"cgroup"}"#), r#"volume_types = ["cgroup"]"#, Forbidden("DriverOpts.o")),
+        // Block devices need the type and the device.
+        (body(r#"{"type":"ext4","device":"/dev/sda1"}"#), r#"devices = ["/dev/sda1"]"#, Forbidden("DriverOpts.type")),
+        (body(r#"{"type":"ext4","device":"/dev/sda1"}"#), r#"devices = ["/dev/sda1"]
+volume_types = ["ext4"]"#, Ok),
+        (body(r#"{"type":"ext4","device":"/dev/sda2"}"#), r#"devices = ["/dev/sda1"]
+volume_types = ["ext4"]"#, Forbidden("DriverOpts.device")),
+        (body(r#"{"type":"ext4","device":"dev/sda1"}"#), r#"devices = ["/dev/sda1"]
+volume_types = ["ext4"]"#, Ambiguous),
+        (body(r#"{"type":"ext4","o":"journal_path=/dev/sdb","device":"/dev/sda1"}"#), r#"devices = ["/dev/sda1"]
+volume_types = ["ext4"]"#, Forbidden("DriverOpts.o (journal_path)")),
+        // Host paths in overlay data.
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/l1:/srv/x/l2,upperdir=/srv/x/u,workdir=/srv/x/w","device":"overlay"}"#), rw_overlay, Ok),
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/l1:/etc","device":"overlay"}"#), rw_overlay, Forbidden("DriverOpts.o (lowerdir)")),
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/l,upperdir=/srv/x/u,workdir=/srv/x/w","device":"overlay"}"#), ro_overlay, Forbidden("DriverOpts.o (upperdir)")),
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/l","device":"overlay"}"#), ro_overlay, Ok),
+        (body(r#"{"type":"overlay","o":"lowerdir=/etc,upperdir=/u,workdir=/w","device":"overlay"}"#), any, Forbidden("DriverOpts.o (lowerdir)")),
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/a\\:b","device":"overlay"}"#), rw_overlay, Ambiguous),
+        (body(r#"{"type":"overlay","o":"lowerdir=relative","device":"overlay"}"#), rw_overlay, Ambiguous),
+        (body(r#"{"type":"overlay","o":"lowerdir=/srv/x/../../etc","device":"overlay"}"#), rw_overlay, Ambiguous),
+    ];
+    run_bodies(v, &rows);
+    // The same options on a volume `Mounts` entry of a container.
+    run(&[
+        (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind,ro,rw","device":"/srv/x/a"}}}}]}}"#, ro, Forbidden("HostConfig.Mounts.VolumeOptions.DriverConfig.Options.device")),
+        (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind,ro","device":"/srv/x/a"}}}}]}}"#, ro, Ok),
+        (C, None, r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"type":"NFS","o":"addr=1.2.3.4","device":":/e"}}}}]}}"#, nfs, Forbidden("HostConfig.Mounts.VolumeOptions.DriverConfig.Options.type")),
+    ]);
+}
+
+#[test]
+fn binds_grammar() {
+    let rw = r#"bind_mounts = ["/srv/x/**"]"#;
+    let ro = r#"read_only_bind_mounts = ["/srv/x/**"]"#;
+    let bind = |spec: &str| format!(r#"{{"HostConfig":{{"Binds":["{spec}"]}}}}"#);
+    let rows: Vec<(String, &str, Want)> = vec![
+        (bind("/srv/x/a:/a:ro"), ro, Ok),
+        (bind("/srv/x/a:/a:ro,rslave"), ro, Ok),
+        (bind("/srv/x/a:/a:nocopy,ro"), ro, Ok),
+        (bind("/srv/x/a:/a:rw"), ro, Forbidden("HostConfig.Binds")),
+        (bind("/srv/x/a:/a:"), ro, Forbidden("HostConfig.Binds")),
+        (bind("/srv/x/a:/a:ro,rw"), rw, Ambiguous),
+        (bind("/srv/x/a:/a:ro,ro"), rw, Ambiguous),
+        (bind("/srv/x/a:/a:RO"), ro, Ambiguous),
+        (bind("/srv/x/a:/a: ro"), ro, Ambiguous),
+        (bind("/srv/x/a:/a:ro,"), ro, Ambiguous),
+        (bind("/srv/x/a:/a:bind"), rw, Ambiguous),
+        (bind("/srv/x/a:ro"), rw, Ambiguous),
+        (bind(":/a"), NONE, Ambiguous),
+        (bind("vol:/a:z"), NONE, Ok),
+        (bind("vol:/a:bogus"), NONE, Ambiguous),
+    ];
+    run_bodies(C, &rows);
+}
+
+#[test]
+fn security_opt_grammar() {
+    let so = "security_opt = true";
+    let opt = |o: &str| format!(r#"{{"HostConfig":{{"SecurityOpt":["{o}"]}}}}"#);
+    let rows: Vec<(String, &str, Want)> = vec![
+        (opt("no-new-privileges:1"), NONE, Ok),
+        (opt("apparmor:docker-default"), NONE, Ok),
+        (opt("no-new-privileges=false"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("no-new-privileges=false"), so, Ok),
+        (opt("no-new-privileges=yes"), so, Ambiguous),
+        (opt("no-new-privileges="), so, Ambiguous),
+        (opt("disable"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("label:disable"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("seccomp:unconfined"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("apparmor=unconfined"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("writable-cgroups"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("systempaths=unconfined"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("Seccomp=unconfined"), NONE, Forbidden("HostConfig.SecurityOpt")),
+        (opt("unconfined"), so, Ambiguous),
+        (opt(""), NONE, Ambiguous),
+    ];
+    run_bodies(C, &rows);
+}
+
+#[test]
+fn device_permissions() {
+    let sda = r#"devices = ["/dev/sda"]"#;
+    run(&[
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","CgroupPermissions":"rwm"}]}}"#, sda, Ok),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","CgroupPermissions":"r"}]}}"#, sda, Ok),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","CgroupPermissions":""}]}}"#, sda, Ok),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","CgroupPermissions":"rwmx"}]}}"#, sda, Ambiguous),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","CgroupPermissions":"rw\na *:* rwm"}]}}"#, sda, Ambiguous),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"dev/sda"}]}}"#, sda, Ambiguous),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"//dev/./sda"}]}}"#, sda, Ok),
+        (C, None, r#"{"HostConfig":{"Devices":[{"PathOnHost":"/dev"}]}}"#, sda, Forbidden("HostConfig.Devices.PathOnHost")),
+    ]);
+}
+
+#[test]
+fn log_config() {
+    let syslog = r#"log_drivers = ["syslog"]"#;
+    let lc = |v: &str| format!(r#"{{"HostConfig":{{"LogConfig":{v}}}}}"#);
+    let rows: Vec<(String, &str, Want)> = vec![
+        (lc(r#"{"Type":"json-file","Config":{"max-size":"10m","max-file":"3"}}"#), NONE, Ok),
+        (lc(r#"{"Type":"local"}"#), NONE, Ok),
+        (lc(r#"{"Type":"journald","Config":{"tag":"x"}}"#), NONE, Ok),
+        (lc(r#"{"Type":"none"}"#), NONE, Ok),
+        (lc(r#"{"Type":"","Config":{"max-size":"1m"}}"#), NONE, Ok),
+        (lc(r#"{"Type":"syslog"}"#), NONE, Forbidden("HostConfig.LogConfig.Type")),
+        (lc(r#"{"Type":"syslog","Config":{"syslog-address":"unix:///var/run/docker.sock"}}"#), syslog, Ok),
+        (lc(r#"{"Type":"Syslog"}"#), syslog, Forbidden("HostConfig.LogConfig.Type")),
+        (lc(r#"{"Type":"gelf","Config":{"gelf-address":"udp://1.2.3.4:12201"}}"#), syslog, Forbidden("HostConfig.LogConfig.Type")),
+        (lc(r#"{"Type":"my/plugin:1"}"#), NONE, Forbidden("HostConfig.LogConfig.Type")),
+        // The daemon's default driver may be a network one: its address options need a named driver.
+        (lc(r#"{"Config":{"syslog-address":"tcp://10.0.0.1:514"}}"#), syslog, Forbidden("HostConfig.LogConfig.Config")),
+        (lc(r#"{"Type":"json-file","Config":{"syslog-address":"unix:///x"}}"#), NONE, Forbidden("HostConfig.LogConfig.Config")),
+        (lc(r#"{"Type":"json-file","Config":{"max-size":1}}"#), NONE, Ambiguous),
+        (lc(r#"{"Type":"json-file","type":"syslog"}"#), syslog, Ambiguous),
+        (r#"{"LogConfig":{"Type":"syslog"}}"#.to_owned(), NONE, Forbidden("LogConfig.Type")),
+        (r#"{"logconfig":{"type":"fluentd"}}"#.to_owned(), NONE, Forbidden("LogConfig.Type")),
+    ];
+    run_bodies(C, &rows);
+    // Legacy start bodies are the create wrapper: top-level and nested host fields.
+    run(&[
+        (Endpoint::ContainerStart, None, r#"{"LogConfig":{"Type":"syslog"}}"#, NONE, Forbidden("LogConfig.Type")),
+        (Endpoint::ContainerStart, None, r#"{"HostConfig":{"LogConfig":{"Type":"syslog"}}}"#, NONE, Forbidden("HostConfig.LogConfig.Type")),
+        (Endpoint::ContainerStart, None, r#"{"LogConfig":{"Type":"syslog"}}"#, syslog, Ok),
     ]);
 }
 
