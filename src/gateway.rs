@@ -116,6 +116,9 @@ impl Gateway {
         req: Request<Incoming>,
         record: &mut Record,
     ) -> Result<Forwarded, Refusal> {
+        record
+            .admit()
+            .map_err(|crate::audit::AuditUnavailable| Refusal::AuditUnavailable)?;
         let (mut parts, body) = req.into_parts();
         let method = parts.method.clone();
         // A refcounted copy: the path is only copied out when refusing.

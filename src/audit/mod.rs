@@ -17,6 +17,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Method, Uri};
 
+use crate::config::AuditMode;
 use crate::identity::Identity;
 
 pub mod line;
@@ -52,8 +53,15 @@ pub struct Record {
     upgraded: bool,
     started: Instant,
     pub meter: Arc<Meter>,
+    /// Admitted under `[log] audit = "required"`: the line is queued even
+    /// past the log queue's capacity, as promised when it was admitted.
+    reserved: bool,
     emitted: bool,
 }
+
+/// Audit is required and its lines cannot be queued now.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditUnavailable;
 
 impl Record {
     pub fn new(identity: Option<&Identity>, peer: &Arc<str>, method: &Method, uri: &Uri) -> Record {
@@ -68,8 +76,25 @@ impl Record {
             upgraded: false,
             started: Instant::now(),
             meter: Arc::default(),
+            reserved: false,
             emitted: false,
         }
+    }
+
+    /// Whether the request may go on as far as its audit line is
+    /// concerned: always, unless `[log] audit = "required"` and the log
+    /// queue is full. An admitted request's line is then sure to be queued.
+    pub fn admit(&mut self) -> Result<(), AuditUnavailable> {
+        let Some(log) = crate::logging::audit_output() else {
+            return Ok(());
+        };
+        if log.audit == AuditMode::Required {
+            if !log.writer.has_room() {
+                return Err(AuditUnavailable);
+            }
+            self.reserved = true;
+        }
+        Ok(())
     }
 
     pub fn decide(&mut self, decision: Decision) {
@@ -95,7 +120,7 @@ impl Record {
             None => ("deny", "", "", "unjudged"),
         };
         let elapsed = self.started.elapsed();
-        if let Some((writer, format)) = crate::logging::audit_output() {
+        if let Some(log) = crate::logging::audit_output() {
             let fields = line::Fields {
                 client: self.client.as_deref().unwrap_or(""),
                 serial: self.serial.as_deref().unwrap_or(""),
@@ -113,8 +138,12 @@ impl Record {
                 duration: elapsed,
             };
             let mut out = Vec::with_capacity(384);
-            line::render(&fields, *format, std::time::SystemTime::now(), &mut out);
-            writer.append(&out);
+            line::render(&fields, log.format, std::time::SystemTime::now(), &mut out);
+            if self.reserved {
+                log.writer.append_reserved(tracing::Level::INFO, &out);
+            } else {
+                log.writer.append(tracing::Level::INFO, &out);
+            }
         }
         crate::metrics::observe_request(
             decision,
