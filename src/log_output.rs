@@ -11,7 +11,11 @@
 //! description that a terminal's shell or a parent shares with us.
 //!
 //! A write may take only part of what it is given; the caller keeps the
-//! rest and writes it next, so a line is never split around another.
+//! rest and writes it next, so a line is never split around another. A
+//! pipe is written whole lines at a time, at most `PIPE_BUF` bytes a call:
+//! the kernel writes that much atomically or not at all, so a pipe that
+//! stops draining (and a process that exits meanwhile) never holds a torn
+//! line. Longer lines cannot have that guarantee.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -22,6 +26,8 @@ pub struct Output {
     fd: OwnedFd,
     /// Sent with `MSG_DONTWAIT`: a stalled journald never blocks the call.
     socket: bool,
+    /// Written whole lines at a time, at most `PIPE_BUF` bytes a call.
+    pipe: bool,
     /// Whether the last byte written ended a line, so that a notice written
     /// at exit over an unfinished line starts on a line of its own.
     at_line_start: bool,
@@ -47,11 +53,11 @@ impl Output {
     }
 
     pub fn new(fd: OwnedFd) -> Output {
-        let socket =
-            stat(fd.as_raw_fd()).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+        let kind = stat(fd.as_raw_fd()).map_or(0, |st| st.st_mode & libc::S_IFMT);
         Output {
             fd,
-            socket,
+            socket: kind == libc::S_IFSOCK,
+            pipe: kind == libc::S_IFIFO,
             at_line_start: true,
         }
     }
@@ -84,6 +90,7 @@ impl Output {
         if bytes.is_empty() {
             return Wrote::Some(0);
         }
+        let bytes = if self.pipe { whole_lines(bytes) } else { bytes };
         loop {
             // SAFETY: the descriptor is open for as long as `self.fd` lives;
             // the pointer and length describe `bytes`.
@@ -117,6 +124,22 @@ impl Output {
             }
         }
     }
+}
+
+/// The longest run of whole lines at the start of `bytes` that fits in
+/// `PIPE_BUF`; a first line longer than that, whole.
+fn whole_lines(bytes: &[u8]) -> &[u8] {
+    if bytes.len() <= libc::PIPE_BUF {
+        return bytes;
+    }
+    let end = match bytes[..libc::PIPE_BUF].iter().rposition(|&b| b == b'\n') {
+        Some(last) => last + 1,
+        None => bytes[libc::PIPE_BUF..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| libc::PIPE_BUF + i + 1),
+    };
+    &bytes[..end]
 }
 
 fn stat(fd: RawFd) -> Option<libc::stat> {
@@ -176,6 +199,26 @@ mod tests {
         let mut buf = vec![0; first];
         read.read_exact(&mut buf).unwrap();
         assert!(wait_writable(out.raw_fd(), Duration::ZERO));
+    }
+
+    #[test]
+    fn a_pipe_that_stops_draining_holds_only_whole_lines() {
+        let (mut read, write) = small_pipe();
+        let mut out = Output::new(write);
+        assert!(out.pipe);
+        let lines: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("line {i:04} {}\n", "z".repeat(90)).into_bytes())
+            .collect();
+        let mut at = 0;
+        while let Wrote::Some(n) = out.write_some(&lines[at..]) {
+            at += n;
+        }
+        assert!(at < lines.len());
+        drop(out);
+        let mut held = Vec::new();
+        let _ = read.read_to_end(&mut held);
+        assert_eq!(held.len(), at);
+        assert!(held.ends_with(b"\n"), "a torn line in the pipe");
     }
 
     #[test]
