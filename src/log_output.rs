@@ -65,10 +65,12 @@ impl Output {
     /// Whether this is the journal stream systemd connected stderr to:
     /// `JOURNAL_STREAM` names its device and inode (see systemd.exec(5)).
     pub fn is_journal(&self) -> bool {
-        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
-            return false;
-        };
-        let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        std::env::var("JOURNAL_STREAM").is_ok_and(|stream| self.is_stream(&stream))
+    }
+
+    /// Whether `stream` (`device:inode`) names this output.
+    fn is_stream(&self, stream: &str) -> bool {
+        let Some((dev, ino)) = stream.split_once(':') else {
             return false;
         };
         let Some(st) = stat(self.raw_fd()) else {
@@ -230,6 +232,18 @@ mod tests {
             Wrote::Failed(e) => assert_eq!(e.raw_os_error(), Some(libc::EPIPE)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_journal_stream_is_known_by_its_device_and_inode() {
+        let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (other, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        let out = Output::new(mine.into());
+        let st = stat(out.raw_fd()).unwrap();
+        assert!(out.is_stream(&format!("{}:{}", st.st_dev, st.st_ino)));
+        let st = stat(std::os::fd::AsRawFd::as_raw_fd(&other)).unwrap();
+        assert!(!out.is_stream(&format!("{}:{}", st.st_dev, st.st_ino)));
+        assert!(!out.is_stream("garbage"));
     }
 
     #[test]

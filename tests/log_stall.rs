@@ -45,6 +45,20 @@ struct Reader {
 
 impl Gateway {
     fn start(pki: &Pki, engine: &FakeEngine, log: &str, nonblocking: bool) -> Gateway {
+        let (read, write) = pipe(nonblocking);
+        Gateway::start_with(pki, engine, log, read, write, None)
+    }
+
+    /// Starts the binary with `write` as its stderr and `journal_stream`
+    /// as its `JOURNAL_STREAM`.
+    fn start_with(
+        pki: &Pki,
+        engine: &FakeEngine,
+        log: &str,
+        read: std::fs::File,
+        write: OwnedFd,
+        journal_stream: Option<String>,
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = support::free_port();
         let metrics_port = loop {
@@ -63,17 +77,21 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let (read, write) = pipe(nonblocking);
         // The command owns our copy of the write end; it goes when the
         // command does, so the reader sees EOF once the process exits.
-        let child = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dockgate"));
+        command
             .args(["serve", "--config"])
             .arg(&config)
+            .env_remove("JOURNAL_STREAM")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(write))
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::from(write));
+        if let Some(stream) = journal_stream {
+            command.env("JOURNAL_STREAM", stream);
+        }
+        let child = command.spawn().unwrap();
+        drop(command);
         let gateway = Gateway {
             child,
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
@@ -142,10 +160,14 @@ impl Gateway {
             0
         );
         let mut status = None;
-        support::eventually_within("the gateway exits on SIGTERM", Duration::from_secs(60), || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
+        support::eventually_within(
+            "the gateway exits on SIGTERM",
+            Duration::from_secs(60),
+            || {
+                status = self.child.try_wait().unwrap();
+                status.is_some()
+            },
+        );
         status.unwrap()
     }
 }
@@ -257,7 +279,8 @@ fn a_stalled_log_output_drops_and_counts_lines_while_clients_are_served() {
         Duration::from_secs(60),
         || {
             let health = gateway.http_get("/healthz");
-            health.starts_with("HTTP/1.1 503") && health.contains("the log output has taken nothing")
+            health.starts_with("HTTP/1.1 503")
+                && health.contains("the log output has taken nothing")
         },
     );
     assert!(gateway.dropped() > 0);
@@ -374,4 +397,57 @@ fn short_writes_to_a_nonblocking_pipe_read_late_lose_and_tear_nothing() {
     assert_eq!(audit_lines(&lines).len(), sent);
     assert_eq!(lost(&lines), 0);
     assert!(lines.iter().any(|l| l["message"] == "dockgate stopped"));
+}
+
+#[test]
+fn under_journald_each_line_carries_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let pki = Pki::new(&["ops"]);
+    let engine = FakeEngine::start();
+    // A stream socket, as systemd connects stderr to journald, named by
+    // its device and inode in JOURNAL_STREAM.
+    let (theirs, ours) = std::os::unix::net::UnixStream::pair().unwrap();
+    let meta = std::fs::File::from(OwnedFd::from(theirs.try_clone().unwrap()))
+        .metadata()
+        .unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let read = std::fs::File::from(OwnedFd::from(ours));
+    let mut gateway =
+        Gateway::start_with(&pki, &engine, "", read, OwnedFd::from(theirs), Some(stream));
+    let reader = gateway.read_log();
+    let response = ping_new(&gateway, &pki, "ops");
+    assert_eq!(raw::status(&response), 200, "{response}");
+    // No certificate: a failed handshake, logged as a warning.
+    assert!(raw::refused_at_handshake(
+        gateway.addr,
+        raw::client_config(&pki, None)
+    ));
+    support::eventually("the audit line arrives", || {
+        reader.has_line("dockgate::audit")
+    });
+    assert!(gateway.stop().success());
+    reader.thread.join().unwrap();
+    let lines: Vec<String> = reader
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let with = |prefix: &str, needle: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.contains(needle))
+    };
+    assert!(with("<6>{", "\"dockgate serving\""), "{lines:#?}");
+    assert!(with("<6>{", "\"dockgate::audit\""), "{lines:#?}");
+    assert!(with("<4>{", "TLS handshake failed"), "{lines:#?}");
+    for line in &lines {
+        let json = line
+            .strip_prefix(|c| c == '<')
+            .and_then(|rest| rest.split_once('>'))
+            .map(|(_, json)| json)
+            .unwrap_or_else(|| panic!("no priority: {line:?}"));
+        serde_json::from_str::<serde_json::Value>(json).unwrap();
+    }
 }
