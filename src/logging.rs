@@ -98,6 +98,14 @@ pub fn audit_output() -> Option<&'static Installed> {
     }
 }
 
+/// The log writer, when `[log] audit = "required"` and the filter lets
+/// audit events through. The mode is looked at first: in the default mode
+/// this costs a request nothing more.
+pub fn required_audit() -> Option<&'static LogWriter> {
+    let log = LOG.get().filter(|log| log.audit == AuditMode::Required)?;
+    tracing::enabled!(target: "dockgate::audit", tracing::Level::INFO).then_some(&log.writer)
+}
+
 /// Whether the log output has taken nothing for [`STALL_AFTER`] while
 /// lines wait.
 pub fn stall() -> Option<Stall> {

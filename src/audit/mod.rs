@@ -17,7 +17,6 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Method, Uri};
 
-use crate::config::AuditMode;
 use crate::identity::Identity;
 
 pub mod line;
@@ -85,11 +84,8 @@ impl Record {
     /// concerned: always, unless `[log] audit = "required"` and the log
     /// queue is full. An admitted request's line is then sure to be queued.
     pub fn admit(&mut self) -> Result<(), AuditUnavailable> {
-        let Some(log) = crate::logging::audit_output() else {
-            return Ok(());
-        };
-        if log.audit == AuditMode::Required {
-            if !log.writer.has_room() {
+        if let Some(writer) = crate::logging::required_audit() {
+            if !writer.has_room() {
                 return Err(AuditUnavailable);
             }
             self.reserved = true;
