@@ -113,6 +113,9 @@ impl Gateway {
         req: Request<Incoming>,
         record: &mut Record,
     ) -> Result<Forwarded, Refusal> {
+        record
+            .admit()
+            .map_err(|crate::audit::AuditUnavailable| Refusal::AuditUnavailable)?;
         let (mut parts, body) = req.into_parts();
         let config = &snapshot.config;
         let client = judge::Client {

@@ -35,7 +35,9 @@
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
 //! * [`metrics`] — Prometheus metrics and the health check.
-//! * [`logging`] — text or JSON logs; [`log_writer`] — the batch that writes them.
+//! * [`logging`] — text or JSON logs; [`log_writer`] — the bounded queue
+//!   and the thread that writes them to [`log_output`], which never blocks
+//!   anyone else.
 //! * [`check`], [`explain`] — validate a configuration; explain a verdict.
 //! * [`quickstart`] — from nothing to a serving gateway in one command.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
@@ -50,6 +52,7 @@ pub mod headers;
 pub mod identity;
 pub mod inspect;
 pub mod judge;
+pub mod log_output;
 pub mod log_writer;
 pub mod logging;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Prometheus metrics and the optional plain-HTTP listener that serves them
-//! (`/metrics`) next to a health check (`/healthz`: does the Engine answer
-//! `/_ping`?).
+//! (`/metrics`) next to a health check (`/healthz`: does the log output
+//! take lines, and does the Engine answer `/_ping`?).
 //!
 //! The metrics are process-wide, like the process they describe. Label
 //! values come from closed sets (decisions, reasons, configured client
@@ -53,6 +53,14 @@ struct Metrics {
     open: Family<KindLabels, Gauge>,
     upstream_errors: Counter,
     latency: Histogram,
+    log: LogCounters,
+}
+
+/// The log writer's counters, kept by the writer and exported here.
+#[derive(Clone, Default)]
+pub struct LogCounters {
+    pub dropped: Counter,
+    pub write_errors: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -94,8 +102,20 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
     );
+    let log = LogCounters::default();
+    registry.register(
+        "log_lines_dropped",
+        "Log and audit lines dropped because the log output did not take them and the queue was full",
+        log.dropped.clone(),
+    );
+    registry.register(
+        "log_write_errors",
+        "Writes the log output refused (EPIPE, ENOSPC, ...); each is retried",
+        log.write_errors.clone(),
+    );
     Metrics {
         registry,
+        log,
         requests,
         handshake_failures,
         refused_connections,
@@ -130,6 +150,11 @@ pub fn observe_request(
         m.upstream_errors.inc();
     }
     m.latency.observe(elapsed.as_secs_f64());
+}
+
+/// The counters the log writer increments.
+pub fn log_counters() -> LogCounters {
+    METRICS.log.clone()
 }
 
 pub fn handshake_failed(reason: HandshakeFailure) {
@@ -213,11 +238,25 @@ async fn answer(
     req: Request<hyper::body::Incoming>,
     upstream: Upstream,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let log_stall = crate::logging::stall().map(|stall| {
+        format!(
+            "unhealthy: the log output has taken nothing for {}s while {} bytes of log lines wait\n",
+            stall.idle.as_secs(),
+            stall.queued_bytes
+        )
+    });
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             render(),
+        ),
+        // Reported before the Engine is asked: a gateway whose log has
+        // stopped is unhealthy whatever the Engine says.
+        (&Method::GET, "/healthz") if log_stall.is_some() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            log_stall.unwrap_or_default(),
         ),
         (&Method::GET, "/healthz") => match upstream.ping().await {
             Ok(()) => (

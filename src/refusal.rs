@@ -57,6 +57,8 @@ pub enum Refusal {
     Upstream(#[from] UpstreamError),
     #[error("dockgate: the Docker Engine switched protocols without being asked to")]
     UnexpectedUpgrade,
+    #[error("dockgate: this gateway audits every request and its audit log cannot take more lines now (the log output has stopped draining); try again later")]
+    AuditUnavailable,
 }
 
 impl Refusal {
@@ -73,6 +75,7 @@ impl Refusal {
             Refusal::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Upstream(UpstreamError::ConnectTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Refusal::Upstream(_) | Refusal::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
+            Refusal::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -90,6 +93,7 @@ impl Refusal {
             Refusal::TooManyConnections { .. } => "client_connection_limit",
             Refusal::Upstream(_) => "upstream_error",
             Refusal::UnexpectedUpgrade => "upstream_error",
+            Refusal::AuditUnavailable => "audit_unavailable",
         }
     }
 

@@ -161,7 +161,7 @@ fn needs_escape(byte: u8) -> bool {
 
 /// RFC 3339 in UTC with microseconds, like the other log lines:
 /// `2026-11-22T23:23:24.530243Z`.
-fn timestamp(now: SystemTime, out: &mut Vec<u8>) {
+pub fn timestamp(now: SystemTime, out: &mut Vec<u8>) {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     SECOND.with(|cached| {

@@ -59,8 +59,15 @@ pub struct Record {
     upgraded: bool,
     started: Instant,
     pub meter: Arc<Meter>,
+    /// Admitted under `[log] audit = "required"`: the line is queued even
+    /// past the log queue's capacity, as promised when it was admitted.
+    reserved: bool,
     emitted: bool,
 }
+
+/// Audit is required and its lines cannot be queued now.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditUnavailable;
 
 impl Record {
     pub fn new(identity: Option<&Identity>, peer: &Arc<str>, method: &Method, uri: &Uri) -> Record {
@@ -75,8 +82,22 @@ impl Record {
             upgraded: false,
             started: Instant::now(),
             meter: Arc::default(),
+            reserved: false,
             emitted: false,
         }
+    }
+
+    /// Whether the request may go on as far as its audit line is
+    /// concerned: always, unless `[log] audit = "required"` and the log
+    /// queue is full. An admitted request's line is then sure to be queued.
+    pub fn admit(&mut self) -> Result<(), AuditUnavailable> {
+        if let Some(writer) = crate::logging::required_audit() {
+            if !writer.has_room() {
+                return Err(AuditUnavailable);
+            }
+            self.reserved = true;
+        }
+        Ok(())
     }
 
     pub fn decide(&mut self, decision: Decision) {
@@ -104,7 +125,7 @@ impl Record {
             None => ("deny", "", "", "unjudged"),
         };
         let elapsed = self.started.elapsed();
-        if let Some((writer, format)) = crate::logging::audit_output() {
+        if let Some(log) = crate::logging::audit_output() {
             let fields = line::Fields {
                 client: self.client.as_deref().unwrap_or(""),
                 serial: self.serial.as_deref().unwrap_or(""),
@@ -122,8 +143,12 @@ impl Record {
                 duration: elapsed,
             };
             let mut out = Vec::with_capacity(384);
-            line::render(&fields, *format, std::time::SystemTime::now(), &mut out);
-            writer.append(&out);
+            line::render(&fields, log.format, std::time::SystemTime::now(), &mut out);
+            if self.reserved {
+                log.writer.append_reserved(tracing::Level::INFO, &out);
+            } else {
+                log.writer.append(tracing::Level::INFO, &out);
+            }
         }
         crate::metrics::observe_request(
             decision,

@@ -68,11 +68,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// What happens to requests while audit lines cannot be queued (the log
+/// output has stopped taking lines and the queue is full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditMode {
+    /// Requests are served; the lines that do not fit are dropped and
+    /// counted.
+    BestEffort,
+    /// Requests are refused with 503 until the queue has room again; every
+    /// request forwarded has its audit line queued.
+    Required,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    pub audit: AuditMode,
+    /// Bytes of lines the log holds while its output does not take them.
+    pub queue_bytes: usize,
 }
+
+/// The default `[log] queue_bytes`: a few seconds of audit lines at the
+/// request rate of a busy gateway, so that a brief journald pause loses
+/// nothing.
+pub const DEFAULT_LOG_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The smallest `[log] queue_bytes`: room for a few long lines.
+const MIN_LOG_QUEUE_BYTES: usize = 16 * 1024;
 
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,7 +399,39 @@ impl Validator<'_> {
                 self.problem("log.level", l, e.to_string());
             }
         }
-        LogSettings { format, level }
+        let audit = match raw.audit.as_ref() {
+            None => AuditMode::BestEffort,
+            Some(a) => match a.get_ref().as_str() {
+                "best-effort" => AuditMode::BestEffort,
+                "required" => AuditMode::Required,
+                other => {
+                    self.problem(
+                        "log.audit",
+                        a,
+                        format!("{other:?}: expected \"best-effort\" or \"required\""),
+                    );
+                    AuditMode::BestEffort
+                }
+            },
+        };
+        let queue_bytes = match raw.queue_bytes.as_ref() {
+            None => DEFAULT_LOG_QUEUE_BYTES,
+            Some(q) if *q.get_ref() < MIN_LOG_QUEUE_BYTES => {
+                self.problem(
+                    "log.queue_bytes",
+                    q,
+                    format!("must be at least {MIN_LOG_QUEUE_BYTES}"),
+                );
+                DEFAULT_LOG_QUEUE_BYTES
+            }
+            Some(q) => *q.get_ref(),
+        };
+        LogSettings {
+            format,
+            level,
+            audit,
+            queue_bytes,
+        }
     }
 }
 

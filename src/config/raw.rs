@@ -98,6 +98,10 @@ pub struct RawLog {
     pub format: Option<Spanned<String>>,
     /// A tracing filter such as `"info"` or `"dockgate=debug"`; `RUST_LOG` wins.
     pub level: Option<Spanned<String>>,
+    /// `"best-effort"` (default) or `"required"`.
+    pub audit: Option<Spanned<String>>,
+    /// Bytes of log lines held while the output does not take them.
+    pub queue_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -289,14 +289,30 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// Polls `cond` until it holds (bounded), for state that settles
 /// asynchronously; never used to assert on timing.
-pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..200 {
+pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(10), cond);
+}
+
+/// [`eventually`] with its own bound, for state that settles only after a
+/// threshold of the gateway's own (a stall reported after some seconds).
+pub fn eventually_within(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < deadline {
         if cond() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("condition never held: {what}");
+    panic!("condition never held within {bound:?}: {what}");
+}
+
+/// A port on 127.0.0.1 free a moment ago, for a config the real binary
+/// reads (it cannot report a port 0 listener's address back).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 pub type Shared<T> = Arc<std::sync::Mutex<T>>;
