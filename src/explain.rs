@@ -168,6 +168,7 @@ pub fn explain(
                     inspect::Refusal::Forbidden { field, needs } => {
                         format!("{field} needs a grant the policy lacks: add {needs} under [policies.{}.grants]", allowed.policy.name)
                     }
+                    unknown @ inspect::Refusal::UnknownField { .. } => unknown.to_string(),
                     inspect::Refusal::Ambiguous(why) => {
                         format!("the body cannot be judged unambiguously: {why}")
                     }

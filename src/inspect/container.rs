@@ -17,6 +17,7 @@ pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
         return Err(Refusal::ambiguous("container create needs a JSON body"));
     }
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerCreate, &value)?;
     let top = value.as_object("the create body")?;
     if let Some(host_config) = top.field("HostConfig", "HostConfig")? {
         judge_host_config(host_config.as_object("HostConfig")?, "HostConfig.", grants)?;
@@ -34,7 +35,9 @@ pub fn judge_start(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     if body.is_empty() {
         return Ok(());
     }
-    match json::parse(body)? {
+    let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerStart, &value)?;
+    match value {
         Value::Null => Ok(()),
         value => judge_host_config(value.as_object("the start body")?, "HostConfig.", grants),
     }
@@ -43,12 +46,14 @@ pub fn judge_start(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
 /// `POST /containers/{id}/update`: an UpdateConfig embeds Resources.
 pub fn judge_update(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerUpdate, &value)?;
     judge_resources(value.as_object("the update body")?, "", grants)
 }
 
 /// `POST /containers/{id}/exec`.
 pub fn judge_exec(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ExecCreate, &value)?;
     let config = value.as_object("the exec body")?;
     if let Some(v) = config.field("Privileged", "Privileged")? {
         if v.as_bool("Privileged")? && !grants.privileged {

@@ -57,6 +57,7 @@ pub mod grants;
 pub mod host_path;
 pub mod json;
 pub mod refusal;
+pub mod schema;
 pub mod volume;
 
 #[cfg(test)]

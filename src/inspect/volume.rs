@@ -13,6 +13,7 @@ use super::{Grants, Refusal};
 /// `POST /volumes/create`.
 pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::VolumeCreate, &value)?;
     let config = value.as_object("the volume create body")?;
     let driver = match config.field("Driver", "Driver")? {
         Some(v) => v.as_str("Driver")?,
