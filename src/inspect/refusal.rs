@@ -13,10 +13,11 @@ pub enum Refusal {
     /// `privileged = true`).
     #[error("{field} is not granted to this client (needs grant `{needs}`)")]
     Forbidden { field: String, needs: String },
-    /// 403: the body sets a field dockgate does not know, so it cannot tell what it grants;
-    /// no grant allows it. `field` is the path as the client wrote it (e.g. `HostConfig.Foo`).
-    #[error("{field} is not a field dockgate knows, so it cannot tell what it grants; only its zero value (null, false, 0, \"\", [] or {{}}) is accepted")]
-    UnknownField { field: String },
+    /// 403: the request sets a field dockgate does not know, so it cannot tell what it grants;
+    /// no grant allows it. `field` is the path as the client wrote it (e.g. `HostConfig.Foo`),
+    /// `zero` the values that are accepted all the same.
+    #[error("{field} is not a field dockgate knows, so it cannot tell what it grants; only {zero} is accepted")]
+    UnknownField { field: String, zero: &'static str },
     /// 400: the body or query cannot be judged unambiguously (malformed JSON, duplicate keys
     /// that fold to the same field, trailing data, wrong types, invalid UTF-8, bad escapes...).
     #[error("request cannot be inspected unambiguously: {0}")]
@@ -39,9 +40,10 @@ impl Refusal {
         }
     }
 
-    pub(crate) fn unknown_field(field: impl Into<String>) -> Refusal {
+    pub(crate) fn unknown_field(field: impl Into<String>, zero: &'static str) -> Refusal {
         Refusal::UnknownField {
             field: field.into(),
+            zero,
         }
     }
 

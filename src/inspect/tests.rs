@@ -291,7 +291,7 @@ fn build_query() {
         (b, Some("networkmode=host"), "", r#"host_namespaces = ["network"]"#, Ok),
         (b, Some("networ%6Bmode=hos%74"), "", NONE, Forbidden("networkmode")),
         (b, Some("networkmode=container:abc"), "", NONE, Forbidden("networkmode")),
-        (b, Some("NetworkMode=host"), "", NONE, Ok),
+        (b, Some("NetworkMode="), "", NONE, Ok),
         (b, Some("networkmode=bridge&networkmode=host"), "", NONE, Ambiguous),
         (b, Some("t=a;networkmode=host"), "", NONE, Ambiguous),
         (b, Some("networkmode=%zz"), "", NONE, Ambiguous),

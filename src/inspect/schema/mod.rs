@@ -118,7 +118,7 @@ fn check_struct(parts: Struct, object: &Object, path: &str) -> Result<(), Refusa
         match lookup(parts, key) {
             Some(field) => check(&field.ty, member, &path)?,
             None if is_zero(member) => {}
-            None => return Err(Refusal::unknown_field(path)),
+            None => return Err(Refusal::unknown_field(path, ZERO)),
         }
     }
     Ok(())
@@ -134,6 +134,9 @@ fn lookup(parts: Struct, key: &str) -> Option<&'static Field> {
         all().find(|f| fold(f.name) == key)
     })
 }
+
+/// How [`is_zero`] is told to the client.
+const ZERO: &str = "its zero value (null, false, 0, \"\", [] or {})";
 
 /// The values that leave any Go field at its default: no decoder can read a setting from them.
 fn is_zero(value: &Value) -> bool {

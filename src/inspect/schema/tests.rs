@@ -21,7 +21,7 @@ fn run(rows: &[(Shape, &str, Want)]) {
         let got = check_known(*shape, &value);
         let ok = match (want, &got) {
             (Ok, Result::Ok(())) => true,
-            (Unknown(path), Err(Refusal::UnknownField { field })) => field == path,
+            (Unknown(path), Err(Refusal::UnknownField { field, .. })) => field == path,
             (Ambiguous, Err(Refusal::Ambiguous(_))) => true,
             _ => false,
         };
