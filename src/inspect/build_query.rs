@@ -5,7 +5,7 @@
 //! such pairs, so a raw `;` is refused. A bad percent escape (Go drops the pair) and a repeated
 //! inspected key (FormValue takes the first) are refused too. Keys are case-sensitive.
 //!
-//! Default deny: a key the build route of no Engine version reads ([`KNOWN`]) is refused unless
+//! Default deny: a key the build route of no Engine version reads (`KNOWN`) is refused unless
 //! its value is empty, so a parameter a newer Engine gives a meaning cannot pass unjudged.
 
 use super::{Grants, Refusal};

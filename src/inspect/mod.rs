@@ -13,6 +13,17 @@
 //! `Privileged` and `privileged`), wrong types, invalid UTF-8, lone surrogates, trailing data,
 //! nesting deeper than 64. Content-Type is ignored.
 //!
+//! # Fields dockgate does not know
+//! The rules below name the fields known to reach the host; any other field would pass them
+//! unread. So every body is first checked by [`schema`] against the fields the Engine decodes
+//! for it, the union over every API version from 1.12 (Engine 1.0) to the newest, embedded
+//! structs flattened as Go flattens them and keys matched with Go's folding. A member that is
+//! no known field is refused with 403 ([`Refusal::UnknownField`]) unless it is `null`, `false`,
+//! a zero number, `""`, `[]` or `{}`; a known field of a JSON type Go would not decode is
+//! refused with 400. Map-typed fields (`Labels`, `Sysctls`, `LogConfig.Config`,
+//! `EndpointsConfig`...) take any key. The build query is held to the parameters the Engine's
+//! build route reads; another key passes only with an empty value.
+//!
 //! # Grants (`[policies.NAME.grants]`, every key optional)
 //! | key | default | allows |
 //! |---|---|---|
@@ -46,6 +57,7 @@
 //! - [`json`]: the Go-compatible JSON reader.
 //! - [`container`]: HostConfig rules (create, start, update, exec).
 //! - [`volume`]: local-driver volume options.
+//! - [`schema`]: the fields each body may hold.
 //! - [`build_query`]: the build query.
 //! - [`host_path`]: cleaning and matching host paths.
 //! - [`refusal`]: the verdict.

@@ -4,7 +4,7 @@
 //! The rules in [`container`](super::container) and [`volume`](super::volume) judge the fields
 //! known to reach the host. A field they do not know would pass them unread, and a newer Engine
 //! (or a field overlooked) could give it a meaning on the host. So each body is first walked
-//! against a static description of its type ([`fields`]): the union of the fields every Engine
+//! against a static description of its type (`fields`): the union of the fields every Engine
 //! version's decoder knows. A member whose key matches no field (after Go's case folding) is
 //! refused unless it is `null`, `false`, a zero number, `""`, `[]` or `{}`, which no decoder
 //! can turn into anything but the default. A known field whose JSON type its Go decoder would
