@@ -10,7 +10,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{real_engine, run, text, Gateway, Pki, TEST_IMAGE};
+use support::{real_engine, run, text, Gateway, Pki, SDK_ENV_OVERRIDES, TEST_IMAGE};
 
 const POLICY: &str = r#"
 [clients.admin]
@@ -25,22 +25,6 @@ allow = ["* /**"]
 [policies.read-only]
 allow = ["HEAD /_ping", "GET /_ping", "GET /version", "GET /info", "GET /containers/json", "GET /images/json"]
 "#;
-
-/// Environment that would make the SDK talk to something else, or trust
-/// something else, than what smoke.py configures.
-const SDK_ENV_OVERRIDES: [&str; 11] = [
-    "DOCKER_HOST",
-    "DOCKER_TLS_VERIFY",
-    "DOCKER_CERT_PATH",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
 
 /// Whether `import docker` works; in CI its absence fails the run.
 fn python_sdk_installed() -> bool {

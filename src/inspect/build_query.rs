@@ -4,6 +4,9 @@
 //! cgroup of the build containers. Go before 1.17 also split on `;` and later versions drop
 //! such pairs, so a raw `;` is refused. A bad percent escape (Go drops the pair) and a repeated
 //! inspected key (FormValue takes the first) are refused too. Keys are case-sensitive.
+//!
+//! Default deny: a key the build route of no Engine version reads (`KNOWN`) is refused unless
+//! its value is empty, so a parameter a newer Engine gives a meaning cannot pass unjudged.
 
 use super::{Grants, Refusal};
 
@@ -13,6 +16,15 @@ pub fn judge(query: Option<&str>, grants: &Grants) -> Result<(), Refusal> {
         return Ok(());
     };
     let pairs = parse(query)?;
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(key, value)| !value.is_empty() && !KNOWN.contains(&key.as_str()))
+    {
+        return Err(Refusal::unknown_field(
+            format!("query parameter {key:?}"),
+            "an empty value",
+        ));
+    }
     let value = |key: &str| -> Result<Option<&str>, Refusal> {
         let mut found = pairs.iter().filter(|(k, _)| k == key);
         let first = found.next();
@@ -53,6 +65,48 @@ pub fn judge(query: Option<&str>, grants: &Grants) -> Result<(), Refusal> {
     }
     Ok(())
 }
+
+/// Every query parameter the Engine's build route has read, Engine 1.0 to now (moby's
+/// `postBuild` and `newImageBuildOptions`).
+const KNOWN: &[&str] = &[
+    // Engine 1.0.
+    "t",
+    "remote",
+    "q",
+    "nocache",
+    "rm",
+    "forcerm",
+    // Engine 1.4 to 1.6.
+    "pull",
+    "dockerfile",
+    "memory",
+    "memswap",
+    "cpushares",
+    "cpusetcpus",
+    // Engine 1.8 to 1.10.
+    "cpusetmems",
+    "cpuperiod",
+    "cpuquota",
+    "buildargs",
+    "cgroupparent",
+    "ulimits",
+    "isolation",
+    "shmsize",
+    // Engine 1.12 and 1.13.
+    "labels",
+    "cachefrom",
+    "networkmode",
+    "securityopt",
+    "squash",
+    // Engine 17.06 to 20.10.
+    "extrahosts",
+    "target",
+    "platform",
+    "session",
+    "buildid",
+    "version",
+    "outputs",
+];
 
 /// Decoded `(key, value)` pairs in order. Pairs whose key is not inspected may be anything.
 pub(super) fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
@@ -125,6 +179,35 @@ mod tests {
         assert_eq!(got, want);
         for bad in ["a=%", "a=%2", "a=%zz", "a=%+1", "a=1;b=2", "a=%ff"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_pass_only_when_empty() {
+        let grants = Grants::none();
+        let passes = [
+            "t=app%3A1&remote=&q=1&nocache=1&rm=1&forcerm=0&pull=1&dockerfile=Dockerfile",
+            "memory=1&memswap=-1&cpushares=2&cpusetcpus=0&cpusetmems=0&cpuperiod=1&cpuquota=1",
+            "buildargs=%7B%7D&cgroupparent=&ulimits=%5B%5D&isolation=&shmsize=0&labels=%7B%7D",
+            "cachefrom=%5B%5D&networkmode=default&securityopt=&squash=0&extrahosts=a%3A1.2.3.4",
+            "target=t&platform=linux&session=s&buildid=b&version=1&outputs=",
+            "foo&bar=&Baz=",
+        ];
+        for query in passes {
+            assert_eq!(judge(Some(query), &grants), Ok(()), "{query}");
+        }
+        let refused = [
+            ("foo=1", "query parameter \"foo\""),
+            ("t=x&devices=%2Fdev%2Fsda", "query parameter \"devices\""),
+            // Keys are case-sensitive in Go: this is not `networkmode`.
+            ("NetworkMode=host", "query parameter \"NetworkMode\""),
+            ("networ%6Bmode2=host", "query parameter \"networkmode2\""),
+        ];
+        for (query, field) in refused {
+            match judge(Some(query), &grants) {
+                Err(Refusal::UnknownField { field: got, .. }) => assert_eq!(got, field, "{query}"),
+                other => panic!("{query}: {other:?}"),
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
         return Err(Refusal::ambiguous("container create needs a JSON body"));
     }
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerCreate, &value)?;
     judge_wrapper(value.as_object("the create body")?, grants)
 }
 
@@ -54,7 +55,9 @@ pub fn judge_start(query: Option<&str>, body: &[u8], grants: &Grants) -> Result<
     if body.is_empty() {
         return Ok(());
     }
-    match json::parse(body)? {
+    let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerStart, &value)?;
+    match value {
         Value::Null => Ok(()),
         value => judge_wrapper(value.as_object("the start body")?, grants),
     }
@@ -63,12 +66,14 @@ pub fn judge_start(query: Option<&str>, body: &[u8], grants: &Grants) -> Result<
 /// `POST /containers/{id}/update`: an UpdateConfig embeds Resources.
 pub fn judge_update(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ContainerUpdate, &value)?;
     judge_resources(value.as_object("the update body")?, "", grants)
 }
 
 /// `POST /containers/{id}/exec`.
 pub fn judge_exec(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
+    super::schema::check_known(super::schema::Shape::ExecCreate, &value)?;
     let config = value.as_object("the exec body")?;
     if let Some(v) = config.field("Privileged", "Privileged")? {
         if v.as_bool("Privileged")? && !grants.privileged {
@@ -88,6 +93,24 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
     if let Some(v) = get("Privileged")? {
         if v.as_bool(&path("Privileged"))? && !grants.privileged {
             return Err(Refusal::forbidden(path("Privileged"), "privileged = true"));
+        }
+    }
+    // Engine 1.13's host binary run as the container's init, and the raw LXC
+    // configuration of the oldest Engines: both reach past any grant.
+    for name in ["InitPath", "LxcConf"] {
+        if let Some(v) = get(name)? {
+            if !v.is_zero() && !grants.privileged {
+                return Err(Refusal::forbidden(path(name), "privileged = true"));
+            }
+        }
+    }
+    // OCI annotations reach the runtime and its hooks, which act on some of them.
+    if let Some(v) = get("Annotations")? {
+        if !v.is_zero() && !grants.security_opt {
+            return Err(Refusal::forbidden(
+                path("Annotations"),
+                "security_opt = true",
+            ));
         }
     }
     if let Some(v) = get("Binds")? {
@@ -246,10 +269,26 @@ fn judge_mount(mount: &Object, field: &str, grants: &Grants) -> Result<(), Refus
     };
     match text("Type")? {
         "bind" => {
-            let read_only = match mount.field("ReadOnly", &format!("{field}.ReadOnly"))? {
-                Some(v) => v.as_bool(&format!("{field}.ReadOnly"))?,
-                None => false,
+            let flag = |object: &Object, name: &str, path: &str| -> Result<bool, Refusal> {
+                match object.field(name, &format!("{path}.{name}"))? {
+                    Some(v) => v.as_bool(&format!("{path}.{name}")),
+                    None => Ok(false),
+                }
             };
+            let options_path = format!("{field}.BindOptions");
+            let (writes_host, non_recursive) = match mount.field("BindOptions", &options_path)? {
+                Some(Value::Null) | None => (false, false),
+                Some(v) => {
+                    let options = v.as_object(&options_path)?;
+                    (
+                        // The Engine creates a missing source on the host.
+                        flag(options, "CreateMountpoint", &options_path)?,
+                        // Submounts of the source stay writable.
+                        flag(options, "ReadOnlyNonRecursive", &options_path)?,
+                    )
+                }
+            };
+            let read_only = flag(mount, "ReadOnly", field)? && !writes_host && !non_recursive;
             check_bind(
                 text("Source")?,
                 read_only,
@@ -360,13 +399,47 @@ fn judge_networking(networking: &Object, grants: &Grants) -> Result<(), Refusal>
     let Some(endpoints) = networking.field("EndpointsConfig", field)? else {
         return Ok(());
     };
-    for (name, _) in &endpoints.as_object(field)?.members {
+    for (name, settings) in &endpoints.as_object(field)?.members {
         if name.eq_ignore_ascii_case("host")
             && !grants.host_namespaces.iter().any(|n| n == "network")
         {
             return Err(Refusal::forbidden(
                 format!("{field} (host)"),
                 "host_namespaces including \"network\"",
+            ));
+        }
+        if *settings == Value::Null {
+            continue;
+        }
+        let path = format!("{field}.{name}.DriverOpts");
+        let settings = settings.as_object(&format!("{field}.{name}"))?;
+        if let Some(Value::Object(opts)) = settings.field("DriverOpts", &path)? {
+            judge_endpoint_sysctls(opts, &path, grants)?;
+        }
+    }
+    Ok(())
+}
+
+/// Engine 25 and later set per-interface sysctls from an endpoint driver option, a
+/// comma-separated list of `name=value`; each needs the `sysctls` grant like `Sysctls` does.
+fn judge_endpoint_sysctls(opts: &Object, field: &str, grants: &Grants) -> Result<(), Refusal> {
+    const KEY: &str = "com.docker.network.endpoint.sysctls";
+    let Some(value) = opts.entry(KEY, &format!("{field}.{KEY}"))? else {
+        return Ok(());
+    };
+    if *value == Value::Null {
+        return Ok(());
+    }
+    for setting in value.as_str(&format!("{field}.{KEY}"))?.split(',') {
+        let name = setting.split_once('=').map_or(setting, |(n, _)| n).trim();
+        if name.is_empty() {
+            continue;
+        }
+        let name = name.replace('/', ".");
+        if !grants.sysctls.matches(&name) {
+            return Err(Refusal::forbidden(
+                format!("{field}.{KEY} ({name})"),
+                format!("sysctls matching {name:?}"),
             ));
         }
     }

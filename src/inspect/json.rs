@@ -31,6 +31,24 @@ pub struct Object {
 }
 
 impl Value {
+    /// Whether the value leaves any Go field at its default: no decoder can read a setting
+    /// from it.
+    pub fn is_zero(&self) -> bool {
+        match self {
+            Value::Null | Value::Bool(false) => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(items) => items.is_empty(),
+            Value::Object(object) => object.members.is_empty(),
+            // JSON numbers are digits, a sign, a point and an exponent: zero iff no digit of
+            // the mantissa is non-zero.
+            Value::Number(n) => n
+                .split(['e', 'E'])
+                .next()
+                .is_some_and(|mantissa| mantissa.bytes().all(|b| matches!(b, b'0' | b'-' | b'.'))),
+            Value::Bool(true) => false,
+        }
+    }
+
     /// The JSON type's name, for messages.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -14,6 +14,17 @@
 //! `Privileged` and `privileged`), wrong types, invalid UTF-8, lone surrogates, trailing data,
 //! nesting deeper than 64. Content-Type is ignored.
 //!
+//! # Fields dockgate does not know
+//! The rules below name the fields known to reach the host; any other field would pass them
+//! unread. So every body is first checked by [`schema`] against the fields the Engine decodes
+//! for it, the union over every API version from 1.12 (Engine 1.0) to the newest, embedded
+//! structs flattened as Go flattens them and keys matched with Go's folding. A member that is
+//! no known field is refused with 403 ([`Refusal::UnknownField`]) unless it is `null`, `false`,
+//! a zero number, `""`, `[]` or `{}`; a known field of a JSON type Go would not decode is
+//! refused with 400. Map-typed fields (`Labels`, `Sysctls`, `LogConfig.Config`,
+//! `EndpointsConfig`...) take any key. The build query is held to the parameters the Engine's
+//! build route reads; another key passes only with an empty value.
+//!
 //! # Grants (`[policies.NAME.grants]`, every key optional)
 //! | key | default | allows |
 //! |---|---|---|
@@ -54,6 +65,7 @@
 //! - [`volume`]: local-driver volume options.
 //! - [`options`]: the Engine's option-string grammars (mount flags, `Binds`, `SecurityOpt`,
 //!   devices, `LogConfig`).
+//! - [`schema`]: the fields each body may hold.
 //! - [`build_query`]: the build query.
 //! - [`host_path`]: cleaning and matching host paths.
 //! - [`refusal`]: the verdict.
@@ -66,6 +78,7 @@ pub mod host_path;
 pub mod json;
 pub mod options;
 pub mod refusal;
+pub mod schema;
 pub mod volume;
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The inspector's verdict when a request may not pass, and the HTTP status it maps to.
 //!
-//! Two kinds only, because the gateway answers them differently: a request that asks for
-//! something the client's policy does not grant (403, and `explain` shows what would grant it),
-//! and a body that cannot be read the one way the Engine would read it (400).
+//! Two answers, because the gateway answers them differently: a request that asks for something
+//! the client's policy does not grant (403, and `explain` shows what would grant it) or sets a
+//! field dockgate does not know (403, and no grant allows it), and a body that cannot be read
+//! the one way the Engine would read it (400).
 
 /// Why a request was refused by the inspector.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +13,11 @@ pub enum Refusal {
     /// `privileged = true`).
     #[error("{field} is not granted to this client (needs grant `{needs}`)")]
     Forbidden { field: String, needs: String },
+    /// 403: the request sets a field dockgate does not know, so it cannot tell what it grants;
+    /// no grant allows it. `field` is the path as the client wrote it (e.g. `HostConfig.Foo`),
+    /// `zero` the values that are accepted all the same.
+    #[error("{field} is not a field dockgate knows, so it cannot tell what it grants; only {zero} is accepted")]
+    UnknownField { field: String, zero: &'static str },
     /// 400: the body or query cannot be judged unambiguously (malformed JSON, duplicate keys
     /// that fold to the same field, trailing data, wrong types, invalid UTF-8, bad escapes...).
     #[error("request cannot be inspected unambiguously: {0}")]
@@ -22,7 +28,7 @@ impl Refusal {
     /// The HTTP status the gateway answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Refusal::Forbidden { .. } => 403,
+            Refusal::Forbidden { .. } | Refusal::UnknownField { .. } => 403,
             Refusal::Ambiguous(_) => 400,
         }
     }
@@ -31,6 +37,13 @@ impl Refusal {
         Refusal::Forbidden {
             field: field.into(),
             needs: needs.into(),
+        }
+    }
+
+    pub(crate) fn unknown_field(field: impl Into<String>, zero: &'static str) -> Refusal {
+        Refusal::UnknownField {
+            field: field.into(),
+            zero,
         }
     }
 

@@ -515,7 +515,7 @@ fn build_query() {
         (b, Some("networkmode=host"), "", r#"host_namespaces = ["network"]"#, Ok),
         (b, Some("networ%6Bmode=hos%74"), "", NONE, Forbidden("networkmode")),
         (b, Some("networkmode=container:abc"), "", NONE, Forbidden("networkmode")),
-        (b, Some("NetworkMode=host"), "", NONE, Ok),
+        (b, Some("NetworkMode="), "", NONE, Ok),
         (b, Some("networkmode=bridge&networkmode=host"), "", NONE, Ambiguous),
         (b, Some("t=a;networkmode=host"), "", NONE, Ambiguous),
         (b, Some("networkmode=%zz"), "", NONE, Ambiguous),
@@ -633,4 +633,42 @@ proptest::proptest! {
         let _ = judge(C, None, &bytes, &Grants::none());
         let _ = judge(Endpoint::VolumeCreate, None, &bytes, &Grants::none());
     }
+}
+
+#[test]
+fn fields_that_reach_past_other_grants() {
+    let ro = r#"read_only_bind_mounts = ["/srv/ro/**"]"#;
+    let rw = r#"bind_mounts = ["/srv/ro/**"]"#;
+    let mount = |options: &str| format!(r#"{{"HostConfig":{{"Mounts":[{{"Type":"bind","Source":"/srv/ro/x","Target":"/x","ReadOnly":true{options}}}]}}}}"#);
+    let rows = [
+        (mount(""), ro, Ok),
+        (mount(r#","BindOptions":null"#), ro, Ok),
+        (mount(r#","BindOptions":{"Propagation":"rprivate"}"#), ro, Ok),
+        // Submounts stay writable, and a missing source is created on the host.
+        (mount(r#","BindOptions":{"ReadOnlyNonRecursive":true}"#), ro, Forbidden("HostConfig.Mounts.Source")),
+        (mount(r#","BindOptions":{"ReadOnlyNonRecursive":true}"#), rw, Ok),
+        (mount(r#","BindOptions":{"CreateMountpoint":true}"#), ro, Forbidden("HostConfig.Mounts.Source")),
+        (mount(r#","BindOptions":{"CreateMountpoint":true}"#), rw, Ok),
+        (r#"{"HostConfig":{"InitPath":"/usr/bin/evil"}}"#.to_owned(), NONE, Forbidden("HostConfig.InitPath")),
+        (r#"{"InitPath":"/usr/bin/evil"}"#.to_owned(), NONE, Forbidden("InitPath")),
+        (r#"{"HostConfig":{"InitPath":""}}"#.to_owned(), NONE, Ok),
+        (r#"{"HostConfig":{"InitPath":"/x"}}"#.to_owned(), "privileged = true", Ok),
+        (r#"{"HostConfig":{"LxcConf":[{"Key":"lxc.aa_profile","Value":"unconfined"}]}}"#.to_owned(), NONE, Forbidden("HostConfig.LxcConf")),
+        (r#"{"HostConfig":{"Annotations":{"run.oci.hooks":"x"}}}"#.to_owned(), NONE, Forbidden("HostConfig.Annotations")),
+        (r#"{"HostConfig":{"Annotations":{}}}"#.to_owned(), NONE, Ok),
+        (r#"{"HostConfig":{"Annotations":{"a":"b"}}}"#.to_owned(), "security_opt = true", Ok),
+        (r#"{"NetworkingConfig":{"EndpointsConfig":{"n":{"DriverOpts":{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.forwarding=1"}}}}}"#.to_owned(), NONE, Forbidden("NetworkingConfig.EndpointsConfig.n.DriverOpts.com.docker.network.endpoint.sysctls (net.ipv4.conf.IFNAME.forwarding)")),
+        (r#"{"NetworkingConfig":{"EndpointsConfig":{"n":{"DriverOpts":{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.forwarding=1"}}}}}"#.to_owned(), r#"sysctls = ["net.ipv4.conf.*.forwarding"]"#, Ok),
+        (r#"{"NetworkingConfig":{"EndpointsConfig":{"n":{"DriverOpts":{"other":"x"}}}}}"#.to_owned(), NONE, Ok),
+        (r#"{"NetworkingConfig":{"EndpointsConfig":{"n":null}}}"#.to_owned(), NONE, Ok),
+    ];
+    for (body, granted, want) in rows {
+        run(&[(C, None, Box::leak(body.into_boxed_str()), granted, want)]);
+    }
+    let v = Endpoint::VolumeCreate;
+    run(&[
+        (v, None, r#"{"Name":"v","ClusterVolumeSpec":{"Group":"g"}}"#, NONE, Forbidden("ClusterVolumeSpec")),
+        (v, None, r#"{"Name":"v","ClusterVolumeSpec":{"Group":"g"}}"#, "swarm = true", Ok),
+        (v, None, r#"{"Name":"v","ClusterVolumeSpec":null}"#, NONE, Ok),
+    ]);
 }

@@ -229,6 +229,22 @@ fn ensure_test_image() {
     });
 }
 
+/// Environment that would make the SDK talk to something else, or trust
+/// something else, than what smoke.py configures.
+pub const SDK_ENV_OVERRIDES: [&str; 11] = [
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// The docker CLIs the suites run: Docker's 28.x and Debian's 20.10.
 pub fn docker_clis() -> Vec<&'static str> {
     let clis: Vec<_> = ["/usr/local/bin/docker", "/usr/bin/docker"]
