@@ -17,6 +17,7 @@
 //!
 //! The request path, in the order a request meets it:
 //! * [`server`] — accept loop, TLS handshake, one task per connection.
+//! * [`linger`] — a closing connection reads what its client still sends.
 //! * [`identity`] — the client's name from its certificate.
 //! * [`gateway`] — judge a request, then forward or refuse it.
 //! * [`path`] — the one canonical reading of a request target.
@@ -47,6 +48,7 @@ pub mod gateway;
 pub mod headers;
 pub mod identity;
 pub mod inspect;
+pub mod linger;
 pub mod log_writer;
 pub mod logging;
 pub mod metrics;

@@ -10,13 +10,16 @@
 //! longer admits its client, the task ends and its connection closes.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::upgrade::OnUpgrade;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -28,6 +31,7 @@ use crate::audit::Record;
 use crate::config::Limits;
 use crate::gateway::Gateway;
 use crate::identity::Identity;
+use crate::linger::{LingeringStream, UnreadBody};
 use crate::metrics;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
@@ -262,7 +266,18 @@ fn serve_http<'a>(
         over_limit,
         link: Arc::default(),
     };
-    let service = service_fn(move |req| gateway.clone().handle(req));
+    let unread = UnreadBody::default();
+    let io = TokioIo::new(LingeringStream::new(tls, unread.clone()));
+    let service = service_fn(move |req: Request<Incoming>| {
+        unread.request(req.body());
+        let unread = unread.clone();
+        let answer = gateway.clone().handle(req);
+        async move {
+            let response = answer.await?;
+            unread.answered(response.status());
+            Ok::<_, Infallible>(response)
+        }
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -272,11 +287,7 @@ fn serve_http<'a>(
         // parses up to 100 into arrays on the stack; a larger limit makes it
         // allocate and fill them on the heap for every request.
         .keep_alive(over_limit.is_none());
-    let mut conn = Box::pin(
-        builder
-            .serve_connection(TokioIo::new(tls), service)
-            .with_upgrades(),
-    );
+    let mut conn = Box::pin(builder.serve_connection(io, service).with_upgrades());
 
     async move {
         let _slot = slot;
