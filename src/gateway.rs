@@ -31,7 +31,7 @@ use crate::inspect;
 use crate::path;
 use crate::policy;
 use crate::refusal::Refusal;
-use crate::server::Shared;
+use crate::server::{Lease, Shared};
 use crate::snapshot::Snapshot;
 use crate::upstream::{EngineLink, Upstream, UpstreamBody};
 
@@ -50,6 +50,9 @@ pub struct Gateway {
     pub over_limit: Option<usize>,
     /// This connection's connection to the Engine.
     pub link: Arc<EngineLink>,
+    /// This connection's place under the connection limits; a tunnel it
+    /// turns into keeps it.
+    pub lease: Arc<Lease>,
 }
 
 impl Gateway {
@@ -92,6 +95,7 @@ impl Gateway {
                     client,
                     engine,
                     record,
+                    Arc::clone(&self.lease),
                 );
                 switch_response(response)
             }
