@@ -33,6 +33,7 @@
 //! * [`daemon`] — bind, serve, reload, drain.
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
+//! * [`open_files`] — the open-file limit, raised at start.
 //! * [`metrics`] — Prometheus metrics and the health check.
 //! * [`logging`] — text or JSON logs; [`log_writer`] — the batch that writes them.
 //! * [`check`], [`explain`] — validate a configuration; explain a verdict.
@@ -53,6 +54,7 @@ pub mod log_writer;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod open_files;
 pub mod path;
 pub mod pki;
 pub mod policy;
