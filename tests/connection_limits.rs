@@ -98,8 +98,8 @@ fn attach_requests(engine: &FakeEngine) -> usize {
 
 #[test]
 fn a_client_holding_tunnels_up_to_its_limit_is_refused_more_and_others_are_served() {
-    const PER_CLIENT: usize = 24;
-    const EXTRA_TUNNELS: usize = 8;
+    const PER_CLIENT: usize = 64;
+    const EXTRA_TUNNELS: usize = 16;
     const IDLE_OVER_LIMIT: usize = dockgate::server::REFUSALS_PER_CLIENT + 8;
     // Room for the client's tunnels, its refusals in progress and a few
     // more, but not for its idle connections over the limit had they all
@@ -117,7 +117,7 @@ fn a_client_holding_tunnels_up_to_its_limit_is_refused_more_and_others_are_serve
     let mut tunnels = Vec::new();
     for i in 0..PER_CLIENT {
         tunnels.push(tunnel(&gateway, &pki, "hog"));
-        if i % 4 == 0 {
+        if i % 8 == 0 {
             let response = ping(&gateway, &pki, "other");
             assert_eq!(raw::status(&response), 200, "{response}");
             pings += 1;
