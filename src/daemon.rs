@@ -120,6 +120,7 @@ impl Daemon {
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
+        crate::open_files::raise_for(&state.borrow().config.limits);
         let threads = worker_threads(&state.borrow());
         let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
         tracing::debug!(threads, "worker threads started");

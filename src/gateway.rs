@@ -27,7 +27,7 @@ use crate::headers;
 use crate::identity::{Identity, IdentityError};
 use crate::judge::{self, Trail};
 use crate::refusal::Refusal;
-use crate::server::Shared;
+use crate::server::{Lease, Shared};
 use crate::snapshot::Snapshot;
 use crate::upstream::{EngineLink, Upstream, UpstreamBody};
 
@@ -46,6 +46,9 @@ pub struct Gateway {
     pub over_limit: Option<usize>,
     /// This connection's connection to the Engine.
     pub link: Arc<EngineLink>,
+    /// This connection's place under the connection limits; a tunnel it
+    /// turns into keeps it.
+    pub lease: Arc<Lease>,
 }
 
 impl Gateway {
@@ -88,6 +91,7 @@ impl Gateway {
                     client,
                     engine,
                     record,
+                    Arc::clone(&self.lease),
                 );
                 switch_response(response)
             }

@@ -17,6 +17,7 @@
 //!
 //! The request path, in the order a request meets it:
 //! * [`server`] — accept loop, TLS handshake, one task per connection.
+//! * [`linger`] — a closing connection reads what its client still sends.
 //! * [`identity`] — the client's name from its certificate.
 //! * [`gateway`] — read what the judge needs, then forward or refuse.
 //! * [`judge`] — the one function that decides whether a request passes,
@@ -34,6 +35,7 @@
 //! * [`daemon`] — bind, serve, reload, drain.
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
+//! * [`open_files`] — the open-file limit, raised at start.
 //! * [`metrics`] — Prometheus metrics and the health check.
 //! * [`logging`] — text or JSON logs; [`log_writer`] — the bounded queue
 //!   and the thread that writes them to [`log_output`], which never blocks
@@ -52,11 +54,13 @@ pub mod headers;
 pub mod identity;
 pub mod inspect;
 pub mod judge;
+pub mod linger;
 pub mod log_output;
 pub mod log_writer;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod open_files;
 pub mod path;
 pub mod pki;
 pub mod policy;

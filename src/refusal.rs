@@ -51,7 +51,7 @@ pub enum Refusal {
     UnjudgeableBody(String),
     #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
     BodyTooLarge { limit: usize },
-    #[error("dockgate: client {client:?} has {limit} connections open, its limit")]
+    #[error("dockgate: client {client:?} has {limit} connections open, its limit (max_connections_per_client; tunnels count until they end)")]
     TooManyConnections { client: String, limit: usize },
     #[error("dockgate: {0}")]
     Upstream(#[from] UpstreamError),

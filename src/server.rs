@@ -8,15 +8,26 @@
 //! [`TaskTracker`] so shutdown can wait for all of them, and every task
 //! watches the current [`Snapshot`]: when a reload publishes one that no
 //! longer admits its client, the task ends and its connection closes.
+//!
+//! A connection counts against `max_connections` from its accept and, once
+//! its client is known, against `max_connections_per_client`, until its
+//! socket closes: when an upgrade turns it into a tunnel, the tunnel takes
+//! over its [`Lease`]. A client at its limit is refused with 429 on new
+//! connections, and only a few of those refusals are kept waiting for their
+//! request at once, so that a client at its limit cannot fill the global
+//! limit with connections that are only waiting to be refused.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::upgrade::OnUpgrade;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -28,6 +39,7 @@ use crate::audit::Record;
 use crate::config::Limits;
 use crate::gateway::Gateway;
 use crate::identity::Identity;
+use crate::linger::{LingeringStream, UnreadBody};
 use crate::metrics;
 use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
@@ -41,10 +53,45 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Owns every connection and tunnel task.
     pub tasks: TaskTracker,
-    /// Bounds open connections in total (handshakes included).
+    /// Bounds open connections in total (handshakes and tunnels included).
     connections: Arc<Semaphore>,
-    /// Open connections per client name.
-    per_client: Mutex<HashMap<Arc<str>, usize>>,
+    /// Open connections (tunnels included) and refusals per client name.
+    per_client: Arc<Mutex<HashMap<Arc<str>, ClientCount>>>,
+}
+
+/// How many connections of a client at its limit are answered 429 at once.
+/// More are closed as soon as their handshake names the client: each waits
+/// up to `request_header_timeout` for a request to refuse, and without this
+/// bound a client at its limit could hold the rest of `max_connections`
+/// with them.
+pub const REFUSALS_PER_CLIENT: usize = 16;
+
+/// One client's place under `max_connections_per_client`.
+#[derive(Default)]
+struct ClientCount {
+    /// Connections and tunnels counted against the limit.
+    open: usize,
+    /// Connections over the limit that are being answered 429.
+    refusing: usize,
+}
+
+/// What one client connection holds of the limits: its permit under
+/// `max_connections` and, once its client is named, its place under
+/// `max_connections_per_client`. The connection and the tunnel an upgrade
+/// turns it into share it, so it is released when the socket closes, not
+/// when hyper hands the socket over.
+pub struct Lease {
+    _permit: OwnedSemaphorePermit,
+    _client: Option<ClientSlot>,
+}
+
+/// How a connection whose client is named is let in.
+enum Admission {
+    Counted(ClientSlot),
+    /// Over the limit: every request is answered 429.
+    Refused(ClientSlot),
+    /// Over the limit with enough refusals under way: closed unanswered.
+    Closed,
 }
 
 impl Shared {
@@ -55,21 +102,24 @@ impl Shared {
             shutdown,
             tasks: TaskTracker::new(),
             connections: Arc::new(Semaphore::new(max)),
-            per_client: Mutex::default(),
+            per_client: Arc::default(),
         })
     }
 
     /// Runs the tunnel for an upgraded request as a task of its own: it
-    /// outlives the HTTP connection that asked for it.
+    /// outlives the HTTP connection that asked for it, and holds that
+    /// connection's `lease` until it ends.
     pub fn spawn_tunnel(
         self: &Arc<Self>,
         identity: Option<Identity>,
         client: OnUpgrade,
         engine: OnUpgrade,
         mut record: Record,
+        lease: Arc<Lease>,
     ) {
         let shared = Arc::clone(self);
         self.tasks.spawn(async move {
+            let _lease = lease;
             let _open = metrics::OpenGauge::tunnel();
             let mut state = shared.state.clone();
             let work = async {
@@ -91,36 +141,49 @@ impl Shared {
         });
     }
 
-    fn enter_client(&self, name: &Arc<str>, limit: usize) -> Option<ClientSlot<'_>> {
+    fn admit(&self, name: &Arc<str>, limit: usize) -> Admission {
         let mut counts = self.per_client.lock().expect("per-client counts lock");
         let count = counts.entry(Arc::clone(name)).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot {
-            shared: self,
+        let refusing = if count.open < limit {
+            count.open += 1;
+            false
+        } else if count.refusing < REFUSALS_PER_CLIENT {
+            count.refusing += 1;
+            true
+        } else {
+            return Admission::Closed;
+        };
+        let slot = ClientSlot {
+            counts: Arc::clone(&self.per_client),
             name: Arc::clone(name),
-        })
+            refusing,
+        };
+        if refusing {
+            Admission::Refused(slot)
+        } else {
+            Admission::Counted(slot)
+        }
     }
 }
 
-/// One counted connection of a client; released on drop.
-struct ClientSlot<'a> {
-    shared: &'a Shared,
+/// One connection of a client on its count; released on drop.
+struct ClientSlot {
+    counts: Arc<Mutex<HashMap<Arc<str>, ClientCount>>>,
     name: Arc<str>,
+    /// Counted as a refusal rather than an open connection.
+    refusing: bool,
 }
 
-impl Drop for ClientSlot<'_> {
+impl Drop for ClientSlot {
     fn drop(&mut self) {
-        let mut counts = self
-            .shared
-            .per_client
-            .lock()
-            .expect("per-client counts lock");
+        let mut counts = self.counts.lock().expect("per-client counts lock");
         if let Some(count) = counts.get_mut(&self.name) {
-            *count -= 1;
-            if *count == 0 {
+            if self.refusing {
+                count.refusing -= 1;
+            } else {
+                count.open -= 1;
+            }
+            if count.open == 0 && count.refusing == 0 {
                 counts.remove(&self.name);
             }
         }
@@ -151,6 +214,19 @@ async fn revoked(
 /// Accepts connections until shutdown starts draining, handing each to a
 /// worker.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, workers: Handoff) {
+    let (total, per_client) = {
+        let limits = &shared.state.borrow().config.limits;
+        (limits.max_connections, limits.max_connections_per_client)
+    };
+    if per_client + REFUSALS_PER_CLIENT >= total {
+        tracing::warn!(
+            max_connections = total,
+            max_connections_per_client = per_client,
+            refusals_per_client = REFUSALS_PER_CLIENT,
+            "one client can hold every connection: max_connections_per_client \
+             and the refusals in progress leave other clients no room under max_connections"
+        );
+    }
     loop {
         let accepted = tokio::select! {
             () = shared.shutdown.draining() => break,
@@ -181,7 +257,7 @@ pub(crate) async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let _open = metrics::OpenGauge::connection();
     let limits = shared.state.borrow().config.limits.clone();
@@ -189,10 +265,12 @@ pub(crate) async fn connection(
     // same time, and the stream moves into a boxed hyper connection: the
     // task of a connection that idles on a stream for hours stays small.
     let serving = match handshake(tcp, peer, &shared, &limits).await {
-        Some(tls) => serve_http(tls, peer, &shared, &limits),
+        Some(tls) => serve_http(tls, peer, &shared, &limits, permit),
         None => return,
     };
-    serving.await;
+    if let Some(serving) = serving {
+        serving.await;
+    }
 }
 
 /// The TLS handshake under its timeout; failures are logged and counted.
@@ -224,16 +302,18 @@ async fn handshake(
 }
 
 /// Names the client, then serves HTTP/1.1 on the connection until it
-/// closes, shutdown ends it, or a reload revokes its client. Not an async
-/// fn on purpose: the connection is built and boxed here, so the returned
-/// future holds a pointer to it rather than the stream and its buffers
-/// inline.
+/// closes, shutdown ends it, or a reload revokes its client; `None` when
+/// the client is over its limit with enough refusals under way. Not an
+/// async fn on purpose: the connection is built and boxed here, so the
+/// returned future holds a pointer to it rather than the stream and its
+/// buffers inline.
 fn serve_http<'a>(
     tls: TlsStream<TcpStream>,
     peer: SocketAddr,
     shared: &'a Arc<Shared>,
     limits: &Limits,
-) -> impl Future<Output = ()> + Send + 'a {
+    permit: OwnedSemaphorePermit,
+) -> Option<impl Future<Output = ()> + Send + 'a> {
     let chain: Vec<_> = tls
         .get_ref()
         .1
@@ -246,14 +326,30 @@ fn serve_http<'a>(
     if let Err(e) = &identity {
         tracing::warn!(%peer, error = %e, "client certificate names no client");
     }
-    let slot = identity
-        .as_ref()
-        .ok()
-        .map(|id| shared.enter_client(&id.name, limits.max_connections_per_client));
-    let over_limit = matches!(slot, Some(None)).then_some(limits.max_connections_per_client);
-    if over_limit.is_some() {
-        metrics::connection_refused("max_connections_per_client");
-    }
+    let limit = limits.max_connections_per_client;
+    let (client, over_limit) = match identity.as_ref() {
+        // Refused request by request, as soon as one arrives.
+        Err(_) => (None, None),
+        Ok(id) => match shared.admit(&id.name, limit) {
+            Admission::Counted(slot) => (Some(slot), None),
+            Admission::Refused(slot) => {
+                metrics::connection_refused("max_connections_per_client");
+                (Some(slot), Some(limit))
+            }
+            Admission::Closed => {
+                // Released before it is counted, so whoever watches the
+                // count sees the permit back.
+                drop((tls, permit));
+                metrics::connection_refused("max_connections_per_client");
+                tracing::debug!(%peer, client = &*id.name, limit, "client over its connection limit with refusals under way; closing new connection");
+                return None;
+            }
+        },
+    };
+    let lease = Arc::new(Lease {
+        _permit: permit,
+        _client: client,
+    });
 
     let gateway = Gateway {
         shared: Arc::clone(shared),
@@ -261,8 +357,20 @@ fn serve_http<'a>(
         identity: identity.clone(),
         over_limit,
         link: Arc::default(),
+        lease: Arc::clone(&lease),
     };
-    let service = service_fn(move |req| gateway.clone().handle(req));
+    let unread = UnreadBody::default();
+    let io = TokioIo::new(LingeringStream::new(tls, unread.clone()));
+    let service = service_fn(move |req: Request<Incoming>| {
+        unread.request(req.body());
+        let unread = unread.clone();
+        let answer = gateway.clone().handle(req);
+        async move {
+            let response = answer.await?;
+            unread.answered(response.status());
+            Ok::<_, Infallible>(response)
+        }
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -272,14 +380,10 @@ fn serve_http<'a>(
         // parses up to 100 into arrays on the stack; a larger limit makes it
         // allocate and fill them on the heap for every request.
         .keep_alive(over_limit.is_none());
-    let mut conn = Box::pin(
-        builder
-            .serve_connection(TokioIo::new(tls), service)
-            .with_upgrades(),
-    );
+    let mut conn = Box::pin(builder.serve_connection(io, service).with_upgrades());
 
-    async move {
-        let _slot = slot;
+    Some(async move {
+        let _lease = lease;
         let mut state = shared.state.clone();
         let mut draining = false;
         loop {
@@ -301,5 +405,5 @@ fn serve_http<'a>(
                 }
             }
         }
-    }
+    })
 }

@@ -1,6 +1,8 @@
 //! The bounded-resource measurement: under 1000 stalled TLS handshakes and
 //! 1000 slowloris connections the gateway keeps serving other clients, and
-//! its memory grows by a bounded amount per connection.
+//! its memory grows by a bounded amount per connection. And the open-file
+//! limit: the gateway raises its soft limit to the hard one at start, and
+//! says so when `max_connections` does not fit.
 //!
 //! The gateway runs as the real `dockgate serve` binary so that its resident
 //! memory (`VmRSS` in `/proc/PID/status`) is its own and not the test's. The
@@ -11,6 +13,8 @@ mod support;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,6 +73,33 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Runs `dockgate serve --config CONFIG` and waits until it listens on `addr`.
+fn serve(mut command: Command, config: &Path, addr: SocketAddr) -> Served {
+    let mut served = Served(
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn dockgate serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            served.0.try_wait().unwrap().is_none(),
+            "dockgate serve exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "dockgate serve never listened on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
 fn ping(addr: SocketAddr, pki: &Pki) -> u16 {
     raw::status(&raw::exchange(
         addr,
@@ -104,30 +135,10 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
         4 * EACH,
     );
     std::fs::write(&config, text).unwrap();
-    let mut served = Served(
-        Command::new(env!("CARGO_BIN_EXE_dockgate"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn dockgate serve"),
-    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dockgate"));
+    command.stderr(Stdio::inherit());
+    let mut served = serve(command, &config, addr);
     let pid = served.0.id();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            served.0.try_wait().unwrap().is_none(),
-            "dockgate serve exited"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "dockgate serve never listened on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     // Warm up allocator arenas and the upstream pool before the baseline.
     for _ in 0..20 {
@@ -210,4 +221,107 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
     drop(stalled);
     assert_eq!(ping(addr, &pki), 200);
     served.0.kill().unwrap();
+}
+
+/// The soft and hard open-file limits of `pid`, from /proc/PID/limits.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    (
+        fields.next().unwrap().to_owned(),
+        fields.next().unwrap().to_owned(),
+    )
+}
+
+/// Starts the gateway with its open-file limit set to `soft` and `hard`
+/// before it runs, its log in a file; returns the process and the log path.
+fn serve_with_open_files(
+    soft: u64,
+    hard: u64,
+    max_connections: usize,
+) -> (Served, tempfile::TempDir, Pki, FakeEngine, SocketAddr) {
+    let pki = Pki::new(&["alice"]);
+    let engine = FakeEngine::start();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dockgate.toml");
+    let text = format!(
+        "listen = \"{addr}\"\nupstream = \"{}\"\n{}\n\
+         [clients.alice]\npolicies = [\"read\"]\n[policies.read]\nallow = [\"GET /_ping\"]\n\
+         [limits]\nshutdown_grace = \"1s\"\nmax_connections = {max_connections}\n\
+         [log]\nlevel = \"info\"\n",
+        engine.path().display(),
+        pki.tls_table(),
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dockgate"));
+    command.stderr(log);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let served = serve(command, &config, addr);
+    (served, dir, pki, engine, addr)
+}
+
+/// Waits until the gateway's log (written in batches) holds `text`.
+fn log_shows(dir: &Path, text: &str) -> String {
+    let mut log = String::new();
+    support::eventually(&format!("the log shows {text:?}"), || {
+        log = std::fs::read_to_string(dir.join("stderr")).unwrap();
+        log.contains(text)
+    });
+    log
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one_at_start() {
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    let hard = hard.rlim_max.min(1 << 20);
+    assert!(
+        hard > 256,
+        "the hard open-file limit ({hard}) leaves nothing to raise"
+    );
+    let (served, dir, pki, _engine, addr) = serve_with_open_files(256, hard, 64);
+    let (soft, reported_hard) = open_file_limits(served.0.id());
+    assert_eq!(reported_hard, hard.to_string());
+    assert_eq!(soft, reported_hard, "the soft limit was not raised");
+    let log = log_shows(dir.path(), "open-file limit");
+    assert!(!log.contains("below what max_connections needs"), "{log}");
+    assert_eq!(ping(addr, &pki), 200);
+}
+
+#[test]
+fn a_max_connections_the_open_file_limit_cannot_hold_is_warned_about() {
+    let (served, dir, pki, _engine, addr) = serve_with_open_files(512, 512, 4096);
+    assert_eq!(
+        open_file_limits(served.0.id()),
+        ("512".to_owned(), "512".to_owned())
+    );
+    let log = log_shows(dir.path(), "below what max_connections needs");
+    assert!(log.contains("needed=8256"), "{log}");
+    // It still serves, within what it has.
+    assert_eq!(ping(addr, &pki), 200);
 }
