@@ -17,7 +17,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Method, Uri};
 
+use crate::config::Config;
 use crate::identity::Identity;
+use crate::metrics::ClientLabel;
 
 pub mod line;
 
@@ -39,6 +41,8 @@ pub struct Meter {
 #[derive(Debug)]
 pub struct Record {
     client: Option<Arc<str>>,
+    /// The client as the metrics name it: only configured names.
+    label: ClientLabel,
     serial: Option<Arc<str>>,
     peer: Arc<str>,
     method: Method,
@@ -56,9 +60,17 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(identity: Option<&Identity>, peer: &Arc<str>, method: &Method, uri: &Uri) -> Record {
+    /// The record of a request judged by `config`.
+    pub fn new(
+        config: &Config,
+        identity: Option<&Identity>,
+        peer: &Arc<str>,
+        method: &Method,
+        uri: &Uri,
+    ) -> Record {
         Record {
             client: identity.map(|i| Arc::clone(&i.name)),
+            label: ClientLabel::new(identity.map(|i| &i.name), config),
             serial: identity.map(|i| Arc::clone(&i.serial)),
             peer: Arc::clone(peer),
             method: method.clone(),
@@ -116,13 +128,7 @@ impl Record {
             line::render(&fields, *format, std::time::SystemTime::now(), &mut out);
             writer.append(&out);
         }
-        crate::metrics::observe_request(
-            decision,
-            reason,
-            self.client.as_deref(),
-            self.status,
-            elapsed,
-        );
+        crate::metrics::observe_request(decision, reason, &self.label, self.status, elapsed);
     }
 }
 
