@@ -1,5 +1,6 @@
 //! The gateway's configuration: read ([`raw`]), then validated and compiled
-//! into [`Config`], the form the running gateway uses.
+//! into [`Config`], the form the running gateway uses. Files are read only
+//! once they stop changing ([`files`]).
 //!
 //! Every problem is reported as `file:line: key: message`, and all problems
 //! in a file are reported at once so an admin fixes them in one pass.
