@@ -8,12 +8,11 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use x509_parser::pem::Pem;
-use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::time::ASN1Time;
 
 use crate::config::Config;
-use crate::tls::Tls;
+use crate::snapshot::{LoadError, Snapshot};
+use crate::tls::TlsFacts;
 
 /// Certificates closer than this to expiry get a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -77,18 +76,19 @@ impl fmt::Display for Report {
     }
 }
 
-/// Checks a config file and everything it names. The Engine is asked for
+/// Checks a config file and everything it names, with the judgement
+/// `serve` and a reload use ([`Snapshot::load`]): what is an error here
+/// stops a start and is refused by a reload. The Engine is asked for
 /// `/_ping` with `engine_timeout`.
 pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
     let mut report = Report::default();
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(e) => {
-            for line in e.to_string().lines() {
-                report.push(Level::Error, "config", line);
-            }
-            return report;
-        }
+    let (config, tls) = match Snapshot::load(config_path, None) {
+        Ok(snapshot) => (Config::clone(&snapshot.config), Ok(snapshot.tls)),
+        Err(LoadError::Tls(e)) => match Config::load(config_path) {
+            Ok(config) => (config, Err(e)),
+            Err(e) => return config_errors(report, &e.to_string()),
+        },
+        Err(e) => return config_errors(report, &e.to_string()),
     };
     report.push(
         Level::Ok,
@@ -99,16 +99,22 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
             config.listen
         ),
     );
-    check_tls_files(&config, &mut report);
-    match Tls::load(&config.tls) {
-        Ok(_) => report.push(
-            Level::Ok,
-            "tls",
-            "certificate, key, CA and CRL load together (the key matches the certificate)",
-        ),
-        Err(e) => report.push(Level::Error, "tls", e.to_string()),
+    match tls {
+        Ok(tls) => report_tls(&config, &tls.facts, &mut report),
+        Err(e) => {
+            for problem in e.problems {
+                report.push(Level::Error, problem.key, problem.message);
+            }
+        }
     }
     check_engine(&config, engine_timeout, &mut report).await;
+    if config.clients.is_empty() {
+        report.push(
+            Level::Warning,
+            "clients",
+            "none configured: every request is refused (a reload to this needs `allow_no_clients = true`)",
+        );
+    }
     for (client, policies) in &config.clients {
         let names: Vec<_> = policies.iter().map(|p| &*p.name).collect();
         report.push(
@@ -140,161 +146,76 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
     report
 }
 
-fn check_tls_files(config: &Config, report: &mut Report) {
-    let Some(ca_der) = read_pem(&config.tls.ca, "CERTIFICATE", report, "tls.ca") else {
-        return;
-    };
-    let Ok((_, ca)) = X509Certificate::from_der(&ca_der) else {
-        report.push(
-            Level::Error,
-            "tls.ca",
-            format!("{}: not an X.509 certificate", config.tls.ca.display()),
-        );
-        return;
-    };
-    if !ca.is_ca() {
-        report.push(
-            Level::Error,
-            "tls.ca",
-            format!(
-                "{}: not a CA certificate (basicConstraints CA:false)",
-                config.tls.ca.display()
-            ),
-        );
+fn config_errors(mut report: Report, text: &str) -> Report {
+    for line in text.lines() {
+        report.push(Level::Error, "config", line);
     }
-    expiry(&ca, "tls.ca", &config.tls.ca, report);
+    report
+}
 
-    if let Some(der) = read_pem(&config.tls.cert, "CERTIFICATE", report, "tls.cert") {
-        match X509Certificate::from_der(&der) {
-            Err(_) => report.push(
-                Level::Error,
-                "tls.cert",
-                format!("{}: not an X.509 certificate", config.tls.cert.display()),
-            ),
-            Ok((_, cert)) => {
-                match cert.verify_signature(Some(ca.public_key())) {
-                    Ok(()) => report.push(
-                        Level::Ok,
-                        "tls.cert",
-                        format!("{} chains to the CA", config.tls.cert.display()),
-                    ),
-                    Err(_) => report.push(
-                        Level::Error,
-                        "tls.cert",
-                        format!(
-                            "{} is not signed by the CA in {}",
-                            config.tls.cert.display(),
-                            config.tls.ca.display()
-                        ),
-                    ),
-                }
-                match cert.subject_alternative_name() {
-                    Ok(Some(san)) if !san.value.general_names.is_empty() => {
-                        let names: Vec<_> =
-                            san.value.general_names.iter().map(general_name).collect();
-                        report.push(Level::Ok, "tls.cert", format!("SANs {}", names.join(", ")));
-                    }
-                    _ => report.push(
-                        Level::Error,
-                        "tls.cert",
-                        "no subject alternative names: Go clients (docker) will refuse it",
-                    ),
-                }
-                expiry(&cert, "tls.cert", &config.tls.cert, report);
-            }
-        }
-    }
-
-    if let Some(crl_path) = &config.tls.crl {
-        if let Some(der) = read_pem(crl_path, "X509 CRL", report, "tls.crl") {
-            match CertificateRevocationList::from_der(&der) {
-                Err(_) => report.push(
-                    Level::Error,
-                    "tls.crl",
-                    format!("{}: not a CRL", crl_path.display()),
+/// The facts behind TLS material that passed: what it is, and how long
+/// until it expires.
+fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
+    let files = &config.tls;
+    expiry(facts.ca_not_after, "tls.ca", &files.ca, report);
+    report.push(
+        Level::Ok,
+        "tls.cert",
+        format!("{} chains to the CA", files.cert.display()),
+    );
+    report.push(
+        Level::Ok,
+        "tls.cert",
+        format!("SANs {}", facts.sans.join(", ")),
+    );
+    expiry(facts.cert_not_after, "tls.cert", &files.cert, report);
+    match (&files.crl, &facts.crl) {
+        (Some(path), Some(crl)) => {
+            let number = crl
+                .number
+                .as_ref()
+                .map(|n| format!(" number {n},"))
+                .unwrap_or_default();
+            report.push(
+                Level::Ok,
+                "tls.crl",
+                format!(
+                    "{} signed by the CA,{number} {} revoked",
+                    path.display(),
+                    crl.revoked
                 ),
-                Ok((_, crl)) => match crl.verify_signature(ca.public_key()) {
-                    Ok(()) => {
-                        let revoked = crl.iter_revoked_certificates().count();
-                        let number = crl
-                            .crl_number()
-                            .map(|n| format!(" number {n},"))
-                            .unwrap_or_default();
-                        report.push(
-                            Level::Ok,
-                            "tls.crl",
-                            format!(
-                                "{} signed by the CA,{number} {revoked} revoked",
-                                crl_path.display()
-                            ),
-                        );
-                    }
-                    Err(_) => report.push(
-                        Level::Error,
-                        "tls.crl",
-                        format!(
-                            "{} is not signed by the CA in {}",
-                            crl_path.display(),
-                            config.tls.ca.display()
-                        ),
-                    ),
-                },
-            }
+            );
         }
+        _ => report.push(
+            Level::Warning,
+            "tls.crl",
+            "none configured: revoked certificates are not refused (a reload to this from a configuration with a CRL needs `allow_no_crl = true` in [tls])",
+        ),
     }
+    report.push(
+        Level::Ok,
+        "tls",
+        "certificate, key, CA and CRL load together (the key matches the certificate)",
+    );
 }
 
-fn read_pem(path: &Path, label: &str, report: &mut Report, subject: &str) -> Option<Vec<u8>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            report.push(Level::Error, subject, format!("{}: {e}", path.display()));
-            return None;
-        }
-    };
-    let found = Pem::iter_from_buffer(&bytes)
-        .filter_map(Result::ok)
-        .find(|p| p.label == label);
-    if found.is_none() {
-        report.push(
-            Level::Error,
-            subject,
-            format!("{}: no {label} PEM block", path.display()),
-        );
-    }
-    found.map(|p| p.contents)
-}
-
-fn expiry(cert: &X509Certificate<'_>, subject: &str, path: &Path, report: &mut Report) {
-    let now = x509_parser::time::ASN1Time::now();
-    let validity = cert.validity();
-    if validity.not_before > now {
-        report.push(
-            Level::Error,
-            subject,
-            format!(
-                "{} is not valid before {}",
-                path.display(),
-                validity.not_before
-            ),
-        );
-        return;
-    }
-    let days = (validity.not_after.timestamp() - now.timestamp()) / 86_400;
-    let level = match days {
-        d if d < 0 => Level::Error,
-        d if d < EXPIRY_WARNING_DAYS => Level::Warning,
-        _ => Level::Ok,
-    };
-    let what = if days < 0 {
-        "expired".to_owned()
+/// Material past its end is refused by [`Tls::read`]; here it is only
+/// how long is left.
+fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) {
+    let days = (not_after.timestamp() - ASN1Time::now().timestamp()) / 86_400;
+    let level = if days < EXPIRY_WARNING_DAYS {
+        Level::Warning
     } else {
-        format!("{days} days left")
+        Level::Ok
     };
     report.push(
         level,
         subject,
-        format!("{} expires {} ({what})", path.display(), validity.not_after),
+        format!(
+            "{} expires {} ({days} days left)",
+            path.display(),
+            not_after
+        ),
     );
 }
 
@@ -310,21 +231,5 @@ async fn check_engine(config: &Config, timeout: Duration, report: &mut Report) {
             ),
         ),
         Err(why) => report.push(Level::Warning, "upstream", why),
-    }
-}
-
-/// `DNS:host` / `IP:addr`, the way `pki` and openssl write SANs.
-fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> String {
-    use x509_parser::extensions::GeneralName;
-    match name {
-        GeneralName::DNSName(d) => format!("DNS:{d}"),
-        GeneralName::IPAddress(b) => match <[u8; 4]>::try_from(*b) {
-            Ok(v4) => format!("IP:{}", std::net::Ipv4Addr::from(v4)),
-            Err(_) => match <[u8; 16]>::try_from(*b) {
-                Ok(v6) => format!("IP:{}", std::net::Ipv6Addr::from(v6)),
-                Err(_) => "IP:(malformed)".to_owned(),
-            },
-        },
-        other => other.to_string(),
     }
 }

@@ -2,12 +2,18 @@
 //! run until told to stop. Reloads and shutdown come in as method calls
 //! (signals in production, direct calls in tests), so the same code path is
 //! exercised either way.
+//!
+//! Signals are taken from the first line of `main` on ([`HeldSignals`]):
+//! SIGHUP's default action ends the process, and systemd counts an end by
+//! SIGHUP as clean, so one that arrived while the gateway was still
+//! loading or binding would stop it for good.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::notify;
@@ -46,6 +52,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     listener: TcpListener,
     metrics: Option<TcpListener>,
+    /// Held while a reload runs, so two reloads never race to publish.
+    reloading: Arc<Mutex<()>>,
 }
 
 impl Daemon {
@@ -78,6 +86,7 @@ impl Daemon {
             shared,
             listener,
             metrics,
+            reloading: Arc::default(),
         })
     }
 
@@ -97,6 +106,7 @@ impl Daemon {
             config_path: self.config_path.clone(),
             state: self.state.clone(),
             shutdown: self.shared.shutdown.clone(),
+            reloading: Arc::clone(&self.reloading),
         }
     }
 
@@ -154,12 +164,20 @@ pub struct Control {
     config_path: PathBuf,
     state: watch::Sender<Arc<Snapshot>>,
     shutdown: Shutdown,
+    reloading: Arc<Mutex<()>>,
 }
 
 impl Control {
     /// Reads config, policies, certificates and CRL again and swaps them in
-    /// at once. On any error the running configuration stays as it was.
+    /// at once, if they pass everything `check` checks and drop nothing the
+    /// config does not say it drops ([`Snapshot::load`]). On any error the
+    /// running configuration stays as it was and the log says why. Blocks
+    /// (files are read until they stop changing): call it off the runtime.
     pub fn reload(&self) -> Result<(), LoadError> {
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         notify::reloading();
         let current = self.state.borrow().clone();
         let result = Snapshot::load(&self.config_path, Some(&current));
@@ -200,23 +218,77 @@ impl Control {
     }
 }
 
+/// SIGHUP, SIGTERM and SIGINT, blocked for the whole process from the first
+/// line of `main` until [`HeldSignals::handle`] installs their handlers:
+/// one that arrives in between waits, then reaches the handler. Dropping
+/// it unblocks them as they were (for commands that do not serve).
+pub struct HeldSignals {
+    previous: libc::sigset_t,
+}
+
+impl HeldSignals {
+    /// Blocks the three signals. Call it before any thread starts: threads
+    /// inherit the mask of the thread that starts them.
+    pub fn now() -> HeldSignals {
+        // SAFETY: sigemptyset, sigaddset and pthread_sigmask only write the
+        // sets passed to them, which live on this stack frame.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+                libc::sigaddset(&mut set, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+            HeldSignals { previous }
+        }
+    }
+
+    /// Installs the handlers (inside the control runtime), then unblocks:
+    /// whatever arrived while the signals were held is delivered to them.
+    pub fn handle(self) -> std::io::Result<Signals> {
+        let signals = Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        };
+        drop(self);
+        Ok(signals)
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `now` on this thread.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The installed handlers: signals received since are queued in them (a
+/// burst of one kind coalesces) until [`handle_signals`] takes them.
+pub struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
 /// Turns SIGHUP into reloads and SIGTERM/SIGINT into a graceful stop.
-pub async fn handle_signals(control: Control) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+/// Reloads run one after another on a blocking thread, so reading files
+/// never stalls the accept loop on the control runtime.
+pub async fn handle_signals(mut signals: Signals, control: Control) {
     loop {
         tokio::select! {
-            _ = hup.recv() => {
+            _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                let _ = control.reload();
+                let control = control.clone();
+                let _ = tokio::task::spawn_blocking(move || control.reload()).await;
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
         }
     }
     tracing::info!("stop requested");
     control.shutdown();
-    Ok(())
 }

@@ -68,6 +68,7 @@ impl Gateway {
     async fn serve(self, req: Request<Incoming>) -> Result<Response<GatewayBody>, Infallible> {
         let snapshot = self.shared.state.borrow().clone();
         let mut record = Record::new(
+            &snapshot.config,
             self.identity.as_ref().ok(),
             &self.peer,
             req.method(),

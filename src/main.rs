@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dockgate::daemon::{self, Daemon, StartError};
+use dockgate::daemon::{self, Daemon, HeldSignals, StartError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,14 +57,35 @@ enum Cli {
 const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
+    // First, before any thread exists: a SIGHUP, SIGTERM or SIGINT from
+    // now on waits for its handler instead of ending the process.
+    let held = HeldSignals::now();
     match Cli::parse() {
         Cli::Serve { config } => runtime().block_on(async {
+            let Some(signals) = take_signals(held) else {
+                return ExitCode::FAILURE;
+            };
             match Daemon::bind(&config).await {
-                Ok(daemon) => serve(daemon).await,
+                Ok(daemon) => serve(daemon, signals).await,
                 Err(e) => start_failed(&e),
             }
         }),
+        Cli::Quickstart { dir } => runtime().block_on(async {
+            let Some(signals) = take_signals(held) else {
+                return ExitCode::FAILURE;
+            };
+            match dockgate::quickstart::prepare(&dir).await {
+                Ok(daemon) => serve(daemon, signals).await,
+                Err(dockgate::quickstart::QuickstartError::Start(e)) => start_failed(&e),
+                Err(e) => {
+                    eprintln!("dockgate quickstart: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        // Commands that do not serve get the signals' usual meaning back.
         Cli::Check { config } => {
+            drop(held);
             let report =
                 runtime().block_on(dockgate::check::check(&config, Duration::from_secs(5)));
             println!("{report}");
@@ -81,6 +102,7 @@ fn main() -> ExitCode {
             method,
             path,
         } => {
+            drop(held);
             let config = match dockgate::config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -103,23 +125,16 @@ fn main() -> ExitCode {
                 dockgate::explain::Verdict::Deny { .. } => ExitCode::FAILURE,
             }
         }
-        Cli::Quickstart { dir } => runtime().block_on(async {
-            match dockgate::quickstart::prepare(&dir).await {
-                Ok(daemon) => serve(daemon).await,
-                Err(dockgate::quickstart::QuickstartError::Start(e)) => start_failed(&e),
+        Cli::Pki(cmd) => {
+            drop(held);
+            match dockgate::pki::run(cmd) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("dockgate quickstart: {e}");
+                    eprintln!("dockgate pki: {e}");
                     ExitCode::FAILURE
                 }
             }
-        }),
-        Cli::Pki(cmd) => match dockgate::pki::run(cmd) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("dockgate pki: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }
 
@@ -132,6 +147,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("cannot start the tokio runtime")
 }
 
+/// The handlers for the held signals, installed on the control runtime.
+fn take_signals(held: HeldSignals) -> Option<daemon::Signals> {
+    held.handle()
+        .map_err(|e| eprintln!("dockgate: cannot install signal handlers: {e}"))
+        .ok()
+}
+
 fn start_failed(e: &StartError) -> ExitCode {
     eprintln!("dockgate: {e}");
     match e {
@@ -141,14 +163,9 @@ fn start_failed(e: &StartError) -> ExitCode {
 }
 
 /// Runs a bound daemon with logging and signal handling until it stops.
-async fn serve(daemon: Daemon) -> ExitCode {
+async fn serve(daemon: Daemon, signals: daemon::Signals) -> ExitCode {
     let _log_writer = dockgate::logging::init(&daemon.control().current().config.log);
-    let control = daemon.control();
-    tokio::spawn(async move {
-        if let Err(e) = daemon::handle_signals(control).await {
-            tracing::error!(error = %e, "cannot install signal handlers");
-        }
-    });
+    tokio::spawn(daemon::handle_signals(signals, daemon.control()));
     match daemon.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => start_failed(&e),

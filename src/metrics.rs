@@ -4,10 +4,12 @@
 //!
 //! The metrics are process-wide, like the process they describe. Label
 //! values come from closed sets (decisions, reasons, configured client
-//! names), never from raw client input, so their number stays bounded.
+//! names), never from raw client input, so their number stays bounded: a
+//! client is labelled by name only through [`ClientLabel`], which names
+//! clients the configuration has and calls everyone else "unknown".
 
 use std::convert::Infallible;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +26,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use crate::config::Config;
 use crate::shutdown::Shutdown;
 use crate::tls::HandshakeFailure;
 use crate::upstream::Upstream;
@@ -125,23 +128,39 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// Records one judged request. `client` is only used as a label when the
-/// client is a configured one.
+/// The `client` label of a request. Any certificate the CA signed can
+/// carry any Common Name, and some refusals come before the name is looked
+/// up, so the label is decided here, against the configuration the request
+/// was judged by, and never taken from the certificate alone.
+#[derive(Debug, Clone)]
+pub struct ClientLabel(Option<Arc<str>>);
+
+impl ClientLabel {
+    /// The label for anyone the configuration does not name.
+    pub const UNKNOWN: &'static str = "unknown";
+
+    /// `name` when `config` has a client of that name; "unknown" otherwise.
+    pub fn new(name: Option<&Arc<str>>, config: &Config) -> ClientLabel {
+        ClientLabel(name.filter(|n| config.clients.contains_key(&***n)).cloned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or(Self::UNKNOWN)
+    }
+}
+
+/// Records one judged request.
 pub fn observe_request(
     decision: &'static str,
     reason: &'static str,
-    client: Option<&str>,
+    client: &ClientLabel,
     status: u16,
     elapsed: Duration,
 ) {
     let m = &*METRICS;
-    let client = match reason {
-        "unknown_client" | "bad_identity" | "unjudged" => "",
-        _ => client.unwrap_or(""),
-    };
     m.requests
         .get_or_create(&RequestLabels {
-            client: client.to_owned(),
+            client: client.as_str().to_owned(),
             decision,
             reason,
         })

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::files::{self, Reads, Unsettled};
 use crate::config::{Config, ConfigError};
 use crate::identity::Identity;
 use crate::tls::{Tls, TlsError};
@@ -18,6 +19,8 @@ pub enum LoadError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Tls(#[from] TlsError),
+    #[error("{0}")]
+    Unsettled(#[from] Unsettled),
 }
 
 #[derive(Clone)]
@@ -28,11 +31,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Loads config and TLS material. The Engine client (and its pool) of
-    /// `previous` is kept when the socket and timeout did not change.
+    /// Loads and checks the config and the TLS material it names: the one
+    /// judgement `check`, `serve` and a reload share. Every file is read
+    /// until it reads the same twice ([`files`]). With `previous` (a
+    /// reload), a config that would drop every client or the CRL without
+    /// saying so is refused too ([`Config::may_replace`]), and the Engine
+    /// client is kept when the socket and timeout did not change.
     pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, LoadError> {
-        let config = Config::load(path)?;
-        let tls = Tls::load(&config.tls)?;
+        let (config, tls) = files::settled(|reads| Snapshot::read(path, reads))??;
+        if let Some(previous) = previous {
+            config.may_replace(&previous.config)?;
+        }
         let upstream = match previous {
             Some(p)
                 if p.upstream.socket() == config.upstream
@@ -47,6 +56,12 @@ impl Snapshot {
             tls,
             upstream,
         })
+    }
+
+    fn read(path: &Path, reads: &Reads) -> Result<(Config, Tls), LoadError> {
+        let config = Config::read(path, reads)?;
+        let tls = Tls::read(&config.tls, reads)?;
+        Ok((config, tls))
     }
 
     /// Whether a connection opened under an earlier snapshot may stay open

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::server::danger::ClientCertVerifier;
@@ -18,21 +18,37 @@ use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{CertificateError, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::time::ASN1Time;
 
+use crate::config::files::Reads;
 use crate::config::TlsFiles;
 
-/// Why TLS material could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
-    Rustls {
-        path: PathBuf,
-        source: rustls::Error,
-    },
-    #[error("client verifier: {0}")]
-    Verifier(String),
+/// One thing wrong with the TLS files, under the config key of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsProblem {
+    /// `tls.ca`, `tls.cert`, `tls.key`, `tls.crl`, or `tls` for the set.
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// Everything wrong with the TLS files, all reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct TlsError {
+    pub problems: Vec<TlsProblem>,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
 }
 
 /// The loaded TLS side of a configuration.
@@ -42,6 +58,26 @@ pub struct Tls {
     /// The same verifier the handshake uses; reloads ask it again about the
     /// certificates of connections that are already open.
     pub verifier: Arc<dyn ClientCertVerifier>,
+    /// What the checks found, for `dockgate check` to report.
+    pub facts: Arc<TlsFacts>,
+}
+
+/// What loading learned about files that passed: `check` reports it and
+/// warns about what expires soon.
+#[derive(Debug, Clone)]
+pub struct TlsFacts {
+    pub ca_not_after: ASN1Time,
+    pub cert_not_after: ASN1Time,
+    /// `DNS:name` / `IP:addr`, as `pki` writes them.
+    pub sans: Vec<String>,
+    pub crl: Option<CrlFacts>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CrlFacts {
+    /// The CRL number, when the CRL has one.
+    pub number: Option<String>,
+    pub revoked: usize,
 }
 
 impl fmt::Debug for Tls {
@@ -50,53 +86,130 @@ impl fmt::Debug for Tls {
     }
 }
 
-impl Tls {
-    /// Loads and checks every file named in `[tls]`.
-    pub fn load(files: &TlsFiles) -> Result<Tls, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        for ca in read_certs(&files.ca)? {
-            roots.add(ca).map_err(|source| TlsError::Rustls {
-                path: files.ca.clone(),
-                source,
-            })?;
-        }
-        let mut builder =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-        if let Some(crl) = &files.crl {
-            builder = builder
-                .with_crls(read_crls(crl)?)
-                .only_check_end_entity_revocation();
-        }
-        let verifier = builder
-            .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+/// Collects problems while the files are read and checked.
+#[derive(Default)]
+struct Problems(Vec<TlsProblem>);
 
-        let chain = read_certs(&files.cert)?;
-        let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::File {
-            path: files.key.clone(),
-            message: format!("no usable private key: {e}"),
-        })?;
-        let mut server = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|source| TlsError::Rustls {
-                path: files.cert.clone(),
-                source,
-            })?
-            .with_client_cert_verifier(Arc::clone(&verifier))
-            .with_single_cert(chain, key)
-            .map_err(|source| TlsError::Rustls {
-                path: files.key.clone(),
-                source,
-            })?;
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
-        server.session_storage = Arc::new(NoServerSessionStorage {});
-        server.send_tls13_tickets = 0;
-        server.ignore_client_order = true;
-        Ok(Tls {
-            server: Arc::new(server),
-            verifier,
-        })
+impl Problems {
+    fn push(&mut self, key: &'static str, message: impl Into<String>) {
+        self.0.push(TlsProblem {
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+impl Tls {
+    /// Reads every file named in `[tls]` through `reads` and checks them:
+    /// this is the one judgement `check`, `serve` and a reload all use,
+    /// so a set `check` calls an error never starts and never replaces a
+    /// running one. Checked: the CA is a CA certificate and valid now; the
+    /// server certificate chains to it, names SANs and is valid now; the
+    /// key is the certificate's; a configured CRL file holds at least one
+    /// CRL and each is signed by the CA (an empty or foreign CRL would
+    /// switch revocation off, or lock every client out).
+    pub fn read(files: &TlsFiles, reads: &Reads) -> Result<Tls, TlsError> {
+        let mut problems = Problems::default();
+        let now = ASN1Time::now();
+        let ca_chain = read_certs(reads, "tls.ca", &files.ca, &mut problems);
+        let cert_chain = read_certs(reads, "tls.cert", &files.cert, &mut problems);
+        let key = read_key(reads, &files.key, &mut problems);
+        let crls = files
+            .crl
+            .as_deref()
+            .map(|path| (path, read_crls(reads, path, &mut problems)));
+
+        let ca = ca_chain
+            .as_ref()
+            .and_then(|c| parse_cert("tls.ca", &files.ca, &c[0], &mut problems));
+        let cert = cert_chain
+            .as_ref()
+            .and_then(|c| parse_cert("tls.cert", &files.cert, &c[0], &mut problems));
+        if let Some(ca) = &ca {
+            if !ca.is_ca() {
+                problems.push(
+                    "tls.ca",
+                    format!(
+                        "{}: not a CA certificate (basicConstraints CA:false)",
+                        files.ca.display()
+                    ),
+                );
+            }
+            validity("tls.ca", &files.ca, ca, now, &mut problems);
+        }
+        let mut sans = Vec::new();
+        if let Some(cert) = &cert {
+            if let Some(ca) = &ca {
+                if cert.verify_signature(Some(ca.public_key())).is_err() {
+                    problems.push(
+                        "tls.cert",
+                        format!(
+                            "{} is not signed by the CA in {}",
+                            files.cert.display(),
+                            files.ca.display()
+                        ),
+                    );
+                }
+            }
+            match cert.subject_alternative_name() {
+                Ok(Some(san)) if !san.value.general_names.is_empty() => {
+                    sans = san.value.general_names.iter().map(general_name).collect();
+                }
+                _ => problems.push(
+                    "tls.cert",
+                    format!(
+                        "{}: no subject alternative names: Go clients (docker) will refuse it",
+                        files.cert.display()
+                    ),
+                ),
+            }
+            validity("tls.cert", &files.cert, cert, now, &mut problems);
+        }
+        let mut crl_facts = None;
+        if let (Some((path, Some(crls))), Some(ca)) = (&crls, &ca) {
+            let mut revoked = 0;
+            let mut number = None;
+            for der in crls {
+                match CertificateRevocationList::from_der(der) {
+                    Err(_) => problems.push("tls.crl", format!("{}: not a CRL", path.display())),
+                    Ok((_, crl)) => {
+                        if crl.verify_signature(ca.public_key()).is_err() {
+                            problems.push(
+                                "tls.crl",
+                                format!(
+                                    "{} is not signed by the CA in {}",
+                                    path.display(),
+                                    files.ca.display()
+                                ),
+                            );
+                        }
+                        revoked += crl.iter_revoked_certificates().count();
+                        number = number.or(crl.crl_number().map(|n| n.to_string()));
+                    }
+                }
+            }
+            crl_facts = Some(CrlFacts { number, revoked });
+        }
+
+        let facts = match (&ca, &cert) {
+            (Some(ca), Some(cert)) => Some(TlsFacts {
+                ca_not_after: ca.validity().not_after,
+                cert_not_after: cert.validity().not_after,
+                sans,
+                crl: crl_facts,
+            }),
+            _ => None,
+        };
+        drop((ca, cert));
+        let (Some(ca_chain), Some(cert_chain), Some(key), Some(facts), true) =
+            (ca_chain, cert_chain, key, facts, problems.0.is_empty())
+        else {
+            return Err(TlsError {
+                problems: problems.0,
+            });
+        };
+        let crls = crls.and_then(|(_, crls)| crls);
+        build(files, ca_chain, cert_chain, key, crls, facts)
     }
 
     /// Asks the current verifier whether an already-connected client's
@@ -111,29 +224,179 @@ impl Tls {
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::File {
-            path: path.to_owned(),
-            message: "no certificate in file".into(),
-        });
+/// The rustls side, from material that passed every check.
+fn build(
+    files: &TlsFiles,
+    ca_chain: Vec<CertificateDer<'static>>,
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    crls: Option<Vec<CertificateRevocationListDer<'static>>>,
+    facts: TlsFacts,
+) -> Result<Tls, TlsError> {
+    let fail = |key, message: String| TlsError {
+        problems: vec![TlsProblem { key, message }],
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for ca in ca_chain {
+        roots
+            .add(ca)
+            .map_err(|e| fail("tls.ca", format!("{}: {e}", files.ca.display())))?;
     }
-    Ok(certs)
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+    if let Some(crls) = crls {
+        builder = builder.with_crls(crls).only_check_end_entity_revocation();
+    }
+    let verifier = builder
+        .build()
+        .map_err(|e| fail("tls", format!("client verifier: {e}")))?;
+    let mut server = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("tls", e.to_string()))?
+        .with_client_cert_verifier(Arc::clone(&verifier))
+        .with_single_cert(cert_chain, key)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => fail(
+                "tls.key",
+                format!(
+                    "{}: not the private key of the certificate in {}",
+                    files.key.display(),
+                    files.cert.display()
+                ),
+            ),
+            other => fail("tls", format!("{}: {other}", files.key.display())),
+        })?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.session_storage = Arc::new(NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    server.ignore_client_order = true;
+    Ok(Tls {
+        server: Arc::new(server),
+        verifier,
+        facts: Arc::new(facts),
+    })
 }
 
-fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    CertificateRevocationListDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
+fn read_file(
+    reads: &Reads,
+    key: &'static str,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<u8>> {
+    reads
+        .read(path)
+        .map_err(|e| problems.push(key, format!("{}: {e}", path.display())))
+        .ok()
+}
+
+fn read_certs(
+    reads: &Reads,
+    key: &'static str,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let bytes = read_file(reads, key, path, problems)?;
+    match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Err(e) => problems.push(key, format!("{}: {e}", path.display())),
+        Ok(certs) if certs.is_empty() => {
+            problems.push(key, format!("{}: no certificate in file", path.display()))
+        }
+        Ok(certs) => return Some(certs),
+    }
+    None
+}
+
+fn read_key(reads: &Reads, path: &Path, problems: &mut Problems) -> Option<PrivateKeyDer<'static>> {
+    let bytes = read_file(reads, "tls.key", path, problems)?;
+    PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|e| {
+            problems.push(
+                "tls.key",
+                format!("{}: no usable private key: {e}", path.display()),
+            )
         })
+        .ok()
+}
+
+/// The CRLs in a file; a file with none is an error, not "nothing revoked":
+/// a truncated or emptied file must not switch revocation off.
+fn read_crls(
+    reads: &Reads,
+    path: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<CertificateRevocationListDer<'static>>> {
+    let bytes = read_file(reads, "tls.crl", path, problems)?;
+    match CertificateRevocationListDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Err(e) => problems.push("tls.crl", format!("{}: {e}", path.display())),
+        Ok(crls) if crls.is_empty() => problems.push(
+            "tls.crl",
+            format!(
+                "{}: no CRL in file (an empty or cut-off CRL file would switch revocation checks off)",
+                path.display()
+            ),
+        ),
+        Ok(crls) => return Some(crls),
+    }
+    None
+}
+
+fn parse_cert<'a>(
+    key: &'static str,
+    path: &Path,
+    der: &'a CertificateDer<'static>,
+    problems: &mut Problems,
+) -> Option<X509Certificate<'a>> {
+    match X509Certificate::from_der(der) {
+        Ok((_, cert)) => Some(cert),
+        Err(_) => {
+            problems.push(key, format!("{}: not an X.509 certificate", path.display()));
+            None
+        }
+    }
+}
+
+/// A certificate outside its validity cannot serve: rustls would present an
+/// expired server certificate that every client refuses.
+fn validity(
+    key: &'static str,
+    path: &Path,
+    cert: &X509Certificate<'_>,
+    now: ASN1Time,
+    problems: &mut Problems,
+) {
+    let validity = cert.validity();
+    if validity.not_before > now {
+        problems.push(
+            key,
+            format!(
+                "{} is not valid before {}",
+                path.display(),
+                validity.not_before
+            ),
+        );
+    } else if validity.not_after < now {
+        problems.push(
+            key,
+            format!("{} expired {}", path.display(), validity.not_after),
+        );
+    }
+}
+
+/// `DNS:host` / `IP:addr`, the way `pki` and openssl write SANs.
+fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> String {
+    use x509_parser::extensions::GeneralName;
+    match name {
+        GeneralName::DNSName(d) => format!("DNS:{d}"),
+        GeneralName::IPAddress(b) => match <[u8; 4]>::try_from(*b) {
+            Ok(v4) => format!("IP:{}", std::net::Ipv4Addr::from(v4)),
+            Err(_) => match <[u8; 16]>::try_from(*b) {
+                Ok(v6) => format!("IP:{}", std::net::Ipv6Addr::from(v6)),
+                Err(_) => "IP:(malformed)".to_owned(),
+            },
+        },
+        other => other.to_string(),
+    }
 }
 
 /// Why a TLS handshake failed, in words an admin acts on. Also the label

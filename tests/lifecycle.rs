@@ -331,13 +331,17 @@ fn the_binary_speaks_the_systemd_notify_protocol_starts_its_workers_and_exits_ze
     };
     assert_eq!(next(), "READY=1");
     let pid = child.id().to_string();
-    // Ready means serving: the configured worker threads are up.
-    let workers = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
-        .filter(|comm| comm.starts_with("dockgate-w"))
-        .count();
-    assert_eq!(workers, 3, "worker threads of {pid}");
+    // Ready means serving: the configured worker threads are up. Each
+    // thread names itself once it runs, a moment after it exists, so the
+    // names are waited for.
+    let workers = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+            .filter(|comm| comm.starts_with("dockgate-w"))
+            .count()
+    };
+    eventually("the 3 worker threads are named", || workers() == 3);
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
         .status()

@@ -17,7 +17,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Method, Uri};
 
+use crate::config::Config;
 use crate::identity::Identity;
+use crate::metrics::ClientLabel;
 
 pub mod line;
 
@@ -46,6 +48,8 @@ pub struct Meter {
 #[derive(Debug)]
 pub struct Record {
     client: Option<Arc<str>>,
+    /// The client as the metrics name it: only configured names.
+    label: ClientLabel,
     serial: Option<Arc<str>>,
     peer: Arc<str>,
     method: Method,
@@ -70,9 +74,17 @@ pub struct Record {
 pub struct AuditUnavailable;
 
 impl Record {
-    pub fn new(identity: Option<&Identity>, peer: &Arc<str>, method: &Method, uri: &Uri) -> Record {
+    /// The record of a request judged by `config`.
+    pub fn new(
+        config: &Config,
+        identity: Option<&Identity>,
+        peer: &Arc<str>,
+        method: &Method,
+        uri: &Uri,
+    ) -> Record {
         Record {
             client: identity.map(|i| Arc::clone(&i.name)),
+            label: ClientLabel::new(identity.map(|i| &i.name), config),
             serial: identity.map(|i| Arc::clone(&i.serial)),
             peer: Arc::clone(peer),
             method: method.clone(),
@@ -150,13 +162,7 @@ impl Record {
                 log.writer.append(tracing::Level::INFO, &out);
             }
         }
-        crate::metrics::observe_request(
-            decision,
-            reason,
-            self.client.as_deref(),
-            self.status,
-            elapsed,
-        );
+        crate::metrics::observe_request(decision, reason, &self.label, self.status, elapsed);
     }
 }
 

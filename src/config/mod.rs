@@ -1,10 +1,12 @@
 //! The gateway's configuration: read ([`raw`]), then validated and compiled
-//! into [`Config`], the form the running gateway uses.
+//! into [`Config`], the form the running gateway uses. Files are read only
+//! once they stop changing ([`files`]).
 //!
 //! Every problem is reported as `file:line: key: message`, and all problems
 //! in a file are reported at once so an admin fixes them in one pass.
 //! Relative paths are resolved against the config file's folder.
 
+pub mod files;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,8 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogSettings,
     pub metrics: Option<SocketAddr>,
+    /// The config says it means to have no clients (`allow_no_clients`).
+    pub allow_no_clients: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub crl: Option<PathBuf>,
+    /// The config says it means to have no CRL (`[tls] allow_no_crl`).
+    pub allow_no_crl: bool,
 }
 
 /// Resource bounds; see `config/dockgate.toml` for what each one protects.
@@ -132,18 +138,69 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl Config {
-    /// Reads, parses and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
+impl ConfigError {
+    /// A problem with the file as a whole, or with a key at no known line.
+    fn whole(file: &Path, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: file.to_owned(),
             problems: vec![Problem {
                 line: None,
-                key: String::new(),
-                message: format!("cannot read: {e}"),
+                key: key.to_owned(),
+                message: message.into(),
             }],
-        })?;
+        }
+    }
+}
+
+impl Config {
+    /// Reads (once it stays the same while read: [`files`]), parses and
+    /// validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        files::settled(|reads| Config::read(path, reads))
+            .map_err(|e| ConfigError::whole(path, "", e.to_string()))?
+    }
+
+    /// Reads a config file through `reads`, then parses and validates it.
+    pub fn read(path: &Path, reads: &files::Reads) -> Result<Config, ConfigError> {
+        let bytes = reads
+            .read(path)
+            .map_err(|e| ConfigError::whole(path, "", format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ConfigError::whole(path, "", "cannot read: not UTF-8 text"))?;
         Config::parse(path, &text)
+    }
+
+    /// What a reload from `running` to this config would drop without the
+    /// config saying so: every client, or the CRL. Half a config file, or
+    /// one edited in a hurry, is where these come from, and applying it
+    /// would close every stream or let revoked certificates back in.
+    pub fn may_replace(&self, running: &Config) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.clients.is_empty() && !running.clients.is_empty() && !self.allow_no_clients {
+            problems.push(Problem {
+                line: None,
+                key: "clients".into(),
+                message: format!(
+                    "no clients, where the running configuration has {}: write `allow_no_clients = true` (at the top) if every client is meant to go",
+                    running.clients.len()
+                ),
+            });
+        }
+        if self.tls.crl.is_none() && running.tls.crl.is_some() && !self.tls.allow_no_crl {
+            problems.push(Problem {
+                line: None,
+                key: "tls.crl".into(),
+                message: "missing, where the running configuration checks revocation against a CRL: write `allow_no_crl = true` in [tls] if revocation checks are meant to stop".into(),
+            });
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                file: self.source.clone(),
+                problems,
+            })
+        }
     }
 
     /// Parses and validates config text; `path` names it in errors and
@@ -219,9 +276,19 @@ impl Validator<'_> {
             cert: self.path("tls.cert", &raw.tls.cert, base),
             key: self.path("tls.key", &raw.tls.key, base),
             crl: raw.tls.crl.as_ref().map(|c| self.path("tls.crl", c, base)),
+            allow_no_crl: self.allowed_absence(
+                "tls.allow_no_crl",
+                raw.tls.allow_no_crl.as_ref(),
+                raw.tls.crl.is_some().then_some("a crl is configured"),
+            ),
         };
         let policies = self.policies(&raw.policies);
         let clients = self.clients(&raw.clients, &policies);
+        let allow_no_clients = self.allowed_absence(
+            "allow_no_clients",
+            raw.allow_no_clients.as_ref(),
+            (!clients.is_empty()).then_some("clients are configured"),
+        );
         let limits = self.limits(&raw.limits);
         let log = self.log(&raw.log);
         let metrics = raw
@@ -248,7 +315,29 @@ impl Validator<'_> {
             limits: limits?,
             log,
             metrics,
+            allow_no_clients,
         })
+    }
+
+    /// An `allow_no_*` setting: `true` only makes sense while the thing it
+    /// allows to be absent is absent (`present` says why it is not).
+    fn allowed_absence(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<bool>>,
+        present: Option<&str>,
+    ) -> bool {
+        let Some(value) = value else {
+            return false;
+        };
+        if let (true, Some(why)) = (*value.get_ref(), present) {
+            self.problem(
+                key,
+                value,
+                format!("is true, but {why}: remove one or the other"),
+            );
+        }
+        *value.get_ref()
     }
 
     fn path(&mut self, key: &str, value: &Spanned<String>, base: &Path) -> PathBuf {

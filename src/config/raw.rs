@@ -26,6 +26,9 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics: Option<RawMetrics>,
+    /// `true` when having no `[clients.*]` at all is meant: without it, a
+    /// reload refuses a config that would drop every client.
+    pub allow_no_clients: Option<Spanned<bool>>,
 }
 
 fn default_upstream() -> Spanned<String> {
@@ -39,6 +42,9 @@ pub struct RawTls {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
     pub crl: Option<Spanned<String>>,
+    /// `true` when having no `crl` is meant: without it, a reload refuses a
+    /// config that would drop the running one's CRL.
+    pub allow_no_crl: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_engine;
+pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -48,6 +49,32 @@ impl Pki {
 
     pub fn revoke(&self, name: &str) {
         dockgate::pki::revoke(self.dir.path(), name).expect("revoke");
+    }
+
+    /// Replaces the server certificate and key with a new pair signed by
+    /// this CA, valid from `not_before` to `not_after` (either may be in
+    /// the past or the future: `pki` itself refuses to make such a pair).
+    pub fn replace_server_cert(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) {
+        let ca_pem = std::fs::read_to_string(self.path().join("ca.pem")).unwrap();
+        let ca_key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(self.path().join("ca-key.pem")).unwrap(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(self.path().join("server-cert.pem"), cert.pem()).unwrap();
+        std::fs::write(self.path().join("server-key.pem"), key.serialize_pem()).unwrap();
     }
 
     /// The `[tls]` table pointing at this PKI.
@@ -131,7 +158,9 @@ impl Drop for Gateway {
     }
 }
 
-fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
+/// A whole config: `listen` on port 0, `upstream`, the PKI's `[tls]`
+/// table, a short shutdown grace unless `body` has `[limits]`, then `body`.
+pub fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
     // Tests stop gateways often; a short grace keeps them quick.
     let limits = if body.contains("[limits]") {
         ""

@@ -93,6 +93,24 @@ impl Conn {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Whether the server closes the connection (EOF or an error) before
+    /// the read timeout; whatever else arrives meanwhile is skipped.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 512];
+        loop {
+            match self.tls.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                }
+            }
+        }
+    }
+
     /// Reads one HTTP/1.1 response with a Content-Length body.
     pub fn read_response(&mut self) -> String {
         let mut out = Vec::new();
