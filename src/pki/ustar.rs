@@ -136,7 +136,8 @@ mod tests {
         assert_eq!(&meta[136..148], b"00000000000\0");
         assert_eq!(&meta[148..156], b"011017\0 ");
         assert_eq!(meta[156], b'0');
-        assert_eq!(&meta[257..265], b"ustar\000");
+        assert_eq!(&meta[257..263], b"ustar\0");
+        assert_eq!(&meta[263..265], b"00");
         assert_eq!(field(tls, 0..100), "tls");
         assert_eq!(&tls[100..108], b"0000700\0");
         assert_eq!(&tls[148..156], b"007716\0 ");
