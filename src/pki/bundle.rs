@@ -105,7 +105,7 @@ pub fn bundle(
         .filter(|sans| !host.is_named_by(sans))
         .map(|sans| sans.iter().map(San::to_string).collect());
 
-    let archive = archive(context, client, &host, &client_files)?;
+    let archive = archive(context, client, &host, &client_files);
     let mut staged = Staged::new();
     staged.write(&out, &archive, KEY_MODE)?;
     staged.commit()?;
@@ -344,12 +344,7 @@ struct Endpoint {
 
 /// The archive's bytes, entries in the order `docker context export`
 /// writes them.
-fn archive(
-    context: &str,
-    client: &str,
-    host: &GatewayHost,
-    files: &ClientFiles,
-) -> Result<Vec<u8>, PkiError> {
+fn archive(context: &str, client: &str, host: &GatewayHost, files: &ClientFiles) -> Vec<u8> {
     let meta = Meta {
         name: context,
         metadata: ContextMeta {
@@ -362,8 +357,8 @@ fn archive(
             },
         },
     };
-    let meta = serde_json::to_vec(&meta)
-        .map_err(|e| PkiError::Unsupported(format!("cannot write meta.json: {e}")))?;
+    // Strings and a bool into memory: serde_json has nothing to refuse.
+    let meta = serde_json::to_vec(&meta).expect("meta.json serializes");
     let mut tar = Ustar::new();
     tar.file("meta.json", PUBLIC_MODE, &meta);
     tar.dir("tls", TLS_DIR_MODE);
@@ -371,7 +366,7 @@ fn archive(
     tar.file("tls/docker/ca.pem", KEY_MODE, &files.ca);
     tar.file("tls/docker/cert.pem", KEY_MODE, &files.cert);
     tar.file("tls/docker/key.pem", KEY_MODE, &files.key);
-    Ok(tar.finish())
+    tar.finish()
 }
 
 #[cfg(test)]
