@@ -6,13 +6,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{eventually, text, Pki};
+use support::{eventually, has_lock_open, hold_lock, text, Pki};
 
 /// Starts `dockgate pki ARGS… --dir DIR` without waiting for it.
 fn start(dir: &Path, args: &[&str]) -> Child {
@@ -74,31 +73,6 @@ fn pem_der(path: &Path) -> Vec<u8> {
     let bytes = fs::read(path).unwrap();
     let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).unwrap();
     pem.contents
-}
-
-/// Opens the folder's lock file and takes it with flock(2) `op`, as another
-/// pki command would.
-fn hold_lock(dir: &Path, op: libc::c_int) -> File {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(dir.join("pki.lock"))
-        .expect("the earlier commands made pki.lock");
-    // SAFETY: flock only takes the descriptor, which `file` keeps open.
-    let taken = unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) };
-    assert_eq!(taken, 0, "{}", std::io::Error::last_os_error());
-    file
-}
-
-/// Whether process `pid` has the folder's lock file open, i.e. has reached
-/// the point where it takes the lock.
-fn has_lock_open(pid: u32, dir: &Path) -> bool {
-    let lock = fs::canonicalize(dir.join("pki.lock")).unwrap();
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten()
-        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == lock))
 }
 
 /// Holding the lock (`op`) from this process, a `pki client` started now

@@ -135,6 +135,46 @@ pub enum PkiError {
         waited: u64,
     },
 
+    /// `pki bundle` was asked for a client this folder has not issued.
+    #[error("no client {name:?} in {dir}: issue it with `dockgate pki client {name} --dir {dir}`", dir = dir.display())]
+    NoClient {
+        /// The client name.
+        name: String,
+        /// The `--dir` searched.
+        dir: PathBuf,
+    },
+
+    /// A client's certificate could not get anyone through the gateway.
+    #[error("the certificate of client {name:?} (serial {serial}) {reason}; issue a new one with `dockgate pki renew {name} --dir {dir}`", dir = dir.display())]
+    ClientUnusable {
+        /// The client name.
+        name: String,
+        /// The `--dir` it is in.
+        dir: PathBuf,
+        /// The certificate's serial, hex.
+        serial: String,
+        /// `is revoked` or `expired on …`.
+        reason: String,
+    },
+
+    /// A `docker context` name the docker CLI would refuse.
+    #[error("bad context name {name:?}: {reason}")]
+    BadContext {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A gateway address that is not `tcp://HOST:PORT`.
+    #[error("bad --host {host:?}: {reason}")]
+    BadHost {
+        /// The address as given.
+        host: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The request makes no sense for this kind of certificate.
     #[error("{0}")]
     Unsupported(String),

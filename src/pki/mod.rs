@@ -28,9 +28,12 @@
 //! - `init`: creating the CA.
 //! - `leaf`: `server` and `client`.
 //! - `renew`, `crl` (revoke), `inspect`, `list`, `quickstart`.
+//! - `bundle`: a client's files as one `docker context import` file,
+//!   written with `ustar`.
 //! - `verify`: the check every new certificate passes against the CA.
 //! - `report`: what the commands print.
 
+mod bundle;
 mod ca;
 mod cert;
 mod crl;
@@ -46,12 +49,14 @@ pub mod names;
 mod quickstart;
 mod renew;
 mod report;
+mod ustar;
 mod verify;
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
+pub use bundle::{bundle, check_context_name, BundleReport};
 pub use cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
 pub use crl::{refresh_crl, revoke, RevokeReport, CRL_DAYS};
 pub use error::PkiError;
@@ -130,6 +135,34 @@ pub enum PkiCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write a client's key, certificate and CA with the gateway's address
+    /// as one file that `docker context import` takes.
+    ///
+    /// After `docker context import CONTEXT FILE`, `docker --context CONTEXT`
+    /// reaches the gateway as NAME with no other step. The file holds the
+    /// client's key: it is written 0600; hand it over as you would the key.
+    Bundle {
+        /// The client's name.
+        name: String,
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// The gateway's address as the client reaches it, a name or
+        /// address the server certificate's SANs include.
+        #[arg(long, value_name = "tcp://HOST:PORT")]
+        host: String,
+        /// The file to write (default: CONTEXT.dockercontext, the name
+        /// `docker context export` gives).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The context's name (default: NAME); docker context names match
+        /// ^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$.
+        #[arg(long)]
+        context: Option<String>,
+        /// Replace an existing FILE.
+        #[arg(long)]
+        force: bool,
+    },
     /// List every certificate issued, with expiry and status.
     List {
         /// Directory for the PKI.
@@ -205,6 +238,21 @@ pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
             report::issued(&issued);
             report::docker_usage(&dir, &issued, host.as_deref())?;
         }
+        PkiCommand::Bundle {
+            name,
+            dir,
+            host,
+            out,
+            context,
+            force,
+        } => report::bundled(&bundle(
+            &dir,
+            &name,
+            context.as_deref(),
+            &host,
+            out.as_deref(),
+            force,
+        )?),
         PkiCommand::List { dir } => print!("{}", list(&dir)?),
         PkiCommand::Inspect { file } => print!("{}", inspect(&file)?),
         PkiCommand::Revoke { target, dir } => report::revoked(&revoke(&dir, &target)?),

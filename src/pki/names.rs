@@ -104,7 +104,7 @@ impl fmt::Display for San {
 /// Checks a DNS name in the form certificate verifiers accept: labels of
 /// 1–63 `[A-Za-z0-9-]` not starting or ending with '-', at most 253
 /// characters, no trailing dot, and optionally `*.` as the whole first label.
-fn check_dns_name(name: &str) -> Result<(), String> {
+pub(super) fn check_dns_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty DNS name".into());
     }

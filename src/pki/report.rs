@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::bundle::{check_context_name, BundleReport};
 use super::crl::RevokeReport;
 use super::files::Layout;
 use super::index::{Index, Kind};
@@ -66,7 +67,42 @@ pub fn docker_usage(dir: &Path, r: &IssueReport, host: Option<&str>) -> Result<(
         "  docker context create {name} --docker \"host=tcp://{host}:{DOCKER_TLS_PORT},ca={d}/ca.pem,cert={d}/cert.pem,key={d}/key.pem\"",
         name = r.name
     );
+    // The one-file form, when the client's name also names a context.
+    if check_context_name(&r.name).is_ok() {
+        let pki_dir = dir.canonicalize().map_err(|e| PkiError::io(dir, e))?;
+        println!(
+            "  dockgate pki bundle {name} --dir {pki} --host tcp://{host}:{DOCKER_TLS_PORT}   # then: docker context import {name} {name}.dockercontext",
+            name = r.name,
+            pki = pki_dir.display()
+        );
+    }
     Ok(())
+}
+
+/// Prints what `bundle` wrote and how to use it.
+pub fn bundled(r: &BundleReport) {
+    println!(
+        "wrote {} (mode 0600: it holds the key of client {})",
+        r.path.display(),
+        r.client
+    );
+    println!("  context {} for {}", r.context, r.host);
+    println!(
+        "  client certificate serial {}, valid until {}",
+        r.serial,
+        cert::timestamp(r.not_after)
+    );
+    if let Some(sans) = &r.unmatched_sans {
+        println!(
+            "  note: the server certificate's SANs ({}) do not name this host, so the docker CLI will refuse the gateway: give a --host they name, or reissue it with `dockgate pki server --force --san {} …`",
+            sans.join(", "),
+            r.host_san
+        );
+    }
+    println!();
+    println!("use it with:");
+    println!("  docker context import {} {}", r.context, r.path.display());
+    println!("  docker --context {} ps", r.context);
 }
 
 /// Prints what `revoke` did.

@@ -9,7 +9,9 @@ pub mod fake_engine;
 pub mod process;
 pub mod raw;
 
+use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -82,6 +84,31 @@ impl Pki {
         let p = self.dir.path().display();
         format!("[tls]\nca = \"{p}/ca.pem\"\ncert = \"{p}/server-cert.pem\"\nkey = \"{p}/server-key.pem\"\ncrl = \"{p}/crl.pem\"\n")
     }
+}
+
+/// Opens the folder's lock file and takes it with flock(2) `op`, as another
+/// pki command would.
+pub fn hold_lock(dir: &Path, op: libc::c_int) -> File {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("pki.lock"))
+        .expect("the earlier commands made pki.lock");
+    // SAFETY: flock only takes the descriptor, which `file` keeps open.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) };
+    assert_eq!(taken, 0, "{}", std::io::Error::last_os_error());
+    file
+}
+
+/// Whether process `pid` has the folder's lock file open, i.e. has reached
+/// the point where it takes the lock.
+pub fn has_lock_open(pid: u32, dir: &Path) -> bool {
+    let lock = std::fs::canonicalize(dir.join("pki.lock")).unwrap();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
 }
 
 /// A gateway running on its own runtime thread.
@@ -302,6 +329,19 @@ pub fn docker(cli: &str, gateway: &Gateway, pki: &Pki, client: &str) -> Command 
         .env("DOCKER_HOST", gateway.docker_host())
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", pki.client_dir(client))
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A docker CLI invocation that finds the Engine only through the docker
+/// configuration in `config_dir` (its contexts): no DOCKER_HOST, no TLS
+/// variables.
+pub fn docker_with_config(cli: &str, home: &Path, config_dir: &Path) -> Command {
+    let mut cmd = Command::new(cli);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", home)
+        .env("DOCKER_CONFIG", config_dir)
         .stdin(Stdio::null());
     cmd
 }
