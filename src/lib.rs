@@ -9,67 +9,26 @@
 //!
 //! # Layout
 //!
-//! Configuration, parsed then validated then compiled:
-//! * [`config`] — the TOML file ([`config::raw`]) and its checked form.
-//! * [`policy`] — allow rules and the glob matcher compiled from them.
-//! * [`tls`] — certificates, CRL and the rustls server configuration.
-//! * [`snapshot`] — everything a reload swaps at once.
+//! The folders are the parts, and imports run from the later parts to the
+//! earlier ones: the commands use the daemon, the daemon runs the request
+//! path, and the request path reads the configuration.
 //!
-//! The request path, in the order a request meets it:
-//! * [`server`] — accept loop, TLS handshake, one task per connection.
-//! * [`linger`] — a closing connection reads what its client still sends.
-//! * [`identity`] — the client's name from its certificate.
-//! * [`gateway`] — read what the judge needs, then forward or refuse.
-//! * [`judge`] — the one function that decides whether a request passes,
-//!   with the Engine's route table ([`judge::route`]).
-//! * [`path`] — the one canonical reading of a request target.
-//! * [`headers`] — hop-by-hop headers and upgrade requests.
-//! * [`upstream`] — each client connection's own connection to the Engine.
-//! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
-//! * [`workers`] — the threads connections run on, one runtime per core.
-//! * [`inspect`] — request bodies and queries that could grant the host.
-//! * [`refusal`] — every reason to refuse, and the response for each.
-//! * [`audit`] — one structured event per request.
-//!
-//! Running it:
-//! * [`daemon`] — bind, serve, reload, drain.
-//! * [`shutdown`] — the stop signal passed to every task.
-//! * [`notify`] — systemd readiness and socket activation.
-//! * [`open_files`] — the open-file limit, raised at start.
-//! * [`metrics`] — Prometheus metrics and the health check.
-//! * [`logging`] — text or JSON logs; [`log_writer`] — the bounded queue
-//!   and the thread that writes them to [`log_output`], which never blocks
-//!   anyone else.
-//! * [`check`], [`explain`] — validate a configuration; explain a verdict.
-//! * [`quickstart`] — from nothing to a serving gateway in one command.
+//! * [`config`] — what the admin wrote, parsed, validated and compiled: the
+//!   TOML file, policies and grants, TLS material, and the snapshot a reload
+//!   swaps at once.
+//! * [`request`] — the request path, in the order a request meets it: the
+//!   accept loop, the worker threads, the connection and its TLS identity,
+//!   the gateway, the one judge (with the Engine's route table and the body
+//!   inspector), the Engine link and the tunnel, refusals and the audit event.
+//! * [`run`] — running it: bind, serve, reload and drain; shutdown, systemd
+//!   readiness, the open-file limit, metrics and the health check, and logs
+//!   that never block serving.
+//! * [`cli`] — the commands: their arguments, `check`, `explain` and
+//!   `quickstart`.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
 
-pub mod audit;
-pub mod check;
+pub mod cli;
 pub mod config;
-pub mod daemon;
-pub mod explain;
-pub mod gateway;
-pub mod headers;
-pub mod identity;
-pub mod inspect;
-pub mod judge;
-pub mod linger;
-pub mod log_output;
-pub mod log_writer;
-pub mod logging;
-pub mod metrics;
-pub mod notify;
-pub mod open_files;
-pub mod path;
 pub mod pki;
-pub mod policy;
-pub mod quickstart;
-pub mod refusal;
-pub mod server;
-pub mod shutdown;
-pub mod snapshot;
-pub mod tls;
-pub mod tunnel;
-pub mod upstream;
-pub mod workers;
+pub mod request;
+pub mod run;

@@ -2,56 +2,12 @@
 //! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
 //! (for `explain`: denied), 64 for a configuration that does not validate.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dockgate::daemon::{self, Daemon, HeldSignals, StartError};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "dockgate",
-    version,
-    about = "A mutual-TLS gateway for the Docker Engine API"
-)]
-enum Cli {
-    /// Serve the gateway.
-    Serve {
-        /// The configuration file.
-        #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
-        config: PathBuf,
-    },
-    /// Validate a configuration and everything it names, without serving.
-    Check {
-        #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
-        config: PathBuf,
-    },
-    /// Show how the gateway would judge one request.
-    Explain {
-        #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
-        config: PathBuf,
-        /// The client (certificate Common Name) sending the request.
-        #[arg(long)]
-        client: String,
-        /// The request body to judge, for endpoints whose bodies are inspected.
-        #[arg(long)]
-        body: Option<PathBuf>,
-        /// GET, POST, ...
-        method: String,
-        /// The request target, e.g. /v1.41/containers/create
-        path: String,
-    },
-    /// Create certificates if missing and serve the example configuration.
-    Quickstart {
-        /// The folder holding certs/ and config/ (created if missing).
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-    },
-    /// Create and manage the CA, server and client certificates.
-    #[command(subcommand)]
-    Pki(dockgate::pki::PkiCommand),
-}
+use dockgate::cli::args::Cli;
+use dockgate::run::daemon::{self, Daemon, HeldSignals, StartError};
 
 /// EX_USAGE from sysexits.h: the configuration does not validate.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -74,9 +30,9 @@ fn main() -> ExitCode {
             let Some(signals) = take_signals(held) else {
                 return ExitCode::FAILURE;
             };
-            match dockgate::quickstart::prepare(&dir).await {
+            match dockgate::cli::quickstart::prepare(&dir).await {
                 Ok(daemon) => serve(daemon, signals).await,
-                Err(dockgate::quickstart::QuickstartError::Start(e)) => start_failed(&e),
+                Err(dockgate::cli::quickstart::QuickstartError::Start(e)) => start_failed(&e),
                 Err(e) => {
                     eprintln!("dockgate quickstart: {e}");
                     ExitCode::FAILURE
@@ -87,7 +43,7 @@ fn main() -> ExitCode {
         Cli::Check { config } => {
             drop(held);
             let report =
-                runtime().block_on(dockgate::check::check(&config, Duration::from_secs(5)));
+                runtime().block_on(dockgate::cli::check::check(&config, Duration::from_secs(5)));
             println!("{report}");
             if report.has_errors() {
                 ExitCode::from(EXIT_BAD_CONFIG)
@@ -118,16 +74,16 @@ fn main() -> ExitCode {
                 }
             };
             let explanation =
-                dockgate::explain::explain(&config, &client, &method, &path, body.as_deref());
+                dockgate::cli::explain::explain(&config, &client, &method, &path, body.as_deref());
             println!("{client}: {method} {path}\n{explanation}");
             match explanation.verdict {
-                dockgate::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,
-                dockgate::explain::Verdict::Deny { .. } => ExitCode::FAILURE,
+                dockgate::cli::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,
+                dockgate::cli::explain::Verdict::Deny { .. } => ExitCode::FAILURE,
             }
         }
         Cli::Pki(cmd) => {
             drop(held);
-            match dockgate::pki::run(cmd) {
+            match dockgate::cli::pki::run(cmd) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("dockgate pki: {e}");
@@ -164,7 +120,10 @@ fn start_failed(e: &StartError) -> ExitCode {
 
 /// Runs a bound daemon with logging and signal handling until it stops.
 async fn serve(daemon: Daemon, signals: daemon::Signals) -> ExitCode {
-    let _log_writer = dockgate::logging::init(&daemon.control().current().config.log);
+    let _log_writer = dockgate::run::logging::init(
+        &daemon.control().current().config.log,
+        dockgate::run::metrics::log_counters(),
+    );
     tokio::spawn(daemon::handle_signals(signals, daemon.control()));
     match daemon.run().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -82,7 +82,7 @@ fn ping(gateway: &Gateway, pki: &Pki, client: &str) -> String {
 /// process-wide; only one test here refuses for each reason).
 fn refused_connections(reason: &str) -> u64 {
     let label = format!("dockgate_refused_connections_total{{reason=\"{reason}\"}} ");
-    dockgate::metrics::render()
+    dockgate::run::metrics::render()
         .lines()
         .find_map(|line| line.strip_prefix(&label)?.trim().parse().ok())
         .unwrap_or(0)
@@ -100,11 +100,11 @@ fn attach_requests(engine: &FakeEngine) -> usize {
 fn a_client_holding_tunnels_up_to_its_limit_is_refused_more_and_others_are_served() {
     const PER_CLIENT: usize = 64;
     const EXTRA_TUNNELS: usize = 16;
-    const IDLE_OVER_LIMIT: usize = dockgate::server::REFUSALS_PER_CLIENT + 8;
+    const IDLE_OVER_LIMIT: usize = dockgate::request::shared::REFUSALS_PER_CLIENT + 8;
     // Room for the client's tunnels, its refusals in progress and a few
     // more, but not for its idle connections over the limit had they all
     // been kept waiting for a request to refuse.
-    const TOTAL: usize = PER_CLIENT + dockgate::server::REFUSALS_PER_CLIENT + 8;
+    const TOTAL: usize = PER_CLIENT + dockgate::request::shared::REFUSALS_PER_CLIENT + 8;
     const _: () = assert!(PER_CLIENT + IDLE_OVER_LIMIT >= TOTAL);
 
     let pki = Pki::new(&["hog", "other"]);
@@ -171,7 +171,7 @@ fn a_client_holding_tunnels_up_to_its_limit_is_refused_more_and_others_are_serve
             _ => panic!("{response}"),
         }
     }
-    assert_eq!(answered, dockgate::server::REFUSALS_PER_CLIENT);
+    assert_eq!(answered, dockgate::request::shared::REFUSALS_PER_CLIENT);
     assert_eq!(closed, IDLE_OVER_LIMIT - answered);
 
     // Only the tunnels within the limit reached the Engine.

@@ -296,7 +296,7 @@ fn the_audit_metrics_count_decisions() {
     let (pki, _engine, gateway) = setup();
     raw::exchange(gateway.addr, &pki, "bob", &get("/_ping"));
     raw::exchange(gateway.addr, &pki, "bob", &get("/info"));
-    let text = dockgate::metrics::render();
+    let text = dockgate::run::metrics::render();
     assert!(
         text.contains(r#"dockgate_requests_total{client="bob",decision="allow",reason=""}"#),
         "{text}"

@@ -38,7 +38,7 @@ max_inspected_body_bytes = 65536
 /// Larger than every socket buffer between the client and dockgate, and
 /// below the amount dockgate discards before giving up.
 const BODY_BYTES: usize = 6 << 20;
-const _: () = assert!((BODY_BYTES as u64) < dockgate::linger::LINGER_BYTES);
+const _: () = assert!((BODY_BYTES as u64) < dockgate::request::linger::LINGER_BYTES);
 
 const POLICY_REFUSED: &str =
     "POST /v1.41/build?t=x HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n";
@@ -148,7 +148,7 @@ fn a_client_cannot_keep_a_refused_connection_open_by_sending() {
     let engine = FakeEngine::start();
     let gateway = Gateway::start(&pki, engine.path(), CONFIG);
     // Far more than dockgate discards and than the socket buffers hold.
-    let body = 4 * dockgate::linger::LINGER_BYTES as usize;
+    let body = 4 * dockgate::request::linger::LINGER_BYTES as usize;
     match send_whole_body_then_read(&gateway, &pki, "bob", POLICY_REFUSED, body) {
         Outcome::Cut(sent, e) => {
             assert!(sent < body, "{sent}");

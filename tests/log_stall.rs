@@ -249,7 +249,7 @@ fn fill(gateway: &Gateway, conn: &mut Conn) -> usize {
 fn audit_lines(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
     lines
         .iter()
-        .filter(|l| l["target"] == "dockgate::audit")
+        .filter(|l| l["target"] == "dockgate::request::audit")
         .collect()
 }
 
@@ -423,7 +423,7 @@ fn under_journald_each_line_carries_its_priority() {
         raw::client_config(&pki, None)
     ));
     support::eventually("the audit line arrives", || {
-        reader.has_line("dockgate::audit")
+        reader.has_line("dockgate::request::audit")
     });
     assert!(gateway.stop().success());
     reader.thread.join().unwrap();
@@ -440,7 +440,7 @@ fn under_journald_each_line_carries_its_priority() {
             .any(|l| l.starts_with(prefix) && l.contains(needle))
     };
     assert!(with("<6>{", "\"dockgate serving\""), "{lines:#?}");
-    assert!(with("<6>{", "\"dockgate::audit\""), "{lines:#?}");
+    assert!(with("<6>{", "\"dockgate::request::audit\""), "{lines:#?}");
     assert!(with("<4>{", "TLS handshake failed"), "{lines:#?}");
     for line in &lines {
         let json = line

@@ -52,7 +52,7 @@ fn refusals_of_an_unconfigured_name_are_labelled_unknown() {
     );
     assert_eq!(raw::status(&response), 200);
 
-    let text = dockgate::metrics::render();
+    let text = dockgate::run::metrics::render();
     assert!(!text.contains("mallory"), "{text}");
     for reason in ["non_canonical", "bad_request", "unknown_client"] {
         let line = format!(

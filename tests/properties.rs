@@ -9,9 +9,10 @@
 //!   inspector take arbitrary input. These are the stable-toolchain smoke
 //!   runs of the `fuzz/` targets, so CI exercises them on every run.
 
-use dockgate::inspect::{self, Endpoint, Grants, RawGrants};
-use dockgate::path;
-use dockgate::policy::{Policy, Rule};
+use dockgate::config::grants::{Grants, RawGrants};
+use dockgate::config::policy::{Policy, Rule};
+use dockgate::request::inspect::{self, Endpoint};
+use dockgate::request::path;
 use hyper::{Method, Uri};
 use proptest::prelude::*;
 

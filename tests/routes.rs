@@ -19,7 +19,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use dockgate::judge::route::{self, ROUTES};
+use dockgate::request::judge::route::{self, ROUTES};
 use hyper::{Method, Uri};
 use support::raw;
 use support::{real_engine, Gateway, Pki, TEST_IMAGE};
@@ -139,7 +139,8 @@ fn the_engine_routes_every_probe_where_the_table_does() {
             for prefix in prefixes {
                 let target = format!("{prefix}{path}");
                 let uri: Uri = target.parse().unwrap();
-                let canonical = dockgate::path::canonicalize(&uri).expect("probes are canonical");
+                let canonical =
+                    dockgate::request::path::canonicalize(&uri).expect("probes are canonical");
                 let table = route::find(method, &canonical.route);
                 let answer = engine(&socket, method.as_str(), &target, "");
                 probes += 1;

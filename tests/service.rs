@@ -78,7 +78,7 @@ fn json_audit_events_carry_the_stable_fields() {
     assert!(child.wait().unwrap().success());
     let audit: Vec<_> = lines
         .iter()
-        .filter(|l| l["target"] == "dockgate::audit")
+        .filter(|l| l["target"] == "dockgate::request::audit")
         .collect();
     assert_eq!(audit.len(), 2, "{lines:#?}");
     let allow = audit

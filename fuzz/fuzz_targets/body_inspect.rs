@@ -6,7 +6,8 @@
 
 use std::sync::OnceLock;
 
-use dockgate::inspect::{judge, Endpoint, Grants, RawGrants};
+use dockgate::config::grants::{Grants, RawGrants};
+use dockgate::request::inspect::{judge, Endpoint};
 use libfuzzer_sys::fuzz_target;
 
 fn grants() -> &'static [Grants; 2] {

@@ -4,8 +4,8 @@
 //! reads both the same).
 #![no_main]
 
-use dockgate::inspect::json::{parse, Object, Value};
-use dockgate::inspect::schema::{check_known, Shape};
+use dockgate::request::inspect::json::{parse, Object, Value};
+use dockgate::request::inspect::schema::{check_known, Shape};
 use libfuzzer_sys::fuzz_target;
 
 const SHAPES: [Shape; 5] = [

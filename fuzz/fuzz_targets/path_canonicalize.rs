@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(uri) = hyper::Uri::try_from(data) else { return };
-    let Ok(target) = dockgate::path::canonicalize(&uri) else { return };
+    let Ok(target) = dockgate::request::path::canonicalize(&uri) else { return };
     let route = &target.route;
     assert!(route.starts_with('/'), "{route:?}");
     assert!(route == "/" || !route.ends_with('/'), "trailing slash in {route:?}");
@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
     assert!(!route.contains('%'), "a second round of escapes in {route:?}");
     assert!(route.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\'), "{route:?}");
     if let Some(version) = &target.version {
-        assert!(dockgate::path::is_version_segment(&format!("v{version}")), "{version:?}");
+        assert!(dockgate::request::path::is_version_segment(&format!("v{version}")), "{version:?}");
     }
 });

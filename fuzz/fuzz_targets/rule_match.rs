@@ -2,8 +2,8 @@
 //! picks a method and the rest is the route to match. Must never panic.
 #![no_main]
 
-use dockgate::inspect::Grants;
-use dockgate::policy::{Policy, Rule};
+use dockgate::config::grants::Grants;
+use dockgate::config::policy::{Policy, Rule};
 use hyper::Method;
 use libfuzzer_sys::fuzz_target;
 

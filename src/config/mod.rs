@@ -2,12 +2,21 @@
 //! into [`Config`], the form the running gateway uses. Files are read only
 //! once they stop changing ([`files`]).
 //!
+//! * [`policy`] — allow rules and the glob matcher compiled from them.
+//! * [`grants`] — what a policy lets its clients do to the host.
+//! * [`tls`] — certificates, CRL and the rustls server configuration.
+//! * [`snapshot`] — everything a reload swaps at once.
+//!
 //! Every problem is reported as `file:line: key: message`, and all problems
 //! in a file are reported at once so an admin fixes them in one pass.
 //! Relative paths are resolved against the config file's folder.
 
 pub mod files;
+pub mod grants;
+pub mod policy;
 pub mod raw;
+pub mod snapshot;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,12 +27,12 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::inspect::Grants;
-use crate::policy::{Policy, Rule};
+use crate::config::grants::Grants;
+use crate::config::policy::{Policy, Rule};
 use raw::RawConfig;
 
 /// A validated configuration. Certificates are loaded separately
-/// ([`crate::tls`]) so that `check` can report on them one by one.
+/// ([`crate::config::tls`]) so that `check` can report on them one by one.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file this came from; reloads read it again.

@@ -1,6 +1,6 @@
 //! The configuration file exactly as written: serde structs that mirror the
 //! TOML, with spans kept wherever validation may need to point at a line.
-//! Nothing here is checked beyond its TOML type; see [`super::validate`].
+//! Nothing here is checked beyond its TOML type; [`super::Config::load`] checks the rest.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ pub struct RawPolicy {
     pub allow: Vec<Spanned<String>>,
     /// What requests this policy allows may ask of the host (privileged
     /// mode, host mounts, ...). Nothing unless written down.
-    pub grants: Option<Spanned<crate::inspect::RawGrants>>,
+    pub grants: Option<Spanned<crate::config::grants::RawGrants>>,
 }
 
 /// Resource limits; every field has a default, so `[limits]` is optional.

@@ -241,7 +241,7 @@ async fn answer(
 
 fn strip_version(path: &str) -> &str {
     match path[1..].split_once('/') {
-        Some((first, rest)) if dockgate::path::is_version_segment(first) => {
+        Some((first, rest)) if dockgate::request::path::is_version_segment(first) => {
             &path[first.len() + 1..][..rest.len() + 1]
         }
         _ => path,

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dockgate::daemon::{Control, Daemon};
+use dockgate::run::daemon::{Control, Daemon};
 
 /// A CA, a server certificate for localhost/127.0.0.1, and client folders.
 pub struct Pki {

@@ -1,0 +1,235 @@
+//! `dockgate check`: everything `serve` validates, reported one finding per
+//! line so an admin can fix a host before starting (or reloading) the
+//! gateway: the config, each TLS file, how long each certificate has left,
+//! whether the CRL is the CA's, whether the Engine answers, and who may use
+//! which policies.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use x509_parser::time::ASN1Time;
+
+use crate::config::snapshot::{LoadError, Snapshot};
+use crate::config::tls::TlsFacts;
+use crate::config::Config;
+
+/// Certificates closer than this to expiry get a warning.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub level: Level,
+    pub subject: String,
+    pub message: String,
+}
+
+/// Everything `check` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn push(&mut self, level: Level, subject: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            level,
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.level == Level::Error)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.findings {
+            let tag = match finding.level {
+                Level::Ok => "ok     ",
+                Level::Warning => "warning",
+                Level::Error => "error  ",
+            };
+            writeln!(f, "{tag} {}: {}", finding.subject, finding.message)?;
+        }
+        let errors = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .count();
+        let warnings = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Warning)
+            .count();
+        write!(f, "{errors} error(s), {warnings} warning(s)")
+    }
+}
+
+/// Checks a config file and everything it names, with the judgement
+/// `serve` and a reload use ([`Snapshot::load`]): what is an error here
+/// stops a start and is refused by a reload. The Engine is asked for
+/// `/_ping` with `engine_timeout`.
+pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
+    let mut report = Report::default();
+    let (config, tls) = match Snapshot::load(config_path, None) {
+        Ok(snapshot) => (Config::clone(&snapshot.config), Ok(snapshot.tls)),
+        Err(LoadError::Tls(e)) => match Config::load(config_path) {
+            Ok(config) => (config, Err(e)),
+            Err(e) => return config_errors(report, &e.to_string()),
+        },
+        Err(e) => return config_errors(report, &e.to_string()),
+    };
+    report.push(
+        Level::Ok,
+        "config",
+        format!(
+            "{} is valid; listen {}",
+            config_path.display(),
+            config.listen
+        ),
+    );
+    match tls {
+        Ok(tls) => report_tls(&config, &tls.facts, &mut report),
+        Err(e) => {
+            for problem in e.problems {
+                report.push(Level::Error, problem.key, problem.message);
+            }
+        }
+    }
+    check_engine(&config, engine_timeout, &mut report).await;
+    if config.clients.is_empty() {
+        report.push(
+            Level::Warning,
+            "clients",
+            "none configured: every request is refused (a reload to this needs `allow_no_clients = true`)",
+        );
+    }
+    for (client, policies) in &config.clients {
+        let names: Vec<_> = policies.iter().map(|p| &*p.name).collect();
+        report.push(
+            Level::Ok,
+            format!("client {client}"),
+            format!("policies {}", names.join(", ")),
+        );
+    }
+    for (name, policy) in &config.policies {
+        if !config
+            .clients
+            .values()
+            .any(|ps| ps.iter().any(|p| *p.name == **name))
+        {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                "no client uses it",
+            );
+        }
+        if policy.rules.is_empty() {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                "has no rules: it allows nothing",
+            );
+        }
+    }
+    report
+}
+
+fn config_errors(mut report: Report, text: &str) -> Report {
+    for line in text.lines() {
+        report.push(Level::Error, "config", line);
+    }
+    report
+}
+
+/// The facts behind TLS material that passed: what it is, and how long
+/// until it expires.
+fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
+    let files = &config.tls;
+    expiry(facts.ca_not_after, "tls.ca", &files.ca, report);
+    report.push(
+        Level::Ok,
+        "tls.cert",
+        format!("{} chains to the CA", files.cert.display()),
+    );
+    report.push(
+        Level::Ok,
+        "tls.cert",
+        format!("SANs {}", facts.sans.join(", ")),
+    );
+    expiry(facts.cert_not_after, "tls.cert", &files.cert, report);
+    match (&files.crl, &facts.crl) {
+        (Some(path), Some(crl)) => {
+            let number = crl
+                .number
+                .as_ref()
+                .map(|n| format!(" number {n},"))
+                .unwrap_or_default();
+            report.push(
+                Level::Ok,
+                "tls.crl",
+                format!(
+                    "{} signed by the CA,{number} {} revoked",
+                    path.display(),
+                    crl.revoked
+                ),
+            );
+        }
+        _ => report.push(
+            Level::Warning,
+            "tls.crl",
+            "none configured: revoked certificates are not refused (a reload to this from a configuration with a CRL needs `allow_no_crl = true` in [tls])",
+        ),
+    }
+    report.push(
+        Level::Ok,
+        "tls",
+        "certificate, key, CA and CRL load together (the key matches the certificate)",
+    );
+}
+
+/// Material past its end is refused by [`Tls::read`]; here it is only
+/// how long is left.
+fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) {
+    let days = (not_after.timestamp() - ASN1Time::now().timestamp()) / 86_400;
+    let level = if days < EXPIRY_WARNING_DAYS {
+        Level::Warning
+    } else {
+        Level::Ok
+    };
+    report.push(
+        level,
+        subject,
+        format!(
+            "{} expires {} ({days} days left)",
+            path.display(),
+            not_after
+        ),
+    );
+}
+
+async fn check_engine(config: &Config, timeout: Duration, report: &mut Report) {
+    let upstream = crate::request::upstream::Upstream::new(&config.upstream, timeout);
+    match upstream.ping().await {
+        Ok(()) => report.push(
+            Level::Ok,
+            "upstream",
+            format!(
+                "the Docker Engine at {} answers /_ping",
+                config.upstream.display()
+            ),
+        ),
+        Err(why) => report.push(Level::Warning, "upstream", why),
+    }
+}

@@ -1,0 +1,142 @@
+//! `dockgate explain`: how the gateway would judge one request, step by
+//! step, for admins writing policies. It calls the request path's judge
+//! ([`crate::request::judge`]) on a request described on the command line, with no
+//! headers, and prints the trail the judge left.
+
+use std::fmt;
+
+use hyper::{HeaderMap, Method, Uri};
+
+use crate::config::Config;
+use crate::request::inspect;
+use crate::request::judge::{self, Trail};
+use crate::request::refusal::Refusal;
+
+/// The steps taken and the verdict.
+#[derive(Debug)]
+pub struct Explanation {
+    pub steps: Vec<String>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow { policy: String, rule: String },
+    Deny { status: u16, reason: String },
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            writeln!(f, "  {step}")?;
+        }
+        match &self.verdict {
+            Verdict::Allow { policy, rule } => {
+                write!(f, "ALLOW by policy {policy:?}, rule {rule:?}")
+            }
+            Verdict::Deny { status, reason } => write!(f, "DENY ({status}): {reason}"),
+        }
+    }
+}
+
+/// Explains the verdict on `method target` from `client`, with an optional
+/// request body for the routes whose bodies are inspected.
+pub fn explain(
+    config: &Config,
+    client: &str,
+    method: &str,
+    target: &str,
+    body: Option<&[u8]>,
+) -> Explanation {
+    let deny = |trail: &Trail, refusal: Refusal| Explanation {
+        steps: steps(trail),
+        verdict: Verdict::Deny {
+            status: refusal.status().as_u16(),
+            reason: reason(&refusal),
+        },
+    };
+    let Ok(method) = method.parse::<Method>() else {
+        return Explanation {
+            steps: Vec::new(),
+            verdict: Verdict::Deny {
+                status: 400,
+                reason: format!("{method:?} is not an HTTP method"),
+            },
+        };
+    };
+    let uri = match target.parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(e) => {
+            return Explanation {
+                steps: Vec::new(),
+                verdict: Verdict::Deny {
+                    status: 400,
+                    reason: format!("{target:?} is not a request target: {e}"),
+                },
+            }
+        }
+    };
+    let headers = HeaderMap::new();
+    let head = judge::Head {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    let who = judge::Client {
+        name: Ok(client),
+        over_limit: None,
+    };
+    let mut trail = Trail::on();
+    let passed = match judge::head(config, who, head, &mut trail) {
+        Ok(passed) => passed,
+        Err(refusal) => return deny(&trail, refusal),
+    };
+    let mut steps_after = Vec::new();
+    if passed.reads_body.is_some() {
+        match body {
+            None => steps_after.push("no --body given: the path is allowed, and the body will decide (pass --body FILE to judge one)".to_owned()),
+            Some(bytes) => {
+                if let Err(refusal) = judge::body(&passed, client, head, bytes, &mut trail) {
+                    return deny(&trail, refusal);
+                }
+            }
+        }
+    }
+    let mut all = steps(&trail);
+    all.extend(steps_after);
+    Explanation {
+        steps: all,
+        verdict: Verdict::Allow {
+            policy: passed.allowed.policy.name.to_string(),
+            rule: passed.allowed.rule.to_string(),
+        },
+    }
+}
+
+fn steps(trail: &Trail) -> Vec<String> {
+    trail.steps().iter().map(ToString::to_string).collect()
+}
+
+/// What an admin reads: for a missing grant, where to add it.
+fn reason(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::Forbidden {
+            policy, refusal, ..
+        } => match &**refusal {
+            inspect::Refusal::Forbidden { field, needs } => format!(
+                "{field} needs a grant the policy lacks: add {needs} under [policies.{policy}.grants]"
+            ),
+            other => other.to_string(),
+        },
+        Refusal::UnjudgeableBody(why) => {
+            format!("the body cannot be judged unambiguously: {why}")
+        }
+        Refusal::NonCanonical { reason, .. } => {
+            format!("refused before any policy is consulted, as not canonical: {reason}")
+        }
+        Refusal::UnknownClient { client } => format!(
+            "client {client:?} is not in the configuration: every request it sends gets 403"
+        ),
+        other => other.to_string(),
+    }
+}

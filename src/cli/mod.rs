@@ -1,0 +1,14 @@
+//! The commands an admin runs besides `serve`: what each is given and what
+//! it prints. `main` parses the arguments ([`args`]) and calls these.
+//!
+//! * [`args`] — every command's arguments, `dockgate pki`'s included.
+//! * [`check`] — validate a configuration and everything it names.
+//! * [`explain`] — how the judge would decide one request, step by step.
+//! * [`quickstart`] — from nothing to a serving gateway in one command.
+//! * [`pki`] — `dockgate pki`'s subcommands, each a call into [`crate::pki`].
+
+pub mod args;
+pub mod check;
+pub mod explain;
+pub mod pki;
+pub mod quickstart;

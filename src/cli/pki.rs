@@ -1,0 +1,208 @@
+//! `dockgate pki`'s subcommands and their arguments: each calls one
+//! function of [`crate::pki`] and prints its report.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::pki::{self, PkiError, DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
+
+/// The `dockgate pki` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create the CA (ca.pem, ca-key.pem) and an empty CRL (crl.pem).
+    ///
+    /// The CA is CA:TRUE with pathlen 0 and may only sign certificates and
+    /// CRLs. Default lifetime 3650 days: replacing the CA means handing the
+    /// new ca.pem to every client.
+    Init {
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "dockgate CA")]
+        name: String,
+        /// Lifetime in days.
+        #[arg(long, default_value_t = DEFAULT_CA_DAYS)]
+        days: u32,
+        /// Replace an existing CA (every certificate it issued stops verifying).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue the gateway's server certificate (server-cert.pem, server-key.pem).
+    ///
+    /// Clients check the SANs, not the common name, so give every name and
+    /// address clients will connect to. Default lifetime 825 days, the most
+    /// Apple platforms accept for a TLS server certificate.
+    Server {
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// A subject alternative name: DNS:host or IP:address (repeatable, at least one).
+        #[arg(long = "san", value_name = "DNS:host|IP:addr")]
+        sans: Vec<String>,
+        /// Lifetime in days (clamped to the CA's).
+        #[arg(long, default_value_t = DEFAULT_SERVER_DAYS)]
+        days: u32,
+        /// Replace an existing server certificate and key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a client certificate into clients/NAME (ca.pem, cert.pem, key.pem).
+    ///
+    /// The directory is what DOCKER_CERT_PATH and `docker context create`
+    /// expect. NAME is the certificate's common name, which the gateway's
+    /// policy matches: 1-64 of A-Z a-z 0-9 . _ - not starting with . or -.
+    /// Default lifetime 365 days: a leaked key is only useful until expiry,
+    /// and revocation covers the time before.
+    Client {
+        /// The client's name.
+        name: String,
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Lifetime in days (clamped to the CA's).
+        #[arg(long, default_value_t = DEFAULT_CLIENT_DAYS)]
+        days: u32,
+        /// The gateway host for the printed docker commands (default: the
+        /// server certificate's first DNS SAN, else this machine's name).
+        #[arg(long)]
+        host: Option<String>,
+        /// Replace an existing certificate and key for NAME.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a client's key, certificate and CA with the gateway's address
+    /// as one file that `docker context import` takes.
+    ///
+    /// After `docker context import CONTEXT FILE`, `docker --context CONTEXT`
+    /// reaches the gateway as NAME with no other step. The file holds the
+    /// client's key: it is written 0600; hand it over as you would the key.
+    Bundle {
+        /// The client's name.
+        name: String,
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// The gateway's address as the client reaches it, a name or
+        /// address the server certificate's SANs include.
+        #[arg(long, value_name = "tcp://HOST:PORT")]
+        host: String,
+        /// The file to write (default: CONTEXT.dockercontext, the name
+        /// `docker context export` gives).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The context's name (default: NAME); docker context names match
+        /// ^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$.
+        #[arg(long)]
+        context: Option<String>,
+        /// Replace an existing FILE.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List every certificate issued, with expiry and status.
+    List {
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
+    /// Show what a certificate file contains.
+    Inspect {
+        /// A PEM certificate.
+        file: PathBuf,
+    },
+    /// Revoke a certificate and write a new crl.pem.
+    ///
+    /// A name revokes that name's newest certificate that is not yet revoked;
+    /// a hex serial (as `list` shows it) revokes exactly that one.
+    Revoke {
+        /// A client name, `server`, or a serial in hex.
+        #[arg(value_name = "NAME|SERIAL")]
+        target: String,
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
+    /// Issue a new key and certificate for NAME (or `server`), same SANs.
+    ///
+    /// The new files replace the old ones in place; the old certificate is
+    /// kept as cert.<serial>.pem (server-cert.<serial>.pem) and stays valid
+    /// until it expires or is revoked.
+    Renew {
+        /// A client name or `server`.
+        name: String,
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Lifetime in days (default: 825 for the server, 365 for clients).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Re-sign crl.pem with the next CRL number and a new year of validity.
+    ///
+    /// Verifiers that enforce nextUpdate reject a CRL older than a year;
+    /// run this at least yearly (revoking also refreshes it).
+    Crl {
+        /// Directory for the PKI.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
+}
+
+/// Runs one `pki` subcommand, printing its report to stdout.
+pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
+    match cmd {
+        PkiCommand::Init {
+            dir,
+            name,
+            days,
+            force,
+        } => pki::report::init(&pki::init_ca(&dir, &name, days, force)?),
+        PkiCommand::Server {
+            dir,
+            sans,
+            days,
+            force,
+        } => pki::report::issued(&pki::issue_server(&dir, &sans, days, force)?),
+        PkiCommand::Client {
+            name,
+            dir,
+            days,
+            host,
+            force,
+        } => {
+            let issued = pki::issue_client(&dir, &name, days, force)?;
+            pki::report::issued(&issued);
+            pki::report::docker_usage(&dir, &issued, host.as_deref())?;
+        }
+        PkiCommand::Bundle {
+            name,
+            dir,
+            host,
+            out,
+            context,
+            force,
+        } => pki::report::bundled(&pki::bundle(
+            &dir,
+            &name,
+            context.as_deref(),
+            &host,
+            out.as_deref(),
+            force,
+        )?),
+        PkiCommand::List { dir } => print!("{}", pki::list(&dir)?),
+        PkiCommand::Inspect { file } => print!("{}", pki::inspect(&file)?),
+        PkiCommand::Revoke { target, dir } => pki::report::revoked(&pki::revoke(&dir, &target)?),
+        PkiCommand::Renew { name, dir, days } => {
+            pki::report::issued(&pki::renew(&dir, &name, days)?)
+        }
+        PkiCommand::Crl { dir } => {
+            let number = pki::refresh_crl(&dir)?;
+            println!(
+                "wrote {} (CRL number {number})",
+                dir.join("crl.pem").display()
+            );
+        }
+    }
+    Ok(())
+}

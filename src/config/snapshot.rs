@@ -1,0 +1,79 @@
+//! Everything a reload swaps at once: the validated config, the TLS
+//! material built from its files, and the Engine client. A snapshot is
+//! immutable; the running gateway holds the current one in a watch channel,
+//! judges each request by the snapshot current when the request arrives,
+//! and re-checks open connections whenever a new one is published.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::files::{self, Reads, Unsettled};
+use crate::config::tls::{Tls, TlsError};
+use crate::config::{Config, ConfigError};
+use crate::request::identity::Identity;
+use crate::request::upstream::Upstream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Unsettled(#[from] Unsettled),
+}
+
+#[derive(Clone)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub tls: Tls,
+    pub upstream: Upstream,
+}
+
+impl Snapshot {
+    /// Loads and checks the config and the TLS material it names: the one
+    /// judgement `check`, `serve` and a reload share. Every file is read
+    /// until it reads the same twice ([`files`]). With `previous` (a
+    /// reload), a config that would drop every client or the CRL without
+    /// saying so is refused too ([`Config::may_replace`]), and the Engine
+    /// client is kept when the socket and timeout did not change.
+    pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, LoadError> {
+        let (config, tls) = files::settled(|reads| Snapshot::read(path, reads))??;
+        if let Some(previous) = previous {
+            config.may_replace(&previous.config)?;
+        }
+        let upstream = match previous {
+            Some(p)
+                if p.upstream.socket() == config.upstream
+                    && p.upstream.connect_timeout() == config.limits.upstream_connect_timeout =>
+            {
+                p.upstream.clone()
+            }
+            _ => Upstream::new(&config.upstream, config.limits.upstream_connect_timeout),
+        };
+        Ok(Snapshot {
+            config: Arc::new(config),
+            tls,
+            upstream,
+        })
+    }
+
+    fn read(path: &Path, reads: &Reads) -> Result<(Config, Tls), LoadError> {
+        let config = Config::read(path, reads)?;
+        let tls = Tls::read(&config.tls, reads)?;
+        Ok((config, tls))
+    }
+
+    /// Whether a connection opened under an earlier snapshot may stay open
+    /// under this one: its certificate must pass this snapshot's verifier
+    /// (CA and CRL) and its name must still be a configured client.
+    pub fn still_admits(&self, identity: &Identity) -> Result<(), String> {
+        self.tls
+            .still_trusts(&identity.chain)
+            .map_err(|e| format!("certificate no longer accepted: {e}"))?;
+        if !self.config.clients.contains_key(&*identity.name) {
+            return Err("client removed from the configuration".into());
+        }
+        Ok(())
+    }
+}

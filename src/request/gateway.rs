@@ -1,0 +1,264 @@
+//! The request path: judge one request, then forward it to the Engine or
+//! answer with the reason it was refused.
+//!
+//! [`crate::request::judge`] decides; the gateway reads what the judge needs (the
+//! body, where the route's body is inspected) and carries out the verdict.
+//! Only a request that passed is sent upstream, and it is sent with the same
+//! target bytes and (for inspected requests) the same body bytes that were
+//! judged.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode};
+
+use crate::config::snapshot::Snapshot;
+use crate::request::audit::{Decision, Metered, Record};
+use crate::request::headers;
+use crate::request::identity::{Identity, IdentityError};
+use crate::request::judge::{self, Trail};
+use crate::request::refusal::Refusal;
+use crate::request::shared::{Lease, Shared};
+use crate::request::upstream::{EngineLink, Upstream, UpstreamBody};
+
+/// What the gateway answers with.
+pub type GatewayBody = Metered<UnsyncBoxBody<Bytes, hyper::Error>>;
+
+/// The per-connection service: who is asking, and what they may do.
+#[derive(Clone)]
+pub struct Gateway {
+    pub shared: Arc<Shared>,
+    /// The client's address as `address:port`, for the audit log.
+    pub peer: Arc<str>,
+    pub identity: Result<Identity, IdentityError>,
+    /// Set when the client is over its connection limit: every request on
+    /// this connection is answered 429 and the connection closed.
+    pub over_limit: Option<usize>,
+    /// This connection's connection to the Engine.
+    pub link: Arc<EngineLink>,
+    /// This connection's place under the connection limits; a tunnel it
+    /// turns into keeps it.
+    pub lease: Arc<Lease>,
+}
+
+impl Gateway {
+    /// The service hyper calls for each request. hyper allocates a slot the
+    /// size of this future once per connection and keeps it for the
+    /// connection's life, streams included, while the work it stands for
+    /// (judging, the Engine link, the dial: about 3.4 KiB) is only needed
+    /// until the response head is back. So the work lives in a box of its
+    /// own, made per request and freed as soon as it answers.
+    pub fn handle(
+        self,
+        req: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<GatewayBody>, Infallible>> + Send>> {
+        Box::pin(self.serve(req))
+    }
+
+    async fn serve(self, req: Request<Incoming>) -> Result<Response<GatewayBody>, Infallible> {
+        let snapshot = self.shared.state.borrow().clone();
+        let mut record = Record::new(
+            &snapshot.config,
+            self.identity.as_ref().ok(),
+            &self.peer,
+            req.method(),
+            req.uri(),
+        );
+        let result = self.judge_and_forward(&snapshot, req, &mut record).await;
+        Ok(match result {
+            Ok(Forwarded::Response(response)) => {
+                record.set_status(response.status().as_u16());
+                response.map(|body| Metered::response(body.boxed_unsync(), record))
+            }
+            Ok(Forwarded::Upgrade {
+                response,
+                client,
+                engine,
+            }) => {
+                record.set_status(101);
+                record.set_upgraded();
+                self.shared.spawn_tunnel(
+                    self.identity.as_ref().ok().cloned(),
+                    client,
+                    engine,
+                    record,
+                    Arc::clone(&self.lease),
+                );
+                switch_response(response)
+            }
+            Err(refusal) => {
+                if !refusal.after_forwarding() {
+                    record.decide(Decision::Deny {
+                        reason: refusal.reason(),
+                        policy: refusal.policy().cloned(),
+                    });
+                }
+                record.set_status(refusal.status().as_u16());
+                tracing::debug!(client = self.identity.as_ref().map(|i| &*i.name).unwrap_or(""), error = %refusal, "refused");
+                refusal.to_response().map(|body| {
+                    Metered::response(body.map_err(|never| match never {}).boxed_unsync(), record)
+                })
+            }
+        })
+    }
+
+    async fn judge_and_forward(
+        &self,
+        snapshot: &Snapshot,
+        req: Request<Incoming>,
+        record: &mut Record,
+    ) -> Result<Forwarded, Refusal> {
+        record
+            .admit()
+            .map_err(|crate::request::audit::AuditUnavailable| Refusal::AuditUnavailable)?;
+        let (mut parts, body) = req.into_parts();
+        let config = &snapshot.config;
+        let client = judge::Client {
+            name: self.identity.as_ref().map(|i| &*i.name),
+            over_limit: self.over_limit,
+        };
+        let head = judge::Head {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        };
+        let passed = judge::head(config, client, head, &mut Trail::off())?;
+        let body = match passed.reads_body {
+            Some(_) => {
+                let limits = &config.limits;
+                let bytes = read_inspected_body(
+                    body,
+                    limits.max_inspected_body_bytes,
+                    limits.request_header_timeout,
+                )
+                .await?;
+                let name = client.name.unwrap_or_default();
+                judge::body(&passed, name, head, &bytes, &mut Trail::off())?;
+                // Forward exactly the bytes that were judged.
+                record
+                    .meter
+                    .bytes_in
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Full::new(bytes)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
+            }
+            None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
+        };
+        record.decide(Decision::Allow {
+            policy: Arc::clone(&passed.allowed.policy.name),
+            rule: Arc::clone(passed.allowed.rule.text()),
+        });
+        let client_upgrade = passed
+            .upgrade
+            .and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
+        forward(&self.link, &snapshot.upstream, parts, body, client_upgrade).await
+    }
+}
+
+/// What an allowed request produced.
+enum Forwarded {
+    Response(Response<Incoming>),
+    /// The Engine answered 101 to an upgrade the client asked for.
+    Upgrade {
+        response: Response<Incoming>,
+        client: OnUpgrade,
+        engine: OnUpgrade,
+    },
+}
+
+/// Reads a body that must be judged, up to `limit` bytes and within `timeout`.
+async fn read_inspected_body(
+    body: Incoming,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Refusal> {
+    if body.size_hint().lower() > limit as u64 {
+        return Err(Refusal::BodyTooLarge { limit });
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(Refusal::BadRequest(format!(
+            "the request body did not arrive within {timeout:?}"
+        ))),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Refusal::BodyTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(Refusal::BadRequest(format!(
+            "reading the request body failed: {e}"
+        ))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Sends an allowed request to the Engine: the same method and target
+/// bytes that were judged, end-to-end headers only, and `body`.
+async fn forward(
+    link: &EngineLink,
+    upstream: &Upstream,
+    parts: Parts,
+    body: UpstreamBody,
+    upgrade: Option<(HeaderValue, OnUpgrade)>,
+) -> Result<Forwarded, Refusal> {
+    let mut headers = parts.headers;
+    headers::strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::HOST, HeaderValue::from_static("docker"));
+    let client_upgrade = upgrade.map(|(proto, on_upgrade)| {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, proto);
+        on_upgrade
+    });
+    let mut upstream_req = Request::new(body);
+    *upstream_req.method_mut() = parts.method;
+    // The origin-form target exactly as received and judged.
+    *upstream_req.uri_mut() = parts.uri;
+    *upstream_req.headers_mut() = headers;
+
+    let mut response = link.send(upstream, upstream_req).await?;
+    match (response.status(), client_upgrade) {
+        (StatusCode::SWITCHING_PROTOCOLS, Some(client)) => {
+            let engine = hyper::upgrade::on(&mut response);
+            Ok(Forwarded::Upgrade {
+                response,
+                client,
+                engine,
+            })
+        }
+        (StatusCode::SWITCHING_PROTOCOLS, None) => Err(Refusal::UnexpectedUpgrade),
+        _ => {
+            let mut response = response;
+            headers::strip_hop_by_hop(response.headers_mut());
+            Ok(Forwarded::Response(response))
+        }
+    }
+}
+
+/// The 101 the client sees: the Engine's, with its upgrade headers.
+fn switch_response(engine_response: Response<Incoming>) -> Response<GatewayBody> {
+    let (mut parts, _) = engine_response.into_parts();
+    let proto = parts.headers.get(header::UPGRADE).cloned();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Some(proto) = proto {
+        parts.headers.insert(header::UPGRADE, proto);
+    }
+    let empty = Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::from_parts(parts, Metered::request(empty, Arc::default()))
+}

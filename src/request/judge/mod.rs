@@ -1,0 +1,275 @@
+//! The judge: the one place that decides whether a request reaches the
+//! Engine. The gateway calls it for every request, `dockgate explain` calls
+//! it for a request described on the command line, and whatever audits or
+//! learns from decisions reads the [`Trail`] it leaves.
+//!
+//! A request is judged in two stages, because its body arrives after its
+//! head and is only read where the route needs it:
+//!
+//! 1. [`head`]: the method and target ([`crate::request::path`]), header shapes the
+//!    Engine could read differently, the client's identity and connection
+//!    limit, the client's policies (the first rule that matches decides), the
+//!    Engine's route for the request ([`route`]), and every check that needs
+//!    no body: the query and the grant-only routes ([`crate::request::inspect`]).
+//! 2. [`body`]: for routes whose JSON body can grant the host, the body
+//!    exactly as it will be forwarded.
+//!
+//! The route is looked up in the table of the Engine's own router, not
+//! guessed from the rule that allowed the request: what is inspected depends
+//! only on where the Engine will send the request. A route the table does
+//! not know is refused unless the deciding policy grants `unknown_routes`.
+//!
+//! Both stages are pure: no I/O, no clock, nothing but their arguments.
+
+pub mod route;
+mod trail;
+
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Uri};
+
+use crate::config::policy::{self, Allowed};
+use crate::config::Config;
+use crate::request::headers;
+use crate::request::identity::IdentityError;
+use crate::request::inspect::{self, Endpoint};
+use crate::request::path::{self, Target};
+use crate::request::refusal::Refusal;
+
+pub use route::Route;
+pub use trail::{Step, Trail};
+
+/// Who sent the request, as the connection established it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The certificate's name, or why the certificate names no one.
+    pub name: Result<&'a str, &'a IdentityError>,
+    /// Set when the client is over its connection limit.
+    pub over_limit: Option<usize>,
+}
+
+/// The parts of a request head the judge reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
+/// A request whose head passed: what allowed it, and what is still to judge.
+#[derive(Debug)]
+pub struct Passed<'c> {
+    pub target: Target,
+    /// The Engine's route; `None` only for an unknown route a policy granted.
+    pub route: Option<&'static Route>,
+    pub allowed: Allowed<'c>,
+    /// The upgrade protocol the client asked for (`tcp`, `h2c`), if any.
+    pub upgrade: Option<HeaderValue>,
+    /// The body inspection still to do: [`body`] must be called with the
+    /// complete body before forwarding.
+    pub reads_body: Option<Endpoint>,
+}
+
+/// Judges a request's head. On success the request may be forwarded once
+/// [`Passed::reads_body`] (if any) has passed [`body`].
+pub fn head<'c>(
+    config: &'c Config,
+    client: Client<'_>,
+    request: Head<'_>,
+    trail: &mut Trail,
+) -> Result<Passed<'c>, Refusal> {
+    let method = request.method;
+    let non_canonical = |reason| Refusal::NonCanonical {
+        method: method.to_string(),
+        path: request.uri.path().to_owned(),
+        reason,
+    };
+    path::check_method(method).map_err(non_canonical)?;
+    let target = path::canonicalize(request.uri).map_err(non_canonical)?;
+    trail.note(|| Step::Canonical {
+        path: request.uri.path().to_owned(),
+        version: target.version.clone(),
+        route: target.route.clone(),
+    });
+    let upgrade = check_headers(request.headers)?;
+
+    let name = client.name.map_err(|e| Refusal::Identity(e.clone()))?;
+    if let Some(limit) = client.over_limit {
+        return Err(Refusal::TooManyConnections {
+            client: name.to_owned(),
+            limit,
+        });
+    }
+    let policies = config
+        .clients
+        .get(name)
+        .ok_or_else(|| Refusal::UnknownClient {
+            client: name.to_owned(),
+        })?;
+    if trail.is_on() {
+        let mut decided = false;
+        for policy in policies {
+            let rule = policy.first_match(method, &target.route);
+            trail.note(|| Step::Policy {
+                policy: policy.name.to_string(),
+                request: format!("{method} {}", target.route),
+                rule: rule.map(|r| r.to_string()),
+                decides: rule.is_some() && !decided,
+            });
+            decided |= rule.is_some();
+        }
+    }
+    let allowed =
+        policy::decide(policies, method, &target.route).ok_or_else(|| Refusal::NotAllowed {
+            client: name.to_owned(),
+            method: method.to_string(),
+            path: request.uri.path().to_owned(),
+            policies: policies
+                .iter()
+                .map(|p| &*p.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let grants = &allowed.policy.grants;
+
+    let route = route::find(method, &target.route);
+    trail.note(|| Step::Route {
+        name: route.map(|r| r.name),
+        template: route.map(|r| r.template),
+        path_known: route.is_some() || route::path_is_known(&target.route),
+    });
+    let forbidden = |refusal| Refusal::Forbidden {
+        client: name.to_owned(),
+        method: method.to_string(),
+        path: request.uri.path().to_owned(),
+        policy: std::sync::Arc::clone(&allowed.policy.name),
+        refusal: Box::new(refusal),
+    };
+    let inspect = match route {
+        Some(route) => route.inspect,
+        None if grants.unknown_routes() => None,
+        None => {
+            let what = if route::path_is_known(&target.route) {
+                format!("the Engine has no {method} route for this path")
+            } else {
+                "no Engine API route that dockgate knows has this path".to_owned()
+            };
+            return Err(forbidden(inspect::Refusal::forbidden(
+                format!("{method} {} ({what})", target.route),
+                "unknown_routes = true",
+            )));
+        }
+    };
+    let reads_body = match inspect {
+        Some(endpoint) if endpoint.reads_body() => {
+            // The query is the head's: judge it now, the body once it is read.
+            if endpoint == Endpoint::ContainerStart {
+                inspect::judge(endpoint, request.uri.query(), &[], grants)
+                    .map_err(|r| refusal_for(r, forbidden))?;
+            }
+            trail.note(|| Step::BodyToInspect {
+                endpoint,
+                policy: allowed.policy.name.to_string(),
+            });
+            Some(endpoint)
+        }
+        Some(endpoint) => {
+            inspect::judge(endpoint, request.uri.query(), &[], grants)
+                .map_err(|r| refusal_for(r, forbidden))?;
+            trail.note(|| Step::Inspected {
+                endpoint,
+                policy: allowed.policy.name.to_string(),
+            });
+            None
+        }
+        None => None,
+    };
+    Ok(Passed {
+        target,
+        route,
+        allowed,
+        upgrade,
+        reads_body,
+    })
+}
+
+/// Judges the complete body of a request whose head passed with
+/// [`Passed::reads_body`] set, exactly as it will be forwarded.
+pub fn body(
+    passed: &Passed<'_>,
+    client: &str,
+    request: Head<'_>,
+    bytes: &[u8],
+    trail: &mut Trail,
+) -> Result<(), Refusal> {
+    let Some(endpoint) = passed.reads_body else {
+        return Ok(());
+    };
+    let forbidden = |refusal| Refusal::Forbidden {
+        client: client.to_owned(),
+        method: request.method.to_string(),
+        path: request.uri.path().to_owned(),
+        policy: std::sync::Arc::clone(&passed.allowed.policy.name),
+        refusal: Box::new(refusal),
+    };
+    inspect::judge(
+        endpoint,
+        request.uri.query(),
+        bytes,
+        &passed.allowed.policy.grants,
+    )
+    .map_err(|r| refusal_for(r, forbidden))?;
+    trail.note(|| Step::Inspected {
+        endpoint,
+        policy: passed.allowed.policy.name.to_string(),
+    });
+    Ok(())
+}
+
+/// An inspector verdict as the request path's refusal.
+fn refusal_for(
+    refusal: inspect::Refusal,
+    forbidden: impl Fn(inspect::Refusal) -> Refusal,
+) -> Refusal {
+    match refusal {
+        inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
+        other => forbidden(other),
+    }
+}
+
+/// Refuses header shapes the Engine could read differently from the judge.
+/// Returns the upgrade protocol the client asked for, if any.
+fn check_headers(headers: &HeaderMap) -> Result<Option<HeaderValue>, Refusal> {
+    let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
+    if let (Some(ct), extra) = (content_types.next(), content_types.next()) {
+        if extra.is_some() {
+            return Err(Refusal::BadRequest(
+                "more than one Content-Type header".into(),
+            ));
+        }
+        // The Engine reads form fields (in the body) ahead of the query
+        // string, so a form body could change parameters the judge read.
+        match headers::media_type(ct).as_deref() {
+            Some("application/x-www-form-urlencoded" | "multipart/form-data") => {
+                return Err(Refusal::BadRequest("form-encoded bodies are not accepted: the Engine would read them as query parameters".into()));
+            }
+            None => return Err(Refusal::BadRequest("unreadable Content-Type header".into())),
+            Some(_) => {}
+        }
+    }
+    match headers::requested_upgrade(headers) {
+        None => Ok(None),
+        Some(Err(())) => Err(Refusal::BadRequest("more than one Upgrade header".into())),
+        Some(Ok(proto)) => {
+            let known = proto
+                .to_str()
+                .is_ok_and(|p| p.eq_ignore_ascii_case("tcp") || p.eq_ignore_ascii_case("h2c"));
+            if known {
+                Ok(Some(proto))
+            } else {
+                Err(Refusal::BadRequest(format!(
+                    "upgrade to {proto:?} is not supported (only tcp and h2c)"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Everything that stops a request on its way to the Engine, as one enum,
+//! and the one function that turns it into the response the client sees.
+//!
+//! Responses carry `{"message": "..."}` because that is what the docker CLI
+//! and SDKs print as `Error response from daemon: ...`. Every message names
+//! the gateway, so a refused user knows who refused and why.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{header, Response, StatusCode};
+
+use std::sync::Arc;
+
+use crate::request::identity::IdentityError;
+use crate::request::inspect;
+use crate::request::path::PathError;
+use crate::request::upstream::UpstreamError;
+
+/// Why a request was not forwarded (or not answered by the Engine).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("dockgate refused {method} {path}: {reason}")]
+    NonCanonical {
+        method: String,
+        path: String,
+        reason: PathError,
+    },
+    #[error("dockgate refused the request: {0}")]
+    BadRequest(String),
+    #[error("dockgate refused the client certificate: {0}")]
+    Identity(IdentityError),
+    #[error("dockgate: client {client:?} is not in the gateway's configuration")]
+    UnknownClient { client: String },
+    #[error("dockgate: client {client:?} may not {method} {path} (no rule in policies {policies} allows it)")]
+    NotAllowed {
+        client: String,
+        method: String,
+        path: String,
+        policies: String,
+    },
+    #[error("dockgate: client {client:?} may not {method} {path}: {refusal} (policy {policy:?})")]
+    Forbidden {
+        client: String,
+        method: String,
+        path: String,
+        /// The policy whose rule allowed the request and whose grants refused it.
+        policy: Arc<str>,
+        refusal: Box<inspect::Refusal>,
+    },
+    #[error("dockgate refused the request body: {0}")]
+    UnjudgeableBody(String),
+    #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
+    BodyTooLarge { limit: usize },
+    #[error("dockgate: client {client:?} has {limit} connections open, its limit (max_connections_per_client; tunnels count until they end)")]
+    TooManyConnections { client: String, limit: usize },
+    #[error("dockgate: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("dockgate: the Docker Engine switched protocols without being asked to")]
+    UnexpectedUpgrade,
+    #[error("dockgate: this gateway audits every request and its audit log cannot take more lines now (the log output has stopped draining); try again later")]
+    AuditUnavailable,
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NonCanonical { .. } | Refusal::BadRequest(_) | Refusal::UnjudgeableBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Refusal::Identity(_)
+            | Refusal::UnknownClient { .. }
+            | Refusal::NotAllowed { .. }
+            | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Upstream(UpstreamError::ConnectTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::Upstream(_) | Refusal::UnexpectedUpgrade => StatusCode::BAD_GATEWAY,
+            Refusal::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The short machine-readable reason logged with the decision.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NonCanonical { .. } => "non_canonical",
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::Identity(_) => "bad_identity",
+            Refusal::UnknownClient { .. } => "unknown_client",
+            Refusal::NotAllowed { .. } => "no_rule",
+            Refusal::Forbidden { .. } => "body_rule",
+            Refusal::UnjudgeableBody(_) => "unjudgeable_body",
+            Refusal::BodyTooLarge { .. } => "body_too_large",
+            Refusal::TooManyConnections { .. } => "client_connection_limit",
+            Refusal::Upstream(_) => "upstream_error",
+            Refusal::UnexpectedUpgrade => "upstream_error",
+            Refusal::AuditUnavailable => "audit_unavailable",
+        }
+    }
+
+    /// The policy whose grants refused the request, for audit.
+    pub fn policy(&self) -> Option<&Arc<str>> {
+        match self {
+            Refusal::Forbidden { policy, .. } => Some(policy),
+            _ => None,
+        }
+    }
+
+    /// Whether the Engine was involved (for audit: `decision = allow`).
+    pub fn after_forwarding(&self) -> bool {
+        matches!(self, Refusal::Upstream(_) | Refusal::UnexpectedUpgrade)
+    }
+
+    pub fn to_response(&self) -> Response<Full<Bytes>> {
+        let body = serde_json::json!({ "message": self.to_string() }).to_string();
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        if matches!(
+            self,
+            Refusal::TooManyConnections { .. } | Refusal::Identity(_)
+        ) {
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,295 @@
+//! `dockgate serve` as a value: load and validate everything, bind, then
+//! run until told to stop. Reloads and shutdown come in as method calls
+//! (signals in production, direct calls in tests), so the same code path is
+//! exercised either way.
+//!
+//! Signals are taken from the first line of `main` on ([`HeldSignals`]):
+//! SIGHUP's default action ends the process, and systemd counts an end by
+//! SIGHUP as clean, so one that arrived while the gateway was still
+//! loading or binding would stop it for good.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::config::snapshot::{LoadError, Snapshot};
+use crate::request::accept;
+use crate::request::shared::Shared;
+use crate::request::workers::Workers;
+use crate::run::notify;
+use crate::run::shutdown::Shutdown;
+
+/// How many threads serve connections: as configured, or one per core
+/// this process may run on (its CPU affinity and cgroup quota count).
+fn worker_threads(snapshot: &Snapshot) -> usize {
+    snapshot.config.limits.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use the socket systemd passed: {0}")]
+    Inherited(std::io::Error),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
+}
+
+/// A loaded and bound gateway, ready to run.
+pub struct Daemon {
+    config_path: PathBuf,
+    state: watch::Sender<Arc<Snapshot>>,
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    /// Held while a reload runs, so two reloads never race to publish.
+    reloading: Arc<Mutex<()>>,
+}
+
+impl Daemon {
+    /// Loads the configuration and binds its listeners (or takes the
+    /// socket systemd passed). Nothing is served yet.
+    pub async fn bind(config_path: &Path) -> Result<Daemon, StartError> {
+        let snapshot = Snapshot::load(config_path, None)?;
+        let listener = match notify::inherited_listener().map_err(StartError::Inherited)? {
+            Some(std) => TcpListener::from_std(std).map_err(StartError::Inherited)?,
+            None => {
+                let addr = snapshot.config.listen;
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?
+            }
+        };
+        let metrics = match snapshot.config.metrics {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let (state, rx) = watch::channel(Arc::new(snapshot));
+        let shared = Shared::new(rx, Shutdown::new());
+        Ok(Daemon {
+            config_path: config_path.to_owned(),
+            state,
+            shared,
+            listener,
+            metrics,
+            reloading: Arc::default(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle for reloading and stopping the daemon while it runs.
+    pub fn control(&self) -> Control {
+        Control {
+            config_path: self.config_path.clone(),
+            state: self.state.clone(),
+            shutdown: self.shared.shutdown.clone(),
+            reloading: Arc::clone(&self.reloading),
+        }
+    }
+
+    /// Serves until shutdown, then drains: requests in flight get the grace
+    /// period, then whatever is still open (streams, tunnels) is ended.
+    pub async fn run(self) -> Result<(), StartError> {
+        let Daemon {
+            state,
+            shared,
+            listener,
+            metrics,
+            ..
+        } = self;
+        if let Some(metrics) = metrics {
+            let rx = shared.state.clone();
+            tokio::spawn(crate::run::metrics::serve(
+                metrics,
+                move || rx.borrow().upstream.clone(),
+                shared.shutdown.clone(),
+            ));
+        }
+        let addr = listener.local_addr().ok();
+        tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
+        crate::run::open_files::raise_for(&state.borrow().config.limits);
+        let threads = worker_threads(&state.borrow());
+        let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
+        tracing::debug!(threads, "worker threads started");
+        notify::notify("READY=1");
+        accept::serve(listener, Arc::clone(&shared), handoff).await;
+
+        notify::notify("STOPPING=1");
+        let grace = state.borrow().config.limits.shutdown_grace;
+        shared.tasks.close();
+        tracing::info!(open = shared.tasks.len(), ?grace, "draining connections");
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                open = shared.tasks.len(),
+                "grace period over; closing the remaining streams and tunnels"
+            );
+            shared.shutdown.abort();
+            shared.tasks.wait().await;
+        }
+        workers.join().await;
+        tracing::info!("dockgate stopped");
+        Ok(())
+    }
+}
+
+/// Reload and stop, from a signal handler or a test.
+#[derive(Clone)]
+pub struct Control {
+    config_path: PathBuf,
+    state: watch::Sender<Arc<Snapshot>>,
+    shutdown: Shutdown,
+    reloading: Arc<Mutex<()>>,
+}
+
+impl Control {
+    /// Reads config, policies, certificates and CRL again and swaps them in
+    /// at once, if they pass everything `check` checks and drop nothing the
+    /// config does not say it drops ([`Snapshot::load`]). On any error the
+    /// running configuration stays as it was and the log says why. Blocks
+    /// (files are read until they stop changing): call it off the runtime.
+    pub fn reload(&self) -> Result<(), LoadError> {
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        notify::reloading();
+        let current = self.state.borrow().clone();
+        let result = Snapshot::load(&self.config_path, Some(&current));
+        match &result {
+            Ok(next) => {
+                if next.config.listen != current.config.listen {
+                    tracing::warn!(old = %current.config.listen, new = %next.config.listen, "listen address changes take effect on restart");
+                }
+                if next.config.limits.max_connections != current.config.limits.max_connections {
+                    tracing::warn!("limits.max_connections changes take effect on restart");
+                }
+                if next.config.limits.worker_threads != current.config.limits.worker_threads {
+                    tracing::warn!("limits.worker_threads changes take effect on restart");
+                }
+                self.state.send_replace(Arc::new(next.clone()));
+                // Logged once in effect: the line marks when the next
+                // request sees the new set.
+                tracing::info!(
+                    clients = next.config.clients.len(),
+                    policies = next.config.policies.len(),
+                    "configuration reloaded"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; keeping the running configuration")
+            }
+        }
+        notify::notify("READY=1");
+        result.map(|_| ())
+    }
+
+    pub fn shutdown(&self) {
+        self.shutdown.start_drain();
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.state.borrow().clone()
+    }
+}
+
+/// SIGHUP, SIGTERM and SIGINT, blocked for the whole process from the first
+/// line of `main` until [`HeldSignals::handle`] installs their handlers:
+/// one that arrives in between waits, then reaches the handler. Dropping
+/// it unblocks them as they were (for commands that do not serve).
+pub struct HeldSignals {
+    previous: libc::sigset_t,
+}
+
+impl HeldSignals {
+    /// Blocks the three signals. Call it before any thread starts: threads
+    /// inherit the mask of the thread that starts them.
+    pub fn now() -> HeldSignals {
+        // SAFETY: sigemptyset, sigaddset and pthread_sigmask only write the
+        // sets passed to them, which live on this stack frame.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+                libc::sigaddset(&mut set, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+            HeldSignals { previous }
+        }
+    }
+
+    /// Installs the handlers (inside the control runtime), then unblocks:
+    /// whatever arrived while the signals were held is delivered to them.
+    pub fn handle(self) -> std::io::Result<Signals> {
+        let signals = Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        };
+        drop(self);
+        Ok(signals)
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `now` on this thread.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The installed handlers: signals received since are queued in them (a
+/// burst of one kind coalesces) until [`handle_signals`] takes them.
+pub struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+/// Turns SIGHUP into reloads and SIGTERM/SIGINT into a graceful stop.
+/// Reloads run one after another on a blocking thread, so reading files
+/// never stalls the accept loop on the control runtime.
+pub async fn handle_signals(mut signals: Signals, control: Control) {
+    loop {
+        tokio::select! {
+            _ = signals.hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let control = control.clone();
+                let _ = tokio::task::spawn_blocking(move || control.reload()).await;
+            }
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
+        }
+    }
+    tracing::info!("stop requested");
+    control.shutdown();
+}
