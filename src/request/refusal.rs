@@ -47,6 +47,15 @@ pub enum Refusal {
         policy: Arc<str>,
         refusal: Box<inspect::Refusal>,
     },
+    #[error("dockgate: client {client:?} may not {method} {path}: {what}; a route dockgate does not know needs grant `unknown_routes = true` (policy {policy:?})")]
+    UnknownRoute {
+        client: String,
+        method: String,
+        path: String,
+        /// What the route table says of the method and path.
+        what: String,
+        policy: Arc<str>,
+    },
     #[error("dockgate refused the request body: {0}")]
     UnjudgeableBody(String),
     #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
@@ -70,6 +79,7 @@ impl Refusal {
             Refusal::Identity(_)
             | Refusal::UnknownClient { .. }
             | Refusal::NotAllowed { .. }
+            | Refusal::UnknownRoute { .. }
             | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -79,28 +89,33 @@ impl Refusal {
         }
     }
 
-    /// The short machine-readable reason logged with the decision.
-    pub fn reason(&self) -> &'static str {
+    /// Why, as the audit line and the metrics name it.
+    pub fn reason(&self) -> Reason {
         match self {
-            Refusal::NonCanonical { .. } => "non_canonical",
-            Refusal::BadRequest(_) => "bad_request",
-            Refusal::Identity(_) => "bad_identity",
-            Refusal::UnknownClient { .. } => "unknown_client",
-            Refusal::NotAllowed { .. } => "no_rule",
-            Refusal::Forbidden { .. } => "body_rule",
-            Refusal::UnjudgeableBody(_) => "unjudgeable_body",
-            Refusal::BodyTooLarge { .. } => "body_too_large",
-            Refusal::TooManyConnections { .. } => "client_connection_limit",
-            Refusal::Upstream(_) => "upstream_error",
-            Refusal::UnexpectedUpgrade => "upstream_error",
-            Refusal::AuditUnavailable => "audit_unavailable",
+            Refusal::NonCanonical { .. } => Reason::NonCanonical,
+            Refusal::BadRequest(_) => Reason::BadRequest,
+            Refusal::Identity(_) => Reason::BadIdentity,
+            Refusal::UnknownClient { .. } => Reason::UnknownClient,
+            Refusal::NotAllowed { .. } => Reason::NoRule,
+            Refusal::UnknownRoute { .. } => Reason::UnknownRoute,
+            Refusal::Forbidden { refusal, .. } => match **refusal {
+                inspect::Refusal::UnknownField { .. } => Reason::UnknownField,
+                _ => Reason::BodyRule,
+            },
+            Refusal::UnjudgeableBody(_) => Reason::UnjudgeableBody,
+            Refusal::BodyTooLarge { .. } => Reason::BodyTooLarge,
+            Refusal::TooManyConnections { .. } => Reason::ClientConnectionLimit,
+            Refusal::Upstream(_) | Refusal::UnexpectedUpgrade => Reason::UpstreamError,
+            Refusal::AuditUnavailable => Reason::AuditUnavailable,
         }
     }
 
     /// The policy whose grants refused the request, for audit.
     pub fn policy(&self) -> Option<&Arc<str>> {
         match self {
-            Refusal::Forbidden { policy, .. } => Some(policy),
+            Refusal::Forbidden { policy, .. } | Refusal::UnknownRoute { policy, .. } => {
+                Some(policy)
+            }
             _ => None,
         }
     }
@@ -128,5 +143,47 @@ impl Refusal {
             );
         }
         response
+    }
+}
+
+/// Every reason a request is refused, by the stable name the audit line's
+/// `reason` field and the metrics' `reason` label carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NonCanonical,
+    BadRequest,
+    BadIdentity,
+    UnknownClient,
+    NoRule,
+    UnknownRoute,
+    BodyRule,
+    UnknownField,
+    UnjudgeableBody,
+    BodyTooLarge,
+    ClientConnectionLimit,
+    UpstreamError,
+    AuditUnavailable,
+    /// The exchange ended before it was judged (the client went away).
+    Unjudged,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NonCanonical => "non_canonical",
+            Reason::BadRequest => "bad_request",
+            Reason::BadIdentity => "bad_identity",
+            Reason::UnknownClient => "unknown_client",
+            Reason::NoRule => "no_rule",
+            Reason::UnknownRoute => "unknown_route",
+            Reason::BodyRule => "body_rule",
+            Reason::UnknownField => "unknown_field",
+            Reason::UnjudgeableBody => "unjudgeable_body",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::ClientConnectionLimit => "client_connection_limit",
+            Reason::UpstreamError => "upstream_error",
+            Reason::AuditUnavailable => "audit_unavailable",
+            Reason::Unjudged => "unjudged",
+        }
     }
 }

@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 use crate::config::tls::HandshakeFailure;
 use crate::config::Config;
+use crate::request::refusal::Reason;
 use crate::request::upstream::Upstream;
 use crate::run::log_writer::LogCounters;
 use crate::run::shutdown::Shutdown;
@@ -146,7 +147,7 @@ impl ClientLabel {
 /// Records one judged request.
 pub fn observe_request(
     decision: &'static str,
-    reason: &'static str,
+    reason: Option<Reason>,
     client: &ClientLabel,
     status: u16,
     elapsed: Duration,
@@ -156,10 +157,10 @@ pub fn observe_request(
         .get_or_create(&RequestLabels {
             client: client.as_str().to_owned(),
             decision,
-            reason,
+            reason: reason.map_or("", Reason::as_str),
         })
         .inc();
-    if reason == "upstream_error" || status == 502 || status == 504 {
+    if reason == Some(Reason::UpstreamError) || status == 502 || status == 504 {
         m.upstream_errors.inc();
     }
     m.latency.observe(elapsed.as_secs_f64());

@@ -19,6 +19,7 @@ use hyper::{Method, Uri};
 
 use crate::config::Config;
 use crate::request::identity::Identity;
+use crate::request::refusal::Reason;
 use crate::run::metrics::ClientLabel;
 
 pub mod line;
@@ -32,7 +33,7 @@ pub enum Decision {
     },
     /// `policy`: the policy whose grants refused the request, when its rule allowed it.
     Deny {
-        reason: &'static str,
+        reason: Reason,
         policy: Option<Arc<str>>,
     },
 }
@@ -130,11 +131,11 @@ impl Record {
             return;
         }
         let (decision, policy, rule, reason) = match &self.decision {
-            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, ""),
+            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, None),
             Some(Decision::Deny { reason, policy }) => {
-                ("deny", policy.as_deref().unwrap_or(""), "", *reason)
+                ("deny", policy.as_deref().unwrap_or(""), "", Some(*reason))
             }
-            None => ("deny", "", "", "unjudged"),
+            None => ("deny", "", "", Some(Reason::Unjudged)),
         };
         let elapsed = self.started.elapsed();
         if let Some(log) = crate::run::logging::audit_output() {
@@ -147,7 +148,7 @@ impl Record {
                 decision,
                 policy,
                 rule,
-                reason,
+                reason: reason.map_or("", Reason::as_str),
                 status: self.status,
                 upgraded: self.upgraded,
                 bytes_in: self.meter.bytes_in.load(Ordering::Relaxed),

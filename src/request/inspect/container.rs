@@ -5,7 +5,7 @@
 //! versions read them). Every rule is therefore applied to the top-level object as well as to
 //! `HostConfig`.
 
-use super::host_path::check_bind;
+use super::host_path::{check_bind, Access};
 use super::json::{self, Object, Value};
 use super::options::{bind_spec, device, log_config, security_opt};
 use super::volume;
@@ -276,25 +276,32 @@ fn judge_mount(mount: &Object, field: &str, grants: &Grants) -> Result<(), Refus
                 }
             };
             let options_path = format!("{field}.BindOptions");
-            let (writes_host, non_recursive) = match mount.field("BindOptions", &options_path)? {
-                Some(Value::Null) | None => (false, false),
-                Some(v) => {
-                    let options = v.as_object(&options_path)?;
-                    (
-                        // The Engine creates a missing source on the host.
-                        flag(options, "CreateMountpoint", &options_path)?,
-                        // Submounts of the source stay writable.
-                        flag(options, "ReadOnlyNonRecursive", &options_path)?,
-                    )
-                }
+            let (writes_host, non_recursive, read_only_non_recursive) =
+                match mount.field("BindOptions", &options_path)? {
+                    Some(Value::Null) | None => (false, false, false),
+                    Some(v) => {
+                        let options = v.as_object(&options_path)?;
+                        (
+                            // The Engine creates a missing source on the host.
+                            flag(options, "CreateMountpoint", &options_path)?,
+                            // Mounts below the source do not appear in the container.
+                            flag(options, "NonRecursive", &options_path)?,
+                            // Submounts of the source stay writable.
+                            flag(options, "ReadOnlyNonRecursive", &options_path)?,
+                        )
+                    }
+                };
+            // `ReadOnlyForceRecursive` is not trusted: Engines before 25.0 ignore it.
+            let access = if !flag(mount, "ReadOnly", field)? || writes_host {
+                Access::ReadWrite
+            } else if non_recursive {
+                Access::ReadOnly
+            } else if read_only_non_recursive {
+                Access::ReadWrite
+            } else {
+                Access::ReadOnlyAboveSubmounts
             };
-            let read_only = flag(mount, "ReadOnly", field)? && !writes_host && !non_recursive;
-            check_bind(
-                text("Source")?,
-                read_only,
-                grants,
-                &format!("{field}.Source"),
-            )
+            check_bind(text("Source")?, access, grants, &format!("{field}.Source"))
         }
         "volume" => match mount.field("VolumeOptions", &format!("{field}.VolumeOptions"))? {
             Some(v) => volume::judge_mount_options(

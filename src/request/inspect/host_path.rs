@@ -28,19 +28,40 @@ pub fn clean(raw: &str, field: &str) -> Result<String, Refusal> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-/// Refuses a bind mount of host path `raw` unless granted (read-only grants count only when
-/// the mount is read-only).
-pub fn check_bind(raw: &str, read_only: bool, grants: &Grants, field: &str) -> Result<(), Refusal> {
+/// How a bind mount exposes its host tree to the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// Read-only all the way down: the mount is not recursive (mounts below the source do not
+    /// appear in the container), and the source is remounted read-only.
+    ReadOnly,
+    /// Read-only at the top only: the mount is recursive and the Engine remounts only its top
+    /// read-only (every Engine for a `:ro` bind; Engines before 25.0, and any Engine for API
+    /// versions before 1.44, for `ReadOnly` mounts), so any filesystem mounted below the source
+    /// on the host stays writable in the container.
+    ReadOnlyAboveSubmounts,
+}
+
+/// Refuses a bind mount of host path `raw` unless granted. Read-only grants count only for
+/// mounts that are read-only all the way down.
+pub fn check_bind(raw: &str, access: Access, grants: &Grants, field: &str) -> Result<(), Refusal> {
     let path = clean(raw, field)?;
     if grants.bind_mounts.matches(&path)
-        || (read_only && grants.read_only_bind_mounts.matches(&path))
+        || (access == Access::ReadOnly && grants.read_only_bind_mounts.matches(&path))
     {
         return Ok(());
     }
-    let needs = if read_only {
-        format!("bind_mounts or read_only_bind_mounts matching {path:?}")
-    } else {
-        format!("bind_mounts matching {path:?}")
+    let needs = match access {
+        Access::ReadOnly => format!("bind_mounts or read_only_bind_mounts matching {path:?}"),
+        Access::ReadOnlyAboveSubmounts if grants.read_only_bind_mounts.matches(&path) => format!(
+            "bind_mounts matching {path:?}: this read-only bind is recursive, and the Engine \
+             leaves filesystems mounted below {path} writable; read_only_bind_mounts allows a \
+             non-recursive one (--mount type=bind,readonly,bind-nonrecursive, or a local volume \
+             with o=bind,ro)"
+        ),
+        Access::ReadWrite | Access::ReadOnlyAboveSubmounts => {
+            format!("bind_mounts matching {path:?}")
+        }
     };
     Err(Refusal::forbidden(format!("{field} ({path})"), needs))
 }

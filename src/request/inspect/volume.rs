@@ -19,7 +19,7 @@
 //!   `rtdev`, btrfs's `device`) need the bind or device grant for every path; any other data
 //!   option containing a `/` needs `volume_mount_options`.
 
-use super::host_path::{check_bind, check_device};
+use super::host_path::{check_bind, check_device, Access};
 use super::json::{self, Object, Value};
 use super::options::mount_flags::MountOptions;
 use super::{Grants, Refusal};
@@ -176,12 +176,13 @@ pub fn check_local_options(
         ));
     }
     if parsed.bind() {
-        return check_bind(
-            device,
-            parsed.read_only(),
-            grants,
-            &format!("{field}.device"),
-        );
+        // moby remounts a read-only bind's top only: with `rbind`, mounts below stay writable.
+        let access = match (parsed.read_only(), parsed.recursive()) {
+            (false, _) => Access::ReadWrite,
+            (true, false) => Access::ReadOnly,
+            (true, true) => Access::ReadOnlyAboveSubmounts,
+        };
+        return check_bind(device, access, grants, &format!("{field}.device"));
     }
     let type_granted = kind == "tmpfs"
         || grants.volume_mount_options
@@ -216,7 +217,9 @@ fn check_data(element: &str, field: &str, grants: &Grants) -> Result<(), Refusal
     };
     match using {
         PathUse::Device => check_device(value, grants, &format!("{path} ({key})")),
-        PathUse::WritableDir => check_bind(value, false, grants, &format!("{path} ({key})")),
+        PathUse::WritableDir => {
+            check_bind(value, Access::ReadWrite, grants, &format!("{path} ({key})"))
+        }
         PathUse::ReadOnlyDirs => {
             // overlayfs escapes ':' in a layer with '\'; rather than unescape, refuse.
             if value.contains('\\') {
@@ -226,7 +229,7 @@ fn check_data(element: &str, field: &str, grants: &Grants) -> Result<(), Refusal
             }
             // `::` separates data-only layers, so empty layers are skipped.
             for layer in value.split(':').filter(|l| !l.is_empty()) {
-                check_bind(layer, true, grants, &format!("{path} ({key})"))?;
+                check_bind(layer, Access::ReadOnly, grants, &format!("{path} ({key})"))?;
             }
             if value.split(':').all(str::is_empty) {
                 return Err(Refusal::ambiguous(format!("{path}: {key} names no layer")));

@@ -149,14 +149,20 @@ pub fn head<'c>(
         None if grants.unknown_routes() => None,
         None => {
             let what = if route::path_is_known(&target.route) {
-                format!("the Engine has no {method} route for this path")
+                format!("the Engine has no {method} route for {}", target.route)
             } else {
-                "no Engine API route that dockgate knows has this path".to_owned()
+                format!(
+                    "no Engine API route that dockgate knows has the path {}",
+                    target.route
+                )
             };
-            return Err(forbidden(inspect::Refusal::forbidden(
-                format!("{method} {} ({what})", target.route),
-                "unknown_routes = true",
-            )));
+            return Err(Refusal::UnknownRoute {
+                client: name.to_owned(),
+                method: method.to_string(),
+                path: request.uri.path().to_owned(),
+                what,
+                policy: std::sync::Arc::clone(&allowed.policy.name),
+            });
         }
     };
     let reads_body = match inspect {

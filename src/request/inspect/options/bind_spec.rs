@@ -12,7 +12,7 @@
 //! `z` and `Z` make the Engine relabel the source for SELinux, writing to the host tree even
 //! when the mount is read-only, so a bind with either needs a read-write grant.
 
-use super::super::host_path::check_bind;
+use super::super::host_path::{check_bind, Access};
 use super::super::{Grants, Refusal};
 
 /// What a `Binds` entry mounts.
@@ -109,7 +109,16 @@ pub fn judge(raw: &str, field: &str, grants: &Grants) -> Result<(), Refusal> {
     let spec = BindSpec::parse(raw)
         .map_err(|why| Refusal::ambiguous(format!("{field}: {raw:?} {why}")))?;
     match spec.source {
-        Source::Host(path) => check_bind(path, spec.read_only && !spec.relabel, grants, field),
+        // A `Binds` entry is always an rbind: `:ro` is read-only above submounts at best, and
+        // `z`/`Z` relabel the host tree whatever the mode.
+        Source::Host(path) => {
+            let access = if spec.read_only && !spec.relabel {
+                Access::ReadOnlyAboveSubmounts
+            } else {
+                Access::ReadWrite
+            };
+            check_bind(path, access, grants, field)
+        }
         Source::Anonymous | Source::Volume(_) => Ok(()),
     }
 }

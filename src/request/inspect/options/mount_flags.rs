@@ -98,6 +98,11 @@ impl<'a> MountOptions<'a> {
         self.flags & MS_BIND != 0 && !self.remount()
     }
 
+    /// The bind takes the mounts below `device` along (`rbind`).
+    pub fn recursive(&self) -> bool {
+        self.flags & MS_REC != 0
+    }
+
     /// The kernel changes the flags of the volume's own mount point; `device` is ignored.
     pub fn remount(&self) -> bool {
         self.flags & MS_REMOUNT != 0
