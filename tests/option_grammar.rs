@@ -140,10 +140,17 @@ fn option_strings_are_judged_as_the_engine_reads_them() {
             r#"{"Name":"v","DriverOpts":{"Type":"none","o":"bind,ro","device":"/srv/x/a"}}"#,
             Some((400, "\"Type\" is not a local volume option")),
         ),
+        // A `:ro` bind is recursive: what is mounted below it stays writable.
         (
             "reader",
             create,
             r#"{"Image":"x","HostConfig":{"Binds":["/srv/x/a:/a:ro"]}}"#,
+            Some((403, "bind-nonrecursive")),
+        ),
+        (
+            "reader",
+            create,
+            r#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"bind","Source":"/srv/x/a","Target":"/a","ReadOnly":true,"BindOptions":{"NonRecursive":true}}]}}"#,
             None,
         ),
         (
@@ -504,5 +511,75 @@ fn a_logging_driver_that_connects_out_needs_its_grant() {
         let mut cmd = direct();
         cmd.args(["rm", "-f", &name]);
         finish(cmd);
+    }
+}
+
+/// Unmounts a test's tmpfs when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A filesystem mounted below a tree granted read-only: a recursive `:ro` bind (which the
+/// Engine remounts read-only at the top only) is refused, and the non-recursive read-only
+/// mount the refusal points to really leaves nothing below writable.
+#[test]
+fn a_read_only_grant_holds_for_filesystems_mounted_below_it() {
+    let Some(socket) = real_engine() else { return };
+    let tree = tempfile::tempdir().unwrap();
+    let tree_path = tree.path().to_str().unwrap().to_owned();
+    let below = tree.path().join("below");
+    std::fs::create_dir(&below).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "dockgate-test", below.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root, as in CI");
+    let _unmount = Unmount(below.clone());
+    let pki = Pki::new(&CLIENTS);
+    let gateway = Gateway::start(&pki, &socket, &config(&tree_path));
+    for cli in docker_clis() {
+        // The Engine would mount this recursively; `below` would be writable in it.
+        let bind = format!("{tree_path}:/x:ro");
+        let mut cmd = docker(cli, &gateway, &pki, "reader");
+        cmd.args(["run", "--rm", "-v", &bind, TEST_IMAGE, "true"]);
+        let out = finish(cmd);
+        assert!(!out.status.success(), "{cli}: {}", shown(&out));
+        assert!(
+            text(&out.stderr).contains("bind-nonrecursive"),
+            "{cli}: the refusal says how: {}",
+            shown(&out)
+        );
+
+        let mount = format!("type=bind,src={tree_path},dst=/x,readonly,bind-nonrecursive");
+        let marker = format!("written-{}", unique("below"));
+        let script = format!("echo x > /x/below/{marker} || echo x > /x/{marker}; ls /x");
+        let mut cmd = docker(cli, &gateway, &pki, "reader");
+        cmd.args([
+            "run", "--rm", "--mount", &mount, TEST_IMAGE, "sh", "-c", &script,
+        ]);
+        let out = finish(cmd);
+        assert!(out.status.success(), "{cli}: {}", shown(&out));
+        assert!(
+            text(&out.stdout).contains("below"),
+            "{cli}: {}",
+            shown(&out)
+        );
+        assert!(
+            text(&out.stderr).contains("Read-only file system"),
+            "{cli}: {}",
+            shown(&out)
+        );
+        assert!(
+            !below.join(&marker).exists(),
+            "{cli}: wrote below the grant"
+        );
+        assert!(
+            !tree.path().join(&marker).exists(),
+            "{cli}: wrote in the grant"
+        );
     }
 }

@@ -284,7 +284,7 @@ policies = ["run-with-mounts"]
 allow = ["* /**"]
 [policies.run-with-mounts]
 allow = ["* /**"]
-grants = {{ read_only_bind_mounts = ["{}/**"] }}
+grants = {{ bind_mounts = ["{}/**"] }}
 "#,
             host_dir.path().display()
         ),

@@ -30,7 +30,7 @@
 //! |---|---|---|
 //! | `privileged` | `false` | `HostConfig.Privileged`, privileged exec |
 //! | `bind_mounts` | `[]` | bind mounts (`Binds` with an absolute source, `Mounts` of type `bind`, local volumes with `o=bind`/`rbind`, overlay `upperdir`/`workdir`) of host paths matching these absolute globs; `*` stays within a component, `**` crosses `/`, `/dir/**` also matches `/dir` |
-//! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for mounts the Engine makes read-only (`:ro` without `z`/`Z`, `ReadOnly: true`, `o=bind,ro` where `ro` is the last of `ro`/`rw`, overlay `lowerdir`) |
+//! | `read_only_bind_mounts` | `[]` | as `bind_mounts`, but only for mounts the Engine makes read-only all the way down: `ReadOnly: true` with `BindOptions.NonRecursive`, `o=bind,ro` where `ro` is the last of `ro`/`rw` (not `rbind`), overlay `lowerdir`. A `:ro` bind, a recursive `ReadOnly` mount and `o=rbind,ro` leave filesystems mounted below the source writable and need `bind_mounts` |
 //! | `capabilities` | `[]` | `CapAdd` entries; case-insensitive, `CAP_` optional; `"ALL"` allows every one |
 //! | `host_namespaces` | `[]` | `host` mode for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"userns"`, `"cgroupns"` (`NetworkMode`, `PidMode`, `IpcMode`, `UTSMode`, `UsernsMode`, `CgroupnsMode`/`Cgroup`; build `networkmode`; the `host` endpoint in `NetworkingConfig`) |
 //! | `container_namespaces` | `[]` | joining another container's namespace, `container:<id>`, for `"network"`, `"pid"`, `"ipc"`, `"uts"`, `"cgroup"`; `"links"` for legacy `Links`, which also copy the other container's environment in |
