@@ -21,6 +21,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
+use tokio_util::task::TaskTracker;
 
 use crate::config::snapshot::Snapshot;
 use crate::request::audit::{Decision, Metered, Record};
@@ -162,7 +163,12 @@ impl Gateway {
         let client_upgrade = passed
             .upgrade
             .and_then(|proto| Some((proto, parts.extensions.remove::<OnUpgrade>()?)));
-        forward(&self.link, &snapshot.upstream, parts, body, client_upgrade).await
+        let engine = Engine {
+            link: &self.link,
+            upstream: &snapshot.upstream,
+            tasks: &self.shared.tasks,
+        };
+        forward(engine, parts, body, client_upgrade).await
     }
 }
 
@@ -203,11 +209,18 @@ async fn read_inspected_body(
     }
 }
 
+/// Where an allowed request goes: this connection's Engine link, the
+/// configured Engine, and the tracker that owns a new Engine connection.
+struct Engine<'a> {
+    link: &'a EngineLink,
+    upstream: &'a Upstream,
+    tasks: &'a TaskTracker,
+}
+
 /// Sends an allowed request to the Engine: the same method and target
 /// bytes that were judged, end-to-end headers only, and `body`.
 async fn forward(
-    link: &EngineLink,
-    upstream: &Upstream,
+    engine: Engine<'_>,
     parts: Parts,
     body: UpstreamBody,
     upgrade: Option<(HeaderValue, OnUpgrade)>,
@@ -227,7 +240,10 @@ async fn forward(
     *upstream_req.uri_mut() = parts.uri;
     *upstream_req.headers_mut() = headers;
 
-    let mut response = link.send(upstream, upstream_req).await?;
+    let mut response = engine
+        .link
+        .send(engine.upstream, upstream_req, engine.tasks)
+        .await?;
     match (response.status(), client_upgrade) {
         (StatusCode::SWITCHING_PROTOCOLS, Some(client)) => {
             let engine = hyper::upgrade::on(&mut response);

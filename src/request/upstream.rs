@@ -27,6 +27,7 @@ use hyper::header::{HeaderValue, HOST};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
+use tokio_util::task::TaskTracker;
 
 /// Request bodies sent upstream: the client's stream, or the bytes an
 /// inspector read and judged.
@@ -66,9 +67,16 @@ impl Upstream {
         self.connect_timeout
     }
 
-    /// Connects to the Engine and runs the connection in a task of its
-    /// own, which ends when the connection closes or is upgraded.
-    async fn dial(&self) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+    /// Connects to the Engine; the caller drives the connection.
+    async fn connect(
+        &self,
+    ) -> Result<
+        (
+            SendRequest<UpstreamBody>,
+            http1::Connection<TokioIo<UnixStream>, UpstreamBody>,
+        ),
+        UpstreamError,
+    > {
         let stream = tokio::time::timeout(self.connect_timeout, UnixStream::connect(&*self.socket))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout {
@@ -79,11 +87,17 @@ impl Upstream {
                 socket: self.socket.to_path_buf(),
                 source,
             })?;
-        let (sender, connection) = http1::Builder::new()
+        http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| self.failed(&e))?;
-        tokio::spawn(async move {
+            .map_err(|e| self.failed(&e))
+    }
+
+    /// Connects to the Engine and runs the connection as a task of `tasks`,
+    /// which ends when the connection closes or is upgraded.
+    async fn dial(&self, tasks: &TaskTracker) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
+        let (sender, connection) = self.connect().await?;
+        tasks.spawn(async move {
             if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(error = %e, "Engine connection ended with an error");
             }
@@ -95,7 +109,8 @@ impl Upstream {
     /// check behind `/healthz`, `check` and `quickstart`.
     pub async fn ping(&self) -> Result<(), String> {
         let ask = async {
-            let mut sender = self.dial().await?;
+            // The connection is driven here, beside the request, and ends with it.
+            let (mut sender, connection) = self.connect().await?;
             let mut req = Request::new(
                 Empty::<Bytes>::new()
                     .map_err(|never| match never {})
@@ -104,7 +119,16 @@ impl Upstream {
             *req.uri_mut() = Uri::from_static("/_ping");
             req.headers_mut()
                 .insert(HOST, HeaderValue::from_static("docker"));
-            sender.send_request(req).await.map_err(|e| self.failed(&e))
+            tokio::select! {
+                response = sender.send_request(req) => response.map_err(|e| self.failed(&e)),
+                ended = connection => Err(match ended {
+                    Err(e) => self.failed(&e),
+                    Ok(()) => UpstreamError::Failed {
+                        socket: self.socket.to_path_buf(),
+                        message: "the connection closed before the answer to /_ping".into(),
+                    },
+                }),
+            }
         };
         let response = tokio::time::timeout(Duration::from_secs(5), ask)
             .await
@@ -153,10 +177,12 @@ impl EngineLink {
     /// is still open, else on a new one. A request the old connection
     /// closed before sending is sent again on a new connection; one it
     /// may have sent is not (the Engine may have acted on it).
+    /// A new connection runs as a task of `tasks`.
     pub async fn send(
         &self,
         upstream: &Upstream,
         req: Request<UpstreamBody>,
+        tasks: &TaskTracker,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut req = req;
         if let Some(mut sender) = self.take(upstream) {
@@ -170,7 +196,7 @@ impl EngineLink {
                 }
             }
         }
-        let mut sender = upstream.dial().await?;
+        let mut sender = upstream.dial(tasks).await?;
         let response = sender
             .send_request(req)
             .await
