@@ -35,7 +35,8 @@ use raw::RawConfig;
 /// ([`crate::config::tls`]) so that `check` can report on them one by one.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file this came from; reloads read it again.
+    /// The file this came from, named by the problems found once it parsed
+    /// (those against the running configuration, on reload).
     pub source: PathBuf,
     pub listen: SocketAddr,
     pub upstream: PathBuf,

@@ -56,8 +56,8 @@ impl Gateway {
     /// The service hyper calls for each request. hyper allocates a slot the
     /// size of this future once per connection and keeps it for the
     /// connection's life, streams included, while the work it stands for
-    /// (judging, the Engine link, the dial: about 3.4 KiB) is only needed
-    /// until the response head is back. So the work lives in a box of its
+    /// (judging, the Engine link, the dial) is only needed until the
+    /// response head is back. So the work lives in a box of its
     /// own, made per request and freed as soon as it answers.
     pub fn handle(
         self,

@@ -292,6 +292,7 @@ fn capture_first<'p>(tokens: &[Token], path: &'p str, first: Option<&'p str>) ->
             let longest = path.find('/').unwrap_or(path.len());
             (1..=longest)
                 .rev()
+                .filter(|&n| path.is_char_boundary(n))
                 .find_map(|n| capture_first(rest, &path[n..], first.or(Some(&path[..n]))))
         }
         Token::Any { nonempty } => {
@@ -386,6 +387,14 @@ mod tests {
                 "{endpoint:?} has no route"
             );
         }
+    }
+
+    #[test]
+    fn names_outside_ascii_never_split_a_character() {
+        assert_eq!(name("GET", "/services/é"), Some("ServiceInspect"));
+        assert_eq!(name("GET", "/containers/é/json"), Some("ContainerInspect"));
+        let route = find(&Method::GET, "/services/éé").unwrap();
+        assert_eq!(route.capture("/services/éé"), Some("éé"));
     }
 
     #[test]
