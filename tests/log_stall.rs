@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -106,15 +106,7 @@ impl Gateway {
     }
 
     fn http_get(&self, path: &str) -> String {
-        let mut tcp = TcpStream::connect(self.metrics).unwrap();
-        write!(
-            tcp,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        tcp.read_to_string(&mut out).unwrap();
-        out
+        support::http_get(self.metrics, path)
     }
 
     /// The value of an unlabelled counter on `/metrics`.

@@ -11,22 +11,10 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use support::fake_engine::FakeEngine;
 use support::raw::{self, Conn};
-use support::{Gateway, Pki};
+use support::{http_get, Gateway, Pki};
 
 const POLICY: &str =
     "[clients.ops]\npolicies = [\"p\"]\n[policies.p]\nallow = [\"GET /_ping\", \"GET /events\"]\n";
-
-fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).unwrap();
-    out
-}
 
 #[test]
 fn json_audit_events_carry_the_stable_fields() {

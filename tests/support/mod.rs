@@ -401,3 +401,17 @@ pub fn free_port() -> u16 {
 }
 
 pub type Shared<T> = Arc<std::sync::Mutex<T>>;
+
+/// `GET path` over plain HTTP (the metrics listener), the whole response as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    out
+}
