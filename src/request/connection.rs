@@ -24,7 +24,7 @@ use crate::config::Limits;
 use crate::request::gateway::Gateway;
 use crate::request::identity::Identity;
 use crate::request::linger::{LingeringStream, UnreadBody};
-use crate::request::shared::{revoked, Admission, Lease, Shared};
+use crate::request::shared::{revoked, Admission, Arrival, Lease, Shared};
 use crate::run::metrics;
 
 /// One client connection, from handshake to close.
@@ -32,14 +32,18 @@ pub(crate) async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
+    arrival: Arrival,
 ) {
     let _open = metrics::OpenGauge::connection();
     let limits = shared.state.borrow().config.limits.clone();
+    let Arrival { permit, handshake: slot } = arrival;
     // The handshake's state and the served connection never live at the
     // same time, and the stream moves into a boxed hyper connection: the
     // task of a connection that idles on a stream for hours stays small.
-    let serving = match handshake(tcp, peer, &shared, &limits).await {
+    let done = handshake(tcp, peer, &shared, &limits).await;
+    // Done or failed, it is no longer a handshake in progress.
+    drop(slot);
+    let serving = match done {
         Some(tls) => serve_http(tls, peer, &shared, &limits, permit),
         None => return,
     };

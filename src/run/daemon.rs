@@ -123,7 +123,9 @@ impl Daemon {
         } = self;
         if let Some(metrics) = metrics {
             let rx = shared.state.clone();
-            tokio::spawn(crate::run::metrics::serve(
+            // Owned by the daemon's tracker: the drain below waits for it,
+            // and it ends its own connections when draining starts.
+            shared.tasks.spawn(crate::run::metrics::serve(
                 metrics,
                 move || rx.borrow().upstream.clone(),
                 shared.shutdown.clone(),
@@ -131,7 +133,8 @@ impl Daemon {
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
-        crate::run::open_files::raise_for(&state.borrow().config.limits);
+        let fit = crate::run::open_files::raise_for(&state.borrow().config.limits);
+        shared.fit_connections(fit);
         let threads = worker_threads(&state.borrow());
         let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
         tracing::debug!(threads, "worker threads started");
