@@ -19,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::tls::HandshakeFailure;
+use crate::config::tls::{HandshakeFailure, TrustDigest};
 use crate::config::Limits;
 use crate::request::gateway::Gateway;
 use crate::request::identity::Identity;
@@ -44,7 +44,7 @@ pub(crate) async fn serve(
     // Done or failed, it is no longer a handshake in progress.
     drop(slot);
     let serving = match done {
-        Some(tls) => serve_http(tls, peer, &shared, &limits, permit),
+        Some((tls, trusted)) => serve_http(tls, trusted, peer, &shared, &limits, permit),
         None => return,
     };
     if let Some(serving) = serving {
@@ -52,20 +52,27 @@ pub(crate) async fn serve(
     }
 }
 
-/// The TLS handshake under its timeout; failures are logged and counted.
+/// The TLS handshake under its timeout, and the CA and CRL it verified the
+/// client's certificate against; failures are logged and counted.
 async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     limits: &Limits,
-) -> Option<TlsStream<TcpStream>> {
-    let acceptor = TlsAcceptor::from(Arc::clone(&shared.state.borrow().tls.server));
+) -> Option<(TlsStream<TcpStream>, TrustDigest)> {
+    let (acceptor, trusted) = {
+        let snapshot = shared.state.borrow();
+        (
+            TlsAcceptor::from(Arc::clone(&snapshot.tls.server)),
+            snapshot.tls.trust,
+        )
+    };
     let handshake = tokio::select! {
         result = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => result,
         () = shared.shutdown.draining() => return None,
     };
     match handshake {
-        Ok(Ok(tls)) => Some(tls),
+        Ok(Ok(tls)) => Some((tls, trusted)),
         Ok(Err(e)) => {
             let reason = HandshakeFailure::classify(&e);
             metrics::handshake_failed(reason);
@@ -88,6 +95,7 @@ async fn handshake(
 /// buffers inline.
 fn serve_http<'a>(
     tls: TlsStream<TcpStream>,
+    trusted: TrustDigest,
     peer: SocketAddr,
     shared: &'a Arc<Shared>,
     limits: &Limits,
@@ -128,6 +136,7 @@ fn serve_http<'a>(
     let lease = Arc::new(Lease {
         _permit: permit,
         _client: client,
+        trusted,
     });
 
     let gateway = Gateway {
@@ -178,7 +187,7 @@ fn serve_http<'a>(
                     conn.as_mut().graceful_shutdown();
                 }
                 () = shared.shutdown.aborted() => break,
-                reason = revoked(&mut state, identity.as_ref().ok()) => {
+                reason = revoked(&mut state, identity.as_ref().ok(), trusted) => {
                     tracing::warn!(%peer, client = identity.as_ref().map(|i| &*i.name).unwrap_or(""), reason, "closing connection");
                     break;
                 }

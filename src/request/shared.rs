@@ -28,6 +28,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::snapshot::Snapshot;
+use crate::config::tls::TrustDigest;
 use crate::request::audit::Record;
 use crate::request::identity::Identity;
 use crate::run::metrics;
@@ -114,6 +115,9 @@ struct ClientCount {
 pub struct Lease {
     pub(super) _permit: OwnedSemaphorePermit,
     pub(super) _client: Option<ClientSlot>,
+    /// The CA and CRL the client's certificate passed under at the
+    /// handshake; see [`revoked`].
+    pub(super) trusted: TrustDigest,
 }
 
 /// How a connection whose client is named is let in.
@@ -198,6 +202,7 @@ impl Shared {
     ) {
         let shared = Arc::clone(self);
         self.tasks.spawn(async move {
+            let trusted = lease.trusted;
             let _lease = lease;
             let _open = metrics::OpenGauge::tunnel();
             let mut state = shared.state.clone();
@@ -211,7 +216,7 @@ impl Shared {
                         tracing::debug!(error, "tunnel ended with an error");
                     }
                 }
-                reason = revoked(&mut state, identity.as_ref()) => {
+                reason = revoked(&mut state, identity.as_ref(), trusted) => {
                     tracing::warn!(client = identity.as_ref().map(|i| &*i.name).unwrap_or(""), reason, "closing tunnel");
                 }
                 () = shared.shutdown.aborted() => {}
@@ -270,11 +275,14 @@ impl Drop for ClientSlot {
 }
 
 /// Resolves when a published snapshot no longer admits `identity`, with
-/// the reason. Never resolves for connections without an identity: those
-/// are refused request by request anyway.
+/// the reason; `trusted` is the CA and CRL its certificate passed under at
+/// the handshake ([`Snapshot::still_admits`]). Never resolves for
+/// connections without an identity: those are refused request by request
+/// anyway.
 pub(super) async fn revoked(
     state: &mut watch::Receiver<Arc<Snapshot>>,
     identity: Option<&Identity>,
+    mut trusted: TrustDigest,
 ) -> String {
     let Some(identity) = identity else {
         return std::future::pending().await;
@@ -284,8 +292,10 @@ pub(super) async fn revoked(
             return std::future::pending().await;
         }
         let snapshot = state.borrow_and_update().clone();
-        if let Err(reason) = snapshot.still_admits(identity) {
-            return reason;
+        match snapshot.still_admits(identity, &mut trusted) {
+            Ok(true) => metrics::certificate_reverified(),
+            Ok(false) => {}
+            Err(reason) => return reason,
         }
     }
 }

@@ -61,6 +61,7 @@ struct Metrics {
     refused_connections: Family<ReasonLabels, Counter>,
     open: Family<KindLabels, Gauge>,
     upstream_errors: Counter,
+    reverified: Counter,
     latency: Histogram,
     log: LogCounters,
 }
@@ -72,6 +73,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let refused_connections = Family::<ReasonLabels, Counter>::default();
     let open = Family::<KindLabels, Gauge>::default();
     let upstream_errors = Counter::default();
+    let reverified = Counter::default();
     // 250 µs … ~8 s: a /_ping through the gateway up to a slow image inspect.
     let latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
     registry.register(
@@ -100,6 +102,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         upstream_errors.clone(),
     );
     registry.register(
+        "certificate_reverifications",
+        "Client certificates of open connections verified again after a reload changed the CA or CRL",
+        reverified.clone(),
+    );
+    registry.register(
         "request_duration_seconds",
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
@@ -123,6 +130,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         refused_connections,
         open,
         upstream_errors,
+        reverified,
         latency,
     }
 });
@@ -189,6 +197,10 @@ pub fn connection_refused(reason: &'static str) {
         .refused_connections
         .get_or_create(&ReasonLabels { reason })
         .inc();
+}
+
+pub fn certificate_reverified() {
+    METRICS.reverified.inc();
 }
 
 /// Counts one open thing of a kind while it lives.
