@@ -128,11 +128,16 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
          [policies.read]\nallow = [\"GET /_ping\"]\n\
          [limits]\nhandshake_timeout = \"300s\"\nrequest_header_timeout = \"300s\"\nshutdown_grace = \"1s\"\n\
          max_connections = {}\nmax_connections_per_client = {}\n\
+         max_handshakes = {}\nmax_handshakes_per_address = {}\n\
          [log]\nlevel = \"error\"\n",
         engine.path().display(),
         pki.tls_table(),
         4 * EACH,
         4 * EACH,
+        // Every stalled handshake comes from this one address; here they
+        // are to be held, to measure what each costs.
+        2 * EACH,
+        2 * EACH,
     );
     std::fs::write(&config, text).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_dockgate"));

@@ -147,14 +147,20 @@ impl Shared {
     }
 
     /// Lowers the number of connections taken at once to `fit` (when the
-    /// open-file limit holds fewer than `max_connections`), before any is
-    /// accepted; returns how many are taken now.
-    pub fn fit_connections(&self, fit: usize) -> usize {
-        let available = self.connections.available_permits();
-        if fit < available {
-            self.connections.forget_permits(available - fit);
+    /// open-file limit holds fewer than `max_connections`), and the
+    /// handshake slots in proportion, before any connection is accepted.
+    pub fn fit_connections(&self, fit: usize) {
+        let (max, handshakes) = {
+            let limits = &self.state.borrow().config.limits;
+            (limits.max_connections, limits.max_handshakes)
+        };
+        if fit >= max {
+            return;
         }
-        self.connections.available_permits()
+        self.connections.forget_permits(max - fit);
+        let handshakes_fit = (handshakes * fit / max).max(1);
+        self.handshakes
+            .forget_permits(handshakes.saturating_sub(handshakes_fit));
     }
 
     /// Lets a connection from `peer` in, or names the limit that refuses
