@@ -92,7 +92,11 @@ fn raise_open_file_limit(want: u64) -> u64 {
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut tcp = TcpStream::connect(addr).expect("metrics listener");
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = tcp.read_to_string(&mut out);
     out
@@ -117,12 +121,20 @@ fn refused(exposition: &str, reason: &str) -> u64 {
 fn refusal_lines(log: &str, reason: &str) -> (usize, u64) {
     let lines: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("connections in the last") && l.contains(&format!("reason=\"{reason}\"")))
+        .filter(|l| {
+            l.contains("connections in the last") && l.contains(&format!("reason=\"{reason}\""))
+        })
         .collect();
     let total = lines
         .iter()
         .map(|l| {
-            let n = l.split("refused=").nth(1).unwrap().split_whitespace().next().unwrap();
+            let n = l
+                .split("refused=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
             n.parse::<u64>().unwrap()
         })
         .sum();
@@ -154,7 +166,10 @@ fn silent_connections_hold_only_their_addresses_share_of_handshakes_and_refusals
     let mut alice = Conn::open(addr, raw::client_config(&pki, Some("alice"))).unwrap();
     alice.send(PING).unwrap();
     assert_eq!(raw::status(&alice.read_response()), 200);
-    assert_eq!(refused(&http_get(metrics, "/metrics"), "max_handshakes_per_address"), 0);
+    assert_eq!(
+        refused(&http_get(metrics, "/metrics"), "max_handshakes_per_address"),
+        0
+    );
     assert!(!served.log().contains("connections in the last"));
 
     let started = Instant::now();
@@ -203,8 +218,15 @@ fn silent_connections_hold_only_their_addresses_share_of_handshakes_and_refusals
         flood.len()
     );
     assert_eq!(total as usize, expected_refused, "{log}");
-    assert!(lines <= bound, "{lines} refusal lines (bound {bound}):\n{log}");
-    assert_eq!(engine.request_count(), 7, "only alice's pings reached the Engine");
+    assert!(
+        lines <= bound,
+        "{lines} refusal lines (bound {bound}):\n{log}"
+    );
+    assert_eq!(
+        engine.request_count(),
+        7,
+        "only alice's pings reached the Engine"
+    );
 }
 
 #[test]
@@ -277,7 +299,9 @@ fn client_with_chain(
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem).map(Result::unwrap).collect()
+    CertificateDer::pem_slice_iter(pem)
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn handshake_failures(reason: &str) -> u64 {
@@ -295,11 +319,18 @@ fn a_long_made_up_chain_is_refused_as_too_long() {
     let before = handshake_failures("chain_too_long");
 
     let (chain, key) = made_up_chain();
-    assert!(raw::refused_at_handshake(gateway.addr, client_with_chain(&pki, chain, key)));
+    assert!(raw::refused_at_handshake(
+        gateway.addr,
+        client_with_chain(&pki, chain, key)
+    ));
     eventually("the refusal is counted", || {
         handshake_failures("chain_too_long") == before + 1
     });
-    assert_eq!(engine.request_count(), 0, "the Engine saw the made-up client");
+    assert_eq!(
+        engine.request_count(),
+        0,
+        "the Engine saw the made-up client"
+    );
 
     // alice's own chain passes, and so does alice's with the CA sent along.
     let dir = pki.client_dir("alice");
@@ -316,7 +347,10 @@ fn a_long_made_up_chain_is_refused_as_too_long() {
     }
     // One certificate more than that is too long, valid or not.
     let chain = [alice, ca.clone(), ca].concat();
-    assert!(raw::refused_at_handshake(gateway.addr, client_with_chain(&pki, chain, key())));
+    assert!(raw::refused_at_handshake(
+        gateway.addr,
+        client_with_chain(&pki, chain, key())
+    ));
     eventually("the refusal is counted", || {
         handshake_failures("chain_too_long") == before + 2
     });
@@ -352,7 +386,11 @@ fn a_reload_that_changes_no_tls_file_does_not_verify_open_connections_again() {
         conn.send(PING).unwrap();
         assert_eq!(raw::status(&conn.read_response()), 200);
     }
-    assert_eq!(reverifications(), before, "an unchanged CA and CRL were verified against again");
+    assert_eq!(
+        reverifications(),
+        before,
+        "an unchanged CA and CRL were verified against again"
+    );
 
     // A new CRL: every open connection is verified again, and bob's closes.
     pki.revoke("bob");
@@ -409,7 +447,9 @@ fn a_burst_of_sighups_during_a_reload_is_one_more_reload() {
     for _ in 0..49 {
         process::kill(pid, libc::SIGHUP);
     }
-    eventually("the burst is delivered", || !signal_pending(pid, libc::SIGHUP));
+    eventually("the burst is delivered", || {
+        !signal_pending(pid, libc::SIGHUP)
+    });
     let file = served.config.with_extension("new");
     std::fs::write(&file, &text).unwrap();
     writer.unwrap().write_all(text.as_bytes()).unwrap();
@@ -418,7 +458,11 @@ fn a_burst_of_sighups_during_a_reload_is_one_more_reload() {
     // Each reload ends with READY=1; wait for the burst's to end.
     let mut ready = 0;
     eventually("the reloads end", || {
-        ready += served.notifications().iter().filter(|n| *n == "READY=1").count();
+        ready += served
+            .notifications()
+            .iter()
+            .filter(|n| *n == "READY=1")
+            .count();
         ready >= 2 && reloads(&served.log()) >= 2
     });
     // One more reload after the burst is its own.

@@ -432,7 +432,10 @@ fn floods_within_a_small_open_file_limit_neither_exhaust_it_nor_spin() {
             .find(|l| l.contains("reason=\"metrics_idle_closed\""))
             .unwrap_or("none")
     );
-    assert!(!log.contains("accept failed"), "the descriptors ran out:\n{log}");
+    assert!(
+        !log.contains("accept failed"),
+        "the descriptors ran out:\n{log}"
+    );
     // A loop retrying a failed accept at once would use the whole second.
     assert!(flooded <= idle + 20, "{flooded} ticks held, {idle} idle");
     drop(flood);

@@ -323,7 +323,9 @@ fn build(
 /// A client chain longer than the CA set allows: refused before any
 /// signature in it is checked.
 #[derive(Debug, thiserror::Error)]
-#[error("client certificate chain of {presented} certificates; the CA set allows at most {allowed}")]
+#[error(
+    "client certificate chain of {presented} certificates; the CA set allows at most {allowed}"
+)]
 pub struct ChainTooLong {
     pub presented: usize,
     pub allowed: usize,
@@ -416,7 +418,8 @@ impl ClientCertVerifier for ChainBound {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.check(intermediates)?;
-        self.inner.verify_client_cert(end_entity, intermediates, now)
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(

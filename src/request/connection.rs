@@ -28,15 +28,13 @@ use crate::request::shared::{revoked, Admission, Arrival, Lease, Shared};
 use crate::run::metrics;
 
 /// One client connection, from handshake to close.
-pub(crate) async fn serve(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    arrival: Arrival,
-) {
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, arrival: Arrival) {
     let _open = metrics::OpenGauge::connection();
     let limits = shared.state.borrow().config.limits.clone();
-    let Arrival { permit, handshake: slot } = arrival;
+    let Arrival {
+        permit,
+        handshake: slot,
+    } = arrival;
     // The handshake's state and the served connection never live at the
     // same time, and the stream moves into a boxed hyper connection: the
     // task of a connection that idles on a stream for hours stays small.

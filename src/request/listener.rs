@@ -92,7 +92,10 @@ impl RefusalLog {
         if self.pending.is_empty() {
             return None;
         }
-        Some(self.last.map_or_else(Instant::now, |last| last + REFUSAL_LOG_INTERVAL))
+        Some(
+            self.last
+                .map_or_else(Instant::now, |last| last + REFUSAL_LOG_INTERVAL),
+        )
     }
 
     /// Resolves when [`RefusalLog::due`] says; never when nothing is held back.

@@ -110,12 +110,7 @@ impl Workers {
 
 impl Handoff {
     /// Hands an accepted connection to the worker with the fewest open.
-    pub fn dispatch(
-        &self,
-        tcp: tokio::net::TcpStream,
-        peer: SocketAddr,
-        arrival: Arrival,
-    ) {
+    pub fn dispatch(&self, tcp: tokio::net::TcpStream, peer: SocketAddr, arrival: Arrival) {
         let tcp = match tcp.into_std() {
             Ok(tcp) => tcp,
             Err(e) => {

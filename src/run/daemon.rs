@@ -247,16 +247,16 @@ struct Queue {
 }
 
 impl Coalesce {
-    fn run(
-        &self,
-        reload: impl FnOnce() -> Result<(), LoadError>,
-    ) -> Result<(), LoadError> {
+    fn run(&self, reload: impl FnOnce() -> Result<(), LoadError>) -> Result<(), LoadError> {
         let mut queue = self.lock();
         if queue.queued {
             // The queued reload starts after this call and serves it too.
             let target = queue.finished + if queue.running { 2 } else { 1 };
             queue = self.wait(queue, |q| q.finished >= target);
-            return queue.last.clone().expect("a finished reload left its result");
+            return queue
+                .last
+                .clone()
+                .expect("a finished reload left its result");
         }
         if queue.running {
             queue.queued = true;

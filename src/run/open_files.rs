@@ -82,7 +82,9 @@ fn nr_open() -> Option<u64> {
 /// and at least one.
 pub fn fitting(soft: u64, max: usize) -> usize {
     let fit = soft.saturating_sub(RESERVE) / PER_CONNECTION;
-    usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, max.max(1))
+    usize::try_from(fit)
+        .unwrap_or(usize::MAX)
+        .clamp(1, max.max(1))
 }
 
 /// At start: raises the limit, logs what it got, and warns when
