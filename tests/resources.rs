@@ -128,11 +128,16 @@ fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
          [policies.read]\nallow = [\"GET /_ping\"]\n\
          [limits]\nhandshake_timeout = \"300s\"\nrequest_header_timeout = \"300s\"\nshutdown_grace = \"1s\"\n\
          max_connections = {}\nmax_connections_per_client = {}\n\
+         max_handshakes = {}\nmax_handshakes_per_address = {}\n\
          [log]\nlevel = \"error\"\n",
         engine.path().display(),
         pki.tls_table(),
         4 * EACH,
         4 * EACH,
+        // Every stalled handshake comes from this one address; here they
+        // are to be held, to measure what each costs.
+        2 * EACH,
+        2 * EACH,
     );
     std::fs::write(&config, text).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_dockgate"));
@@ -243,6 +248,7 @@ fn serve_with_open_files(
     soft: u64,
     hard: u64,
     max_connections: usize,
+    more: &str,
 ) -> (Served, tempfile::TempDir, Pki, FakeEngine, SocketAddr) {
     let pki = Pki::new(&["alice"]);
     let engine = FakeEngine::start();
@@ -252,8 +258,8 @@ fn serve_with_open_files(
     let text = format!(
         "listen = \"{addr}\"\nupstream = \"{}\"\n{}\n\
          [clients.alice]\npolicies = [\"read\"]\n[policies.read]\nallow = [\"GET /_ping\"]\n\
-         [limits]\nshutdown_grace = \"1s\"\nmax_connections = {max_connections}\n\
-         [log]\nlevel = \"info\"\n",
+         [log]\nlevel = \"info\"\n\
+         [limits]\nshutdown_grace = \"1s\"\nmax_connections = {max_connections}\n{more}",
         engine.path().display(),
         pki.tls_table(),
     );
@@ -304,7 +310,7 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one_at_start() {
         hard > 256,
         "the hard open-file limit ({hard}) leaves nothing to raise"
     );
-    let (served, dir, pki, _engine, addr) = serve_with_open_files(256, hard, 64);
+    let (served, dir, pki, _engine, addr) = serve_with_open_files(256, hard, 64, "");
     let (soft, reported_hard) = open_file_limits(served.0.id());
     assert_eq!(reported_hard, hard.to_string());
     assert_eq!(soft, reported_hard, "the soft limit was not raised");
@@ -315,13 +321,122 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one_at_start() {
 
 #[test]
 fn a_max_connections_the_open_file_limit_cannot_hold_is_warned_about() {
-    let (served, dir, pki, _engine, addr) = serve_with_open_files(512, 512, 4096);
+    let (served, dir, pki, _engine, addr) = serve_with_open_files(512, 512, 4096, "");
     assert_eq!(
         open_file_limits(served.0.id()),
         ("512".to_owned(), "512".to_owned())
     );
     let log = log_shows(dir.path(), "below what max_connections needs");
     assert!(log.contains("needed=8256"), "{log}");
+    // (512 - 64 kept aside) / 2 per connection.
+    assert!(log.contains("accepting=224"), "{log}");
     // It still serves, within what it has.
     assert_eq!(ping(addr, &pki), 200);
+}
+
+/// CPU time `pid` has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A plain TCP connection to `to` from `source` (a 127.0.0.x address).
+fn connect_from(source: std::net::Ipv4Addr, to: SocketAddr) -> TcpStream {
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 only")
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let (from, to) = (sockaddr(source, 0), sockaddr(*to.ip(), to.port()));
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let tcp = <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd);
+        assert_eq!(libc::bind(fd, (&raw const from).cast(), len), 0);
+        assert_eq!(libc::connect(fd, (&raw const to).cast(), len), 0);
+        tcp
+    }
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    std::io::Write::write_all(
+        &mut tcp,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = tcp.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn floods_within_a_small_open_file_limit_neither_exhaust_it_nor_spin() {
+    const FLOOD: usize = 600;
+    raise_open_file_limit(4 * FLOOD as u64 + 1024);
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // 300 descriptors hold (300 - 64) / 2 = 118 connections, far below
+    // max_connections, and handshakes in proportion (59): the flood's 50
+    // addresses, one handshake each, leave room for alice's.
+    let (served, dir, pki, _engine, addr) = serve_with_open_files(
+        300,
+        300,
+        4096,
+        &format!("max_handshakes = 2048\nmax_handshakes_per_address = 1\n[metrics]\nlisten = \"{metrics}\"\n"),
+    );
+    let pid = served.0.id();
+    log_shows(dir.path(), "accepting=118");
+    assert!(http_get(metrics, "/healthz").starts_with("HTTP/1.1 200"));
+
+    // The baseline: what the gateway uses holding nothing, for a while.
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_ticks(pid) - before;
+
+    // Idle connections to both listeners, each flood twice what the
+    // descriptors could hold, from several addresses.
+    let mut flood = Vec::new();
+    for i in 0..FLOOD {
+        flood.push(TcpStream::connect(metrics).unwrap());
+        let source = std::net::Ipv4Addr::new(127, 0, 1, (i % 50) as u8 + 2);
+        flood.push(connect_from(source, addr));
+    }
+    // While they are held: one more client is answered on each listener.
+    let health = http_get(metrics, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert_eq!(ping(addr, &pki), 200);
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let flooded = cpu_ticks(pid) - before;
+
+    let exposition = http_get(metrics, "/metrics");
+    let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    eprintln!(
+        "resources: {FLOOD} idle connections to each listener under a 300-descriptor limit: \
+         CPU ticks over a second held {flooded} (idle baseline {idle}); \
+         {} metrics connections closed for newer ones",
+        exposition
+            .lines()
+            .find(|l| l.contains("reason=\"metrics_idle_closed\""))
+            .unwrap_or("none")
+    );
+    assert!(
+        !log.contains("accept failed"),
+        "the descriptors ran out:\n{log}"
+    );
+    // A loop retrying a failed accept at once would use the whole second.
+    assert!(flooded <= idle + 20, "{flooded} ticks held, {idle} idle");
+    drop(flood);
 }

@@ -73,6 +73,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// Connections that have not finished their TLS handshake, a share of
+    /// `max_connections`: connections that cost their sender nothing can
+    /// take these, never the rest.
+    pub max_handshakes: usize,
+    /// Of `max_handshakes`, what one source address (IPv6: one /64) may hold.
+    pub max_handshakes_per_address: usize,
     pub max_inspected_body_bytes: usize,
     /// Threads serving connections; `None`: one per core this process may use.
     pub worker_threads: Option<usize>,
@@ -109,6 +115,15 @@ pub struct LogSettings {
 /// request rate of a busy gateway, so that a brief journald pause loses
 /// nothing.
 pub const DEFAULT_LOG_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The default `[limits] max_handshakes`: far more handshakes than clients
+/// start at once, and far fewer than `max_connections`, so that connections
+/// that never finish one cannot keep clients that did out.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
+
+/// The default `[limits] max_handshakes_per_address`: one address holds at
+/// most an eighth of the handshake slots.
+pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 32;
 
 /// The smallest `[log] queue_bytes`: room for a few long lines.
 const MIN_LOG_QUEUE_BYTES: usize = 16 * 1024;
@@ -463,6 +478,18 @@ impl Validator<'_> {
                 });
             }
         }
+        let max_handshakes = self.share(
+            "max_handshakes",
+            raw.max_handshakes.as_ref(),
+            DEFAULT_MAX_HANDSHAKES,
+            ("max_connections", raw.max_connections),
+        );
+        let max_handshakes_per_address = self.share(
+            "max_handshakes_per_address",
+            raw.max_handshakes_per_address.as_ref(),
+            DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            ("max_handshakes", max_handshakes),
+        );
         Some(Limits {
             handshake_timeout: handshake_timeout?,
             request_header_timeout: request_header_timeout?,
@@ -471,9 +498,38 @@ impl Validator<'_> {
             max_header_bytes: raw.max_header_bytes,
             max_connections: raw.max_connections,
             max_connections_per_client: raw.max_connections_per_client,
+            max_handshakes,
+            max_handshakes_per_address,
             max_inspected_body_bytes: raw.max_inspected_body_bytes,
             worker_threads: raw.worker_threads,
         })
+    }
+
+    /// A limit that is a share of a larger one (`within`): as written, at
+    /// least 1 and at most the larger one; when absent, `default` cut down
+    /// to the larger one.
+    fn share(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<usize>>,
+        default: usize,
+        within: (&str, usize),
+    ) -> usize {
+        let (outer, max) = within;
+        let Some(value) = value else {
+            return default.min(max).max(1);
+        };
+        let n = *value.get_ref();
+        if n == 0 {
+            self.problem(&format!("limits.{key}"), value, "must be at least 1");
+        } else if n > max {
+            self.problem(
+                &format!("limits.{key}"),
+                value,
+                format!("{n} is more than {outer} ({max}): it is a share of it"),
+            );
+        }
+        n.clamp(1, max.max(1))
     }
 
     fn log(&mut self, raw: &raw::RawLog) -> LogSettings {

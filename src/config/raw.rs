@@ -75,6 +75,12 @@ pub struct RawLimits {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// Connections still in their TLS handshake; 256 (at most
+    /// `max_connections`) when absent.
+    pub max_handshakes: Option<Spanned<usize>>,
+    /// Of those, from one source address (IPv6: one /64); 32 (at most
+    /// `max_handshakes`) when absent.
+    pub max_handshakes_per_address: Option<Spanned<usize>>,
     pub max_inspected_body_bytes: usize,
     /// Threads serving connections; one per available core when absent.
     pub worker_threads: Option<usize>,
@@ -91,6 +97,8 @@ impl Default for RawLimits {
             max_header_bytes: 64 * 1024,
             max_connections: 4096,
             max_connections_per_client: 256,
+            max_handshakes: None,
+            max_handshakes_per_address: None,
             max_inspected_body_bytes: 1024 * 1024,
             worker_threads: None,
         }

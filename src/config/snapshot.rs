@@ -2,18 +2,20 @@
 //! material built from its files, and the Engine client. A snapshot is
 //! immutable; the running gateway holds the current one in a watch channel,
 //! judges each request by the snapshot current when the request arrives,
-//! and re-checks open connections whenever a new one is published.
+//! and re-checks open connections whenever a new one is published: their
+//! client must still be configured, and when the CA or CRL changed, their
+//! certificate must pass again.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::files::{self, Reads, Unsettled};
-use crate::config::tls::{Tls, TlsError};
+use crate::config::tls::{Tls, TlsError, TrustDigest};
 use crate::config::{Config, ConfigError};
 use crate::request::identity::Identity;
 use crate::request::upstream::Upstream;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     #[error("{0}")]
     Config(#[from] ConfigError),
@@ -65,15 +67,28 @@ impl Snapshot {
     }
 
     /// Whether a connection opened under an earlier snapshot may stay open
-    /// under this one: its certificate must pass this snapshot's verifier
-    /// (CA and CRL) and its name must still be a configured client.
-    pub fn still_admits(&self, identity: &Identity) -> Result<(), String> {
-        self.tls
-            .still_trusts(&identity.chain)
-            .map_err(|e| format!("certificate no longer accepted: {e}"))?;
+    /// under this one: its name must still be a configured client, and its
+    /// certificate must pass this snapshot's verifier (CA and CRL). The
+    /// certificate is verified again only when this snapshot trusts other
+    /// CA or CRL material than `trusted`, what it last passed under (then
+    /// `trusted` becomes this snapshot's); a reload that changed no TLS
+    /// file costs open connections a name lookup each. Returns whether it
+    /// was verified again.
+    pub fn still_admits(
+        &self,
+        identity: &Identity,
+        trusted: &mut TrustDigest,
+    ) -> Result<bool, String> {
         if !self.config.clients.contains_key(&*identity.name) {
             return Err("client removed from the configuration".into());
         }
-        Ok(())
+        if *trusted == self.tls.trust {
+            return Ok(false);
+        }
+        self.tls
+            .still_trusts(&identity.chain)
+            .map_err(|e| format!("certificate no longer accepted: {e}"))?;
+        *trusted = self.tls.trust;
+        Ok(true)
     }
 }

@@ -7,15 +7,24 @@
 //! again, which would let a certificate revoked since its first handshake
 //! back in. Every connection therefore makes a full handshake and every
 //! handshake sees the current CA and CRL.
+//!
+//! Before any signature is checked, a client's chain must be no longer
+//! than the CA set allows ([`ChainBound`]): an unauthenticated client
+//! sending a long made-up chain would otherwise cost the gateway the work
+//! of several handshakes.
 
 use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::server::danger::ClientCertVerifier;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{CertificateError, RootCertStore, ServerConfig};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -58,8 +67,29 @@ pub struct Tls {
     /// The same verifier the handshake uses; reloads ask it again about the
     /// certificates of connections that are already open.
     pub verifier: Arc<dyn ClientCertVerifier>,
+    /// What the verifier trusts (the CA and CRL), as a digest: a reload
+    /// that leaves it unchanged leaves every verdict unchanged.
+    pub trust: TrustDigest,
     /// What the checks found, for `dockgate check` to report.
     pub facts: Arc<TlsFacts>,
+}
+
+/// A digest of the CA certificates and CRLs a verifier was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustDigest([u8; 32]);
+
+impl TrustDigest {
+    fn of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> TrustDigest {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in parts {
+            // Length-prefixed, so that no two different sets read the same.
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
+        let mut out = [0; 32];
+        out.copy_from_slice(context.finish().as_ref());
+        TrustDigest(out)
+    }
 }
 
 /// What loading learned about files that passed: `check` reports it and
@@ -237,6 +267,14 @@ fn build(
         problems: vec![TlsProblem { key, message }],
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let trust = TrustDigest::of(
+        ca_chain
+            .iter()
+            .map(|c| c.as_ref())
+            .chain([&b"crl"[..]])
+            .chain(crls.iter().flatten().map(|c| c.as_ref())),
+    );
+    let cas = ca_chain.clone();
     let mut roots = RootCertStore::empty();
     for ca in ca_chain {
         roots
@@ -248,9 +286,12 @@ fn build(
     if let Some(crls) = crls {
         builder = builder.with_crls(crls).only_check_end_entity_revocation();
     }
-    let verifier = builder
-        .build()
-        .map_err(|e| fail("tls", format!("client verifier: {e}")))?;
+    let verifier: Arc<dyn ClientCertVerifier> = Arc::new(ChainBound::new(
+        builder
+            .build()
+            .map_err(|e| fail("tls", format!("client verifier: {e}")))?,
+        cas,
+    ));
     let mut server = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| fail("tls", e.to_string()))?
@@ -274,8 +315,134 @@ fn build(
     Ok(Tls {
         server: Arc::new(server),
         verifier,
+        trust,
         facts: Arc::new(facts),
     })
+}
+
+/// A client chain longer than the CA set allows: refused before any
+/// signature in it is checked.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "client certificate chain of {presented} certificates; the CA set allows at most {allowed}"
+)]
+pub struct ChainTooLong {
+    pub presented: usize,
+    pub allowed: usize,
+}
+
+/// rustls' verifier behind a bound on the length of the chain a client
+/// presents: its leaf, and at most as many intermediates as the longest
+/// issuer chain in the CA file has below its top (none for a lone root).
+/// Copies of the configured CA certificates, which some clients send
+/// along, are allowed on top, once each.
+#[derive(Debug)]
+struct ChainBound {
+    inner: Arc<dyn ClientCertVerifier>,
+    /// Intermediates a client may present apart from CA copies.
+    intermediates: usize,
+    /// The configured CA certificates.
+    cas: Vec<CertificateDer<'static>>,
+}
+
+impl ChainBound {
+    /// `inner` behind the bound for the CA file's certificates.
+    fn new(inner: Arc<dyn ClientCertVerifier>, cas: Vec<CertificateDer<'static>>) -> ChainBound {
+        let parsed: Vec<_> = cas
+            .iter()
+            .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+            .collect();
+        // Steps from a certificate up to one whose issuer is not in the
+        // set (or itself), at most the set's size (a loop of cross-signed
+        // certificates ends there).
+        let depth = |start: usize| {
+            let mut at = start;
+            let mut steps = 0;
+            while steps < parsed.len() {
+                let cert = &parsed[at];
+                if cert.subject() == cert.issuer() {
+                    break;
+                }
+                match parsed.iter().position(|c| c.subject() == cert.issuer()) {
+                    Some(up) => {
+                        at = up;
+                        steps += 1;
+                    }
+                    None => break,
+                }
+            }
+            steps
+        };
+        let intermediates = (0..parsed.len()).map(depth).max().unwrap_or(0);
+        drop(parsed);
+        ChainBound {
+            inner,
+            intermediates,
+            cas,
+        }
+    }
+
+    fn check(&self, intermediates: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+        let copies = intermediates
+            .iter()
+            .filter(|c| self.cas.iter().any(|ca| ca.as_ref() == c.as_ref()))
+            .count();
+        let allowed = 1 + self.intermediates + copies.min(self.cas.len());
+        let presented = 1 + intermediates.len();
+        if presented > allowed {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(ChainTooLong { presented, allowed })),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ClientCertVerifier for ChainBound {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(intermediates)?;
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 fn read_file(
@@ -410,6 +577,8 @@ pub enum HandshakeFailure {
     NotYetValid,
     Revoked,
     WrongKeyUsage,
+    /// More certificates than the CA set can use ([`ChainTooLong`]).
+    ChainTooLong,
     BadCertificate,
     Protocol,
     ClientClosed,
@@ -435,6 +604,11 @@ impl HandshakeFailure {
                 CertificateError::Revoked => HandshakeFailure::Revoked,
                 CertificateError::InvalidPurpose
                 | CertificateError::InvalidPurposeContext { .. } => HandshakeFailure::WrongKeyUsage,
+                CertificateError::Other(OtherError(other))
+                    if other.downcast_ref::<ChainTooLong>().is_some() =>
+                {
+                    HandshakeFailure::ChainTooLong
+                }
                 _ => HandshakeFailure::BadCertificate,
             },
             Some(_) => HandshakeFailure::Protocol,
@@ -460,6 +634,7 @@ impl HandshakeFailure {
             HandshakeFailure::NotYetValid => "not_yet_valid",
             HandshakeFailure::Revoked => "revoked",
             HandshakeFailure::WrongKeyUsage => "wrong_key_usage",
+            HandshakeFailure::ChainTooLong => "chain_too_long",
             HandshakeFailure::BadCertificate => "bad_certificate",
             HandshakeFailure::Protocol => "protocol",
             HandshakeFailure::ClientClosed => "client_closed",

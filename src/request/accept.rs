@@ -1,12 +1,16 @@
-//! The accept loop: it only accepts, counts each connection against
-//! `max_connections` and hands it to a worker thread ([`crate::request::workers`]);
-//! the handshake and everything after it run in the connection's own task,
-//! so a slow or silent client never stalls anyone else.
+//! The accept loop: it only accepts, lets each connection in under
+//! `max_connections` and the handshake limits ([`Shared::arrive`]) and
+//! hands it to a worker thread ([`crate::request::workers`]); the handshake
+//! and everything after it run in the connection's own task, so a slow or
+//! silent client never stalls anyone else. A refused connection is closed
+//! at once, counted in the metrics, and logged only as a count
+//! ([`RefusalLog`]): refusals cost their sender a `connect` each.
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::request::listener::{self, RefusalLog};
 use crate::request::shared::{Shared, REFUSALS_PER_CLIENT};
 use crate::request::workers::Handoff;
 use crate::run::metrics;
@@ -27,27 +31,28 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, workers: Handoff)
              and the refusals in progress leave other clients no room under max_connections"
         );
     }
+    let mut refusals = RefusalLog::new("tls");
     loop {
-        let accepted = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             () = shared.shutdown.draining() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            () = refusals.until_due() => {
+                refusals.flush();
                 continue;
             }
+            accepted = listener::accept(&listener, "tls") => accepted,
         };
-        let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing new connection");
-            metrics::connection_refused("max_connections");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        workers.dispatch(tcp, peer, permit);
+        match shared.arrive(peer) {
+            Ok(arrival) => {
+                let _ = tcp.set_nodelay(true);
+                workers.dispatch(tcp, peer, arrival);
+            }
+            Err(reason) => {
+                drop(tcp);
+                metrics::connection_refused(reason);
+                refusals.refused(reason);
+            }
+        }
     }
+    refusals.flush();
     tracing::info!("stopped accepting connections");
 }

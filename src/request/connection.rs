@@ -19,28 +19,30 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::tls::HandshakeFailure;
+use crate::config::tls::{HandshakeFailure, TrustDigest};
 use crate::config::Limits;
 use crate::request::gateway::Gateway;
 use crate::request::identity::Identity;
 use crate::request::linger::{LingeringStream, UnreadBody};
-use crate::request::shared::{revoked, Admission, Lease, Shared};
+use crate::request::shared::{revoked, Admission, Arrival, Lease, Shared};
 use crate::run::metrics;
 
 /// One client connection, from handshake to close.
-pub(crate) async fn serve(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
-) {
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, arrival: Arrival) {
     let _open = metrics::OpenGauge::connection();
     let limits = shared.state.borrow().config.limits.clone();
+    let Arrival {
+        permit,
+        handshake: slot,
+    } = arrival;
     // The handshake's state and the served connection never live at the
     // same time, and the stream moves into a boxed hyper connection: the
     // task of a connection that idles on a stream for hours stays small.
-    let serving = match handshake(tcp, peer, &shared, &limits).await {
-        Some(tls) => serve_http(tls, peer, &shared, &limits, permit),
+    let done = handshake(tcp, peer, &shared, &limits).await;
+    // Done or failed, it is no longer a handshake in progress.
+    drop(slot);
+    let serving = match done {
+        Some((tls, trusted)) => serve_http(tls, trusted, peer, &shared, &limits, permit),
         None => return,
     };
     if let Some(serving) = serving {
@@ -48,20 +50,27 @@ pub(crate) async fn serve(
     }
 }
 
-/// The TLS handshake under its timeout; failures are logged and counted.
+/// The TLS handshake under its timeout, and the CA and CRL it verified the
+/// client's certificate against; failures are logged and counted.
 async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     limits: &Limits,
-) -> Option<TlsStream<TcpStream>> {
-    let acceptor = TlsAcceptor::from(Arc::clone(&shared.state.borrow().tls.server));
+) -> Option<(TlsStream<TcpStream>, TrustDigest)> {
+    let (acceptor, trusted) = {
+        let snapshot = shared.state.borrow();
+        (
+            TlsAcceptor::from(Arc::clone(&snapshot.tls.server)),
+            snapshot.tls.trust,
+        )
+    };
     let handshake = tokio::select! {
         result = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => result,
         () = shared.shutdown.draining() => return None,
     };
     match handshake {
-        Ok(Ok(tls)) => Some(tls),
+        Ok(Ok(tls)) => Some((tls, trusted)),
         Ok(Err(e)) => {
             let reason = HandshakeFailure::classify(&e);
             metrics::handshake_failed(reason);
@@ -84,6 +93,7 @@ async fn handshake(
 /// buffers inline.
 fn serve_http<'a>(
     tls: TlsStream<TcpStream>,
+    trusted: TrustDigest,
     peer: SocketAddr,
     shared: &'a Arc<Shared>,
     limits: &Limits,
@@ -124,6 +134,7 @@ fn serve_http<'a>(
     let lease = Arc::new(Lease {
         _permit: permit,
         _client: client,
+        trusted,
     });
 
     let gateway = Gateway {
@@ -174,7 +185,7 @@ fn serve_http<'a>(
                     conn.as_mut().graceful_shutdown();
                 }
                 () = shared.shutdown.aborted() => break,
-                reason = revoked(&mut state, identity.as_ref().ok()) => {
+                reason = revoked(&mut state, identity.as_ref().ok(), trusted) => {
                     tracing::warn!(%peer, client = identity.as_ref().map(|i| &*i.name).unwrap_or(""), reason, "closing connection");
                     break;
                 }

@@ -21,6 +21,9 @@
 //! * [`audit`] — one structured event per request.
 //! * [`upstream`] — each client connection's own connection to the Engine.
 //! * [`identity`] — the client's name from its certificate.
+//! * [`listener`] — what every accept loop shares (the metrics listener's
+//!   too): the pause after a failed accept, and the log of refused
+//!   connections.
 
 pub mod accept;
 pub mod audit;
@@ -31,6 +34,7 @@ pub mod identity;
 pub mod inspect;
 pub mod judge;
 pub mod linger;
+pub mod listener;
 pub mod path;
 pub mod refusal;
 pub mod shared;

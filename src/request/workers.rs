@@ -16,16 +16,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 
 use crate::request::connection;
-use crate::request::shared::Shared;
+use crate::request::shared::{Arrival, Shared};
 
 /// An accepted connection on its way to a worker.
 struct Job {
     tcp: std::net::TcpStream,
     peer: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    arrival: Arrival,
 }
 
 /// One worker as the accept loop sees it.
@@ -110,12 +110,7 @@ impl Workers {
 
 impl Handoff {
     /// Hands an accepted connection to the worker with the fewest open.
-    pub fn dispatch(
-        &self,
-        tcp: tokio::net::TcpStream,
-        peer: SocketAddr,
-        permit: OwnedSemaphorePermit,
-    ) {
+    pub fn dispatch(&self, tcp: tokio::net::TcpStream, peer: SocketAddr, arrival: Arrival) {
         let tcp = match tcp.into_std() {
             Ok(tcp) => tcp,
             Err(e) => {
@@ -130,7 +125,7 @@ impl Handoff {
             .expect("at least one worker");
         lane.open.fetch_add(1, Ordering::Relaxed);
         // A worker only stops receiving once every sender is gone.
-        let _ = lane.jobs.send(Job { tcp, peer, permit });
+        let _ = lane.jobs.send(Job { tcp, peer, arrival });
     }
 }
 
@@ -156,7 +151,7 @@ impl Worker {
         // arrive, so the daemon cannot see "all done" while one is in the
         // channel.
         let accepting = self.shared.tasks.token();
-        while let Some(Job { tcp, peer, permit }) = self.inbox.recv().await {
+        while let Some(Job { tcp, peer, arrival }) = self.inbox.recv().await {
             let open = OpenCount(Arc::clone(&self.open));
             let tcp = match tokio::net::TcpStream::from_std(tcp) {
                 Ok(tcp) => tcp,
@@ -168,7 +163,7 @@ impl Worker {
             let shared = Arc::clone(&self.shared);
             self.shared.tasks.spawn(async move {
                 let _open = open;
-                connection::serve(tcp, peer, shared, permit).await;
+                connection::serve(tcp, peer, shared, arrival).await;
             });
         }
         drop(accepting);

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -53,8 +53,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     listener: TcpListener,
     metrics: Option<TcpListener>,
-    /// Held while a reload runs, so two reloads never race to publish.
-    reloading: Arc<Mutex<()>>,
+    /// Runs reloads one at a time, and a burst of them as at most two.
+    reloading: Arc<Coalesce>,
 }
 
 impl Daemon {
@@ -123,7 +123,9 @@ impl Daemon {
         } = self;
         if let Some(metrics) = metrics {
             let rx = shared.state.clone();
-            tokio::spawn(crate::run::metrics::serve(
+            // Owned by the daemon's tracker: the drain below waits for it,
+            // and it ends its own connections when draining starts.
+            shared.tasks.spawn(crate::run::metrics::serve(
                 metrics,
                 move || rx.borrow().upstream.clone(),
                 shared.shutdown.clone(),
@@ -131,7 +133,8 @@ impl Daemon {
         }
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
-        crate::run::open_files::raise_for(&state.borrow().config.limits);
+        let fit = crate::run::open_files::raise_for(&state.borrow().config.limits);
+        shared.fit_connections(fit);
         let threads = worker_threads(&state.borrow());
         let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
         tracing::debug!(threads, "worker threads started");
@@ -165,7 +168,7 @@ pub struct Control {
     config_path: PathBuf,
     state: watch::Sender<Arc<Snapshot>>,
     shutdown: Shutdown,
-    reloading: Arc<Mutex<()>>,
+    reloading: Arc<Coalesce>,
 }
 
 impl Control {
@@ -175,10 +178,10 @@ impl Control {
     /// running configuration stays as it was and the log says why. Blocks
     /// (files are read until they stop changing): call it off the runtime.
     pub fn reload(&self) -> Result<(), LoadError> {
-        let _one_at_a_time = self
-            .reloading
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reloading.run(|| self.reload_now())
+    }
+
+    fn reload_now(&self) -> Result<(), LoadError> {
         notify::reloading();
         let current = self.state.borrow().clone();
         let result = Snapshot::load(&self.config_path, Some(&current));
@@ -216,6 +219,81 @@ impl Control {
 
     pub fn current(&self) -> Arc<Snapshot> {
         self.state.borrow().clone()
+    }
+}
+
+/// Reloads one at a time, with a burst coalesced: a reload asked for while
+/// one runs waits and then runs once for every request that arrived
+/// meanwhile. Whatever was asked for during a reload is applied by a
+/// reload that reads the files after it was asked for, and a burst of N
+/// costs at most two reloads (the running one and one more) instead of N
+/// reads of every file, CRL included.
+#[derive(Default)]
+struct Coalesce {
+    queue: Mutex<Queue>,
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    running: bool,
+    /// A reload is promised to run after the running one.
+    queued: bool,
+    /// Reloads finished, and how the last one ended.
+    finished: u64,
+    last: Option<Result<(), LoadError>>,
+    /// Callers waiting for a reload to run or end.
+    waiting: usize,
+}
+
+impl Coalesce {
+    fn run(&self, reload: impl FnOnce() -> Result<(), LoadError>) -> Result<(), LoadError> {
+        let mut queue = self.lock();
+        if queue.queued {
+            // The queued reload starts after this call and serves it too.
+            let target = queue.finished + if queue.running { 2 } else { 1 };
+            queue = self.wait(queue, |q| q.finished >= target);
+            return queue
+                .last
+                .clone()
+                .expect("a finished reload left its result");
+        }
+        if queue.running {
+            queue.queued = true;
+            queue = self.wait(queue, |q| !q.running);
+            queue.queued = false;
+        }
+        queue.running = true;
+        drop(queue);
+        let result = reload();
+        let mut queue = self.lock();
+        queue.running = false;
+        queue.finished += 1;
+        queue.last = Some(result.clone());
+        self.turn.notify_all();
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wait<'a>(
+        &self,
+        mut queue: MutexGuard<'a, Queue>,
+        until: impl Fn(&Queue) -> bool,
+    ) -> MutexGuard<'a, Queue> {
+        queue.waiting += 1;
+        while !until(&queue) {
+            queue = self
+                .turn
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        queue.waiting -= 1;
+        queue
     }
 }
 
@@ -292,4 +370,54 @@ pub async fn handle_signals(mut signals: Signals, control: Control) {
     }
     tracing::info!("stop requested");
     control.shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_burst_of_reloads_during_one_is_one_more() {
+        let coalesce = Arc::new(Coalesce::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let (coalesce, runs) = (Arc::clone(&coalesce), Arc::clone(&runs));
+            std::thread::spawn(move || {
+                coalesce.run(|| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    started.send(()).unwrap();
+                    held.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        running.recv().unwrap();
+        let burst: Vec<_> = (0..50)
+            .map(|_| {
+                let (coalesce, runs) = (Arc::clone(&coalesce), Arc::clone(&runs));
+                std::thread::spawn(move || {
+                    coalesce.run(|| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        // Every one of them has asked before the running reload ends.
+        while coalesce.lock().waiting < 50 {
+            std::thread::yield_now();
+        }
+        release.send(()).unwrap();
+        first.join().unwrap().unwrap();
+        for caller in burst {
+            caller.join().unwrap().unwrap();
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        // A later reload runs on its own.
+        coalesce.run(|| Ok(())).unwrap();
+        assert_eq!(coalesce.lock().finished, 3);
+    }
 }

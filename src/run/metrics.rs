@@ -8,8 +8,9 @@
 //! client is labelled by name only through [`ClientLabel`], which names
 //! clients the configuration has and calls everyone else "unknown".
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,9 +26,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::tls::HandshakeFailure;
 use crate::config::Config;
+use crate::request::listener::RefusalLog;
 use crate::request::refusal::Reason;
 use crate::request::upstream::Upstream;
 use crate::run::log_writer::LogCounters;
@@ -57,6 +61,7 @@ struct Metrics {
     refused_connections: Family<ReasonLabels, Counter>,
     open: Family<KindLabels, Gauge>,
     upstream_errors: Counter,
+    reverified: Counter,
     latency: Histogram,
     log: LogCounters,
 }
@@ -68,6 +73,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let refused_connections = Family::<ReasonLabels, Counter>::default();
     let open = Family::<KindLabels, Gauge>::default();
     let upstream_errors = Counter::default();
+    let reverified = Counter::default();
     // 250 µs … ~8 s: a /_ping through the gateway up to a slow image inspect.
     let latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
     registry.register(
@@ -96,6 +102,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         upstream_errors.clone(),
     );
     registry.register(
+        "certificate_reverifications",
+        "Client certificates of open connections verified again after a reload changed the CA or CRL",
+        reverified.clone(),
+    );
+    registry.register(
         "request_duration_seconds",
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
@@ -119,6 +130,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         refused_connections,
         open,
         upstream_errors,
+        reverified,
         latency,
     }
 });
@@ -187,6 +199,10 @@ pub fn connection_refused(reason: &'static str) {
         .inc();
 }
 
+pub fn certificate_reverified() {
+    METRICS.reverified.inc();
+}
+
 /// Counts one open thing of a kind while it lives.
 pub struct OpenGauge(&'static str);
 
@@ -222,30 +238,129 @@ pub fn render() -> String {
     out
 }
 
-/// Serves `/metrics` and `/healthz` until shutdown starts draining.
+/// Connections the metrics listener serves at once. A scraper and a
+/// health check need one or two; the rest bound what a flood of them holds
+/// (file descriptors, tasks), within the descriptors the open-file limit
+/// keeps aside ([`crate::run::open_files::RESERVE`]).
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// How long a metrics connection may take to send its request header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The metrics listener's open connections. At [`MAX_CONNECTIONS`], a new
+/// connection closes the one that has waited longest without sending a
+/// request, so that idle connections cannot keep a scraper or a health
+/// check out; when every connection is answering, the new one is refused.
+#[derive(Clone, Default)]
+struct Slots(Arc<Mutex<SlotList>>);
+
+#[derive(Default)]
+struct SlotList {
+    next_id: u64,
+    /// Open connections, oldest first: an id, what ends the connection, and
+    /// whether it still waits for its request.
+    open: VecDeque<(u64, CancellationToken, bool)>,
+}
+
+/// One connection's place among the [`Slots`]; given back on drop.
+struct Slot {
+    slots: Slots,
+    id: u64,
+    ended: CancellationToken,
+}
+
+impl Slots {
+    /// A place for a new connection, closing the longest-waiting idle one
+    /// if that is what makes room; `None` when every place is answering.
+    fn take(&self) -> Option<Slot> {
+        let mut list = self.0.lock().expect("metrics slots lock");
+        if list.open.len() >= MAX_CONNECTIONS {
+            let idle = list.open.iter().position(|(_, _, waiting)| *waiting)?;
+            let (_, ended, _) = list.open.remove(idle).expect("position is in range");
+            ended.cancel();
+            connection_refused("metrics_idle_closed");
+        }
+        let id = list.next_id;
+        list.next_id += 1;
+        let ended = CancellationToken::new();
+        list.open.push_back((id, ended.clone(), true));
+        Some(Slot {
+            slots: self.clone(),
+            id,
+            ended,
+        })
+    }
+
+    /// The connection's request has arrived: it is no longer idle.
+    fn answering(&self, id: u64) {
+        let mut list = self.0.lock().expect("metrics slots lock");
+        if let Some(entry) = list.open.iter_mut().find(|(i, _, _)| *i == id) {
+            entry.2 = false;
+        }
+    }
+
+    fn close_all(&self) {
+        for (_, ended, _) in &self.0.lock().expect("metrics slots lock").open {
+            ended.cancel();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut list = self.slots.0.lock().expect("metrics slots lock");
+        list.open.retain(|(i, _, _)| *i != self.id);
+    }
+}
+
+/// Serves `/metrics` and `/healthz` until shutdown starts draining, then
+/// closes its connections and returns once their tasks have ended. One
+/// request per connection, at most [`MAX_CONNECTIONS`] connections.
 pub async fn serve(
     listener: TcpListener,
     upstream: impl Fn() -> Upstream + Send + Sync + Clone + 'static,
     shutdown: Shutdown,
 ) {
+    let tasks = TaskTracker::new();
+    let slots = Slots::default();
+    let mut refusals = RefusalLog::new("metrics");
     loop {
         let (tcp, _) = tokio::select! {
-            () = shutdown.draining() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(_) => continue,
-            },
+            () = shutdown.draining() => break,
+            () = refusals.until_due() => {
+                refusals.flush();
+                continue;
+            }
+            accepted = crate::request::listener::accept(&listener, "metrics") => accepted,
+        };
+        let Some(slot) = slots.take() else {
+            drop(tcp);
+            connection_refused("metrics_max_connections");
+            refusals.refused("metrics_max_connections");
+            continue;
         };
         let upstream = upstream.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| answer(req, upstream()));
-            let _ = http1::Builder::new()
+        tasks.spawn(async move {
+            let (slots, id) = (slot.slots.clone(), slot.id);
+            let service = service_fn(move |req| {
+                slots.answering(id);
+                answer(req, upstream())
+            });
+            let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(tcp), service);
+            tokio::select! {
+                _ = connection => {}
+                () = slot.ended.cancelled() => {}
+            }
         });
     }
+    refusals.flush();
+    slots.close_all();
+    tasks.close();
+    tasks.wait().await;
 }
 
 async fn answer(

@@ -7,6 +7,9 @@
 //! fails for every client alike, so one client's tunnels could starve all
 //! the others. Raising the soft limit to the hard one needs no privilege;
 //! the hard limit is the administrator's (`LimitNOFILE=` in the unit).
+//! When even the hard limit cannot hold `max_connections`, the gateway
+//! takes only as many connections at once as it can hold, so that `accept`
+//! does not run out of descriptors in normal operation.
 
 use crate::config::Limits;
 
@@ -14,8 +17,9 @@ use crate::config::Limits;
 pub const PER_CONNECTION: u64 = 2;
 
 /// Descriptors the daemon holds apart from connections: listeners, each
-/// runtime's epoll and wakers, the log, Engine dials and handshakes in
-/// progress, files read on reload.
+/// runtime's epoll and wakers, the log, the metrics listener's connections
+/// ([`crate::run::metrics::MAX_CONNECTIONS`]), a refused connection between
+/// its accept and its close, files read on reload.
 pub const RESERVE: u64 = 64;
 
 /// Descriptors `max_connections` connections need.
@@ -74,9 +78,19 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
+/// Connections that fit in an open-file limit of `soft`, at most `max`
+/// and at least one.
+pub fn fitting(soft: u64, max: usize) -> usize {
+    let fit = soft.saturating_sub(RESERVE) / PER_CONNECTION;
+    usize::try_from(fit)
+        .unwrap_or(usize::MAX)
+        .clamp(1, max.max(1))
+}
+
 /// At start: raises the limit, logs what it got, and warns when
-/// `max_connections` connections would not fit in it.
-pub fn raise_for(limits: &Limits) {
+/// `max_connections` connections would not fit in it. Returns how many
+/// connections to take at once: `max_connections`, or what fits.
+pub fn raise_for(limits: &Limits) -> usize {
     let needed = needed(limits.max_connections);
     match raise() {
         Ok(files) => {
@@ -86,18 +100,23 @@ pub fn raise_for(limits: &Limits) {
                 was = files.was,
                 "open-file limit"
             );
+            let fit = fitting(files.soft, limits.max_connections);
             if files.soft < needed {
                 tracing::warn!(
                     limit = files.soft,
                     needed,
                     max_connections = limits.max_connections,
+                    accepting = fit,
                     "the open-file limit is below what max_connections needs (two per \
-                     connection, tunnels included): raise LimitNOFILE or lower max_connections"
+                     connection, tunnels included): taking at most `accepting` connections \
+                     at once; raise LimitNOFILE or lower max_connections"
                 );
             }
+            fit
         }
         Err(e) => {
             tracing::warn!(error = %e, needed, "cannot raise the open-file limit");
+            limits.max_connections
         }
     }
 }
@@ -115,5 +134,16 @@ mod tests {
         }
         // Raising again changes nothing.
         assert_eq!(raise().unwrap().soft, files.soft);
+    }
+
+    #[test]
+    fn connections_are_cut_to_what_the_limit_holds() {
+        assert_eq!(fitting(needed(4096), 4096), 4096);
+        assert_eq!(fitting(needed(4096) - 1, 4096), 4095);
+        assert_eq!(fitting(512, 4096), 224);
+        assert_eq!(fitting(1 << 20, 4096), 4096);
+        // Even a limit that holds nothing takes one, so a misconfigured
+        // gateway still says so by serving someone.
+        assert_eq!(fitting(10, 4096), 1);
     }
 }
