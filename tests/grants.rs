@@ -9,12 +9,8 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-
 use support::raw;
-use support::{real_engine, Gateway, Pki, TEST_IMAGE};
+use support::{engine_get, real_engine, Gateway, Pki, RemoveContainers, TEST_IMAGE};
 
 /// `plain` may call anything and is granted nothing; `trusted` may call
 /// anything with the grants under test.
@@ -46,32 +42,6 @@ fn request(method: &str, target: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The Engine's own answer to `GET target`, as text.
-fn direct_get(socket: &Path, target: &str) -> String {
-    let mut stream = UnixStream::connect(socket).unwrap();
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
-}
-
-/// Removes the named containers through the Engine's socket when dropped.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = std::process::Command::new("/usr/local/bin/docker")
-                .args(["-H", "unix:///var/run/docker.sock", "rm", "-f", name])
-                .output();
-        }
-    }
-}
-
 #[test]
 fn links_need_their_grant_and_then_link() {
     let Some(socket) = real_engine() else { return };
@@ -83,7 +53,7 @@ fn links_need_their_grant_and_then_link() {
         format!("dggrant-web-{id}"),
         format!("dggrant-refused-{id}"),
     );
-    let _cleanup = Cleanup(vec![db.clone(), web.clone(), refused_web.clone()]);
+    let _cleanup = RemoveContainers(vec![db.clone(), web.clone(), refused_web.clone()]);
     let create = |client: &str, name: &str, body: String| {
         raw::exchange(
             gateway.addr,
@@ -106,12 +76,12 @@ fn links_need_their_grant_and_then_link() {
     assert_eq!(raw::status(&refused), 403, "{refused}");
     assert!(refused.contains("HostConfig.Links"), "{refused}");
     assert!(refused.contains("links"), "{refused}");
-    let absent = direct_get(&socket, &format!("/containers/{refused_web}/json"));
+    let absent = engine_get(&socket, &format!("/containers/{refused_web}/json"));
     assert!(absent.starts_with("HTTP/1.1 404"), "{absent}");
 
     let allowed = create("trusted", &web, linked);
     assert_eq!(raw::status(&allowed), 201, "{allowed}");
-    let state = direct_get(&socket, &format!("/containers/{web}/json"));
+    let state = engine_get(&socket, &format!("/containers/{web}/json"));
     assert!(
         state.contains(&format!("/{db}:/{web}/alias")),
         "the Engine linked the containers: {state}"

@@ -22,7 +22,7 @@ use std::time::Duration;
 use dockgate::request::judge::route::{self, ROUTES};
 use hyper::{Method, Uri};
 use support::raw;
-use support::{real_engine, Gateway, Pki, TEST_IMAGE};
+use support::{engine_get, real_engine, Gateway, Pki, RemoveContainers, TEST_IMAGE};
 
 /// What the Engine answered to a probe.
 #[derive(Debug)]
@@ -231,7 +231,7 @@ fn a_link_alias_with_a_slash_reaches_the_linked_container() {
     let suffix = std::process::id();
     let db = format!("dgroute-db-{suffix}");
     let web = format!("dgroute-web-{suffix}");
-    let _cleanup = Cleanup(vec![db.clone(), web.clone()]);
+    let _cleanup = RemoveContainers(vec![db.clone(), web.clone()]);
     let create = |name: &str, body: String| {
         let answer = engine(
             &socket,
@@ -291,7 +291,7 @@ grants = {{ bind_mounts = ["{}/**"] }}
     );
     let suffix = std::process::id();
     let name = format!("dgroute-start-{suffix}");
-    let _cleanup = Cleanup(vec![name.clone()]);
+    let _cleanup = RemoveContainers(vec![name.clone()]);
     let created = engine(
         &socket,
         "POST",
@@ -310,43 +310,12 @@ grants = {{ bind_mounts = ["{}/**"] }}
     let refused = raw::exchange(gateway.addr, &pki, "plain", start.as_bytes());
     assert_eq!(raw::status(&refused), 403, "{refused}");
     assert!(refused.contains("HostConfig.Binds"), "{refused}");
-    assert!(!inspect(&socket, &name).contains("\"Running\":true"));
+    assert!(!engine_get(&socket, &format!("/containers/{name}/json")).contains("\"Running\":true"));
 
     let allowed = raw::exchange(gateway.addr, &pki, "mounter", start.as_bytes());
     assert_eq!(raw::status(&allowed), 204, "{allowed}");
-    let state = inspect(&socket, &name);
+    let state = engine_get(&socket, &format!("/containers/{name}/json"));
     assert!(state.contains("\"Running\":true"), "{state}");
     // The Engine really applied the nested HostConfig at start.
     assert!(state.contains(&bind), "{state}");
-}
-
-/// The Engine's inspection of a container, as JSON text.
-fn inspect(socket: &Path, name: &str) -> String {
-    let mut stream = UnixStream::connect(socket).unwrap();
-    write!(
-        stream,
-        "GET /containers/{name}/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
-}
-
-/// Removes the named containers through the Engine's socket when dropped.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(socket) = real_engine() {
-            for name in &self.0 {
-                let _ = engine(
-                    &socket,
-                    "DELETE",
-                    &format!("/containers/{name}?force=1"),
-                    "",
-                );
-            }
-        }
-    }
 }

@@ -415,3 +415,31 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     tcp.read_to_string(&mut out).unwrap();
     out
 }
+
+/// The Engine's own answer to `GET target` on its socket, as text.
+pub fn engine_get(socket: &Path, target: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Removes the named containers through the Engine's own socket when
+/// dropped, pass or fail.
+pub struct RemoveContainers(pub Vec<String>);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("/usr/local/bin/docker")
+                .args(["-H", "unix:///var/run/docker.sock", "rm", "-f", name])
+                .output();
+        }
+    }
+}
