@@ -196,6 +196,9 @@ impl Control {
                 if next.config.limits.worker_threads != current.config.limits.worker_threads {
                     tracing::warn!("limits.worker_threads changes take effect on restart");
                 }
+                if next.config.limits.max_handshakes != current.config.limits.max_handshakes {
+                    tracing::warn!("limits.max_handshakes changes take effect on restart");
+                }
                 self.state.send_replace(Arc::new(next.clone()));
                 // Logged once in effect: the line marks when the next
                 // request sees the new set.
