@@ -55,6 +55,10 @@ request_header_timeout = "1s"
 shutdown_grace = "2s"
 max_header_bytes = 16384
 max_inspected_body_bytes = 4096
+# Every attack here comes from 127.0.0.1: the per-address handshake share
+# must not be what stops them (tests/floods.rs tests the share).
+max_handshakes = 512
+max_handshakes_per_address = 512
 "#;
 
 const CLIENTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
