@@ -114,6 +114,7 @@ impl Daemon {
     /// Serves until shutdown, then drains: requests in flight get the grace
     /// period, then whatever is still open (streams, tunnels) is ended.
     pub async fn run(self) -> Result<(), StartError> {
+        let control = self.control();
         let Daemon {
             state,
             shared,
@@ -131,6 +132,15 @@ impl Daemon {
                 shared.shutdown.clone(),
             ));
         }
+        // Owned by the tracker too: it ends when draining starts.
+        let (watched, reloader) = (control.clone(), control);
+        shared.tasks.spawn(crate::run::watch::tls_files(
+            move || watched.current().config.tls.clone(),
+            move || {
+                let _ = reloader.reload();
+            },
+            shared.shutdown.clone(),
+        ));
         let addr = listener.local_addr().ok();
         tracing::info!(listen = ?addr, clients = state.borrow().config.clients.len(), "dockgate serving");
         let fit = crate::run::open_files::raise_for(&state.borrow().config.limits);
@@ -207,9 +217,11 @@ impl Control {
                     policies = next.config.policies.len(),
                     "configuration reloaded"
                 );
+                crate::run::metrics::reloaded(true);
             }
             Err(e) => {
-                tracing::error!(error = %e, "reload failed; keeping the running configuration")
+                tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                crate::run::metrics::reloaded(false);
             }
         }
         notify::notify("READY=1");

@@ -62,8 +62,14 @@ struct Metrics {
     open: Family<KindLabels, Gauge>,
     upstream_errors: Counter,
     reverified: Counter,
+    reloads: Family<OutcomeLabels, Counter>,
     latency: Histogram,
     log: LogCounters,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -74,6 +80,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let open = Family::<KindLabels, Gauge>::default();
     let upstream_errors = Counter::default();
     let reverified = Counter::default();
+    let reloads = Family::<OutcomeLabels, Counter>::default();
     // 250 µs … ~8 s: a /_ping through the gateway up to a slow image inspect.
     let latency = Histogram::new(exponential_buckets(0.00025, 2.0, 16));
     registry.register(
@@ -107,6 +114,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         reverified.clone(),
     );
     registry.register(
+        "reloads",
+        "Reloads by outcome: applied, or refused with the running configuration kept",
+        reloads.clone(),
+    );
+    registry.register(
         "request_duration_seconds",
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
@@ -131,9 +143,19 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         open,
         upstream_errors,
         reverified,
+        reloads,
         latency,
     }
 });
+
+/// Counts a reload: `applied`, or `refused` when the running configuration stays.
+pub fn reloaded(applied: bool) {
+    let outcome = if applied { "applied" } else { "refused" };
+    METRICS
+        .reloads
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
+}
 
 /// The `client` label of a request. Any certificate the CA signed can
 /// carry any Common Name, and some refusals come before the name is looked

@@ -3,6 +3,7 @@
 //! * [`daemon`] — bind, serve, reload, drain.
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
+//! * [`watch`] — a reload when the TLS files change on disk.
 //! * [`open_files`] — the open-file limit, raised at start.
 //! * [`metrics`] — Prometheus metrics and the health check.
 //! * [`logging`] — text or JSON logs; [`log_writer`] — the bounded queue and
@@ -17,3 +18,4 @@ pub mod metrics;
 pub mod notify;
 pub mod open_files;
 pub mod shutdown;
+pub mod watch;
