@@ -192,3 +192,38 @@ fn the_check_sees_imports() {
     );
     assert!(container.contains("crate::config::grants"), "{container:?}");
 }
+
+/// `src/request/mod.rs` lists the request path in the order a request meets
+/// it and promises that each module imports only the ones below it: the
+/// path reads top to bottom.
+#[test]
+fn the_request_path_imports_only_what_comes_after() {
+    let all = modules();
+    let doc = &all["crate::request"];
+    let order: Vec<String> = doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("//! * [`"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(name, _)| format!("crate::request::{name}"))
+        .collect();
+    assert!(order.len() > 10, "{order:?}");
+    let position = |module: &str| {
+        order
+            .iter()
+            .position(|m| module == m || module.starts_with(&format!("{m}::")))
+    };
+    let mut backwards = Vec::new();
+    for (module, source) in &all {
+        let Some(from) = position(module) else {
+            continue;
+        };
+        for target in imports(module, source, &all) {
+            if let Some(to) = position(&target) {
+                if to < from {
+                    backwards.push(format!("{module} imports {target}, listed above it"));
+                }
+            }
+        }
+    }
+    assert!(backwards.is_empty(), "{}", backwards.join("\n"));
+}

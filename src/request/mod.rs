@@ -11,14 +11,14 @@
 //! * [`gateway`] — read what the judge needs, then forward or refuse.
 //! * [`judge`] — the one function that decides whether a request passes,
 //!   with the Engine's route table.
-//! * [`refusal`] — every reason to refuse, and the response for each.
-//! * [`path`] — the one canonical reading of a request target.
-//! * [`headers`] — hop-by-hop headers and upgrade requests.
-//! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`shared`] — what every connection and tunnel shares: the current
 //!   configuration, the task tracker, the connection limits.
 //! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
 //! * [`audit`] — one structured event per request.
+//! * [`refusal`] — every reason to refuse, and the response for each.
+//! * [`path`] — the one canonical reading of a request target.
+//! * [`headers`] — hop-by-hop headers and upgrade requests.
+//! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`upstream`] — each client connection's own connection to the Engine.
 //! * [`identity`] — the client's name from its certificate.
 //! * [`listener`] — what every accept loop shares (the metrics listener's
