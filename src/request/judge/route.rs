@@ -16,9 +16,11 @@
 //!
 //! The API version does not change which handler a path reaches (a minimum
 //! version is checked inside the handler), so the table is matched on the
-//! route with its version prefix removed ([`crate::request::path`]). Where an older
-//! Engine routed a path more broadly than a newer one, the broader template
-//! is kept: it can only make dockgate inspect more.
+//! route with its version prefix removed ([`crate::request::path`]). Where
+//! Engines in that range route differently (newer ones also register the
+//! debug routes under the version prefix), the broader form is kept: it can
+//! only make dockgate inspect more. Engines 1.12 and 1.13 (2016), whose
+//! swarm routes took names with `/`, are not covered.
 //!
 //! A path no route matches is one the Engine would answer 404 or 405, or one
 //! that a newer Engine than this table added: [`find`] returns `None` and
