@@ -110,23 +110,10 @@ fn a_reload_under_load_drops_nothing_and_applies_to_the_next_request() {
     );
 
     // The open stream survived and still flows.
-    stream
-        .tls
-        .sock
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut buf = [0u8; 64];
-    match stream.tls.read(&mut buf) {
-        Ok(0) => panic!("the event stream was closed by the reload"),
-        Ok(_) => {}
-        Err(e) => assert!(
-            matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-            "{e}"
-        ),
-    }
+    assert!(
+        stream.still_open(),
+        "the event stream was closed by the reload"
+    );
     assert_eq!(engine.open_streams(), 1);
 
     // The next request on an existing keep-alive connection sees the new policy.

@@ -93,6 +93,24 @@ impl Conn {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Whether the connection is still open: a short read gets data or
+    /// times out, rather than an EOF or an error.
+    pub fn still_open(&mut self) -> bool {
+        self.tls
+            .sock
+            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match self.tls.read(&mut buf) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
     /// Whether the server closes the connection (EOF or an error) before
     /// the read timeout; whatever else arrives meanwhile is skipped.
     pub fn closed_by_server(&mut self) -> bool {
