@@ -71,23 +71,6 @@ fn closed(tcp: &TcpStream) -> bool {
     }
 }
 
-/// Raises this process's soft open-file limit towards `want`.
-fn raise_open_file_limit(want: u64) -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
-    limit.rlim_cur
-}
-
 /// The metrics listener's answer to `GET path`.
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut tcp = TcpStream::connect(addr).expect("metrics listener");
@@ -146,7 +129,7 @@ fn silent_connections_hold_only_their_addresses_share_of_handshakes_and_refusals
     const ADDRESSES: u8 = 6;
     const EACH: usize = 400;
     const PER_ADDRESS: usize = 16;
-    raise_open_file_limit(ADDRESSES as u64 * EACH as u64 + 1024);
+    support::raise_open_file_limit(ADDRESSES as u64 * EACH as u64 + 1024);
     let pki = Pki::new(&["alice", "bob"]);
     let engine = FakeEngine::start();
     let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

@@ -37,24 +37,6 @@ impl Drop for Served {
     }
 }
 
-/// Raises this process's soft open-file limit towards `want` (children
-/// inherit it): the test and the gateway each hold over 2000 sockets.
-fn raise_open_file_limit(want: u64) -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
-    limit.rlim_cur
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -111,7 +93,7 @@ fn ping(addr: SocketAddr, pki: &Pki) -> u16 {
 
 #[test]
 fn thousands_of_stalled_clients_leave_others_served_and_memory_bounded() {
-    let files = raise_open_file_limit(4 * EACH as u64 + 1024);
+    let files = support::raise_open_file_limit(4 * EACH as u64 + 1024);
     assert!(
         files >= 2 * EACH as u64 + 256,
         "the open-file limit ({files}) is too low for this test"
@@ -385,7 +367,7 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
 #[test]
 fn floods_within_a_small_open_file_limit_neither_exhaust_it_nor_spin() {
     const FLOOD: usize = 600;
-    raise_open_file_limit(4 * FLOOD as u64 + 1024);
+    support::raise_open_file_limit(4 * FLOOD as u64 + 1024);
     let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     // 300 descriptors hold (300 - 64) / 2 = 118 connections, far below
     // max_connections, and handshakes in proportion (59): the flood's 50

@@ -443,3 +443,21 @@ impl Drop for RemoveContainers {
         }
     }
 }
+
+/// Raises this process's soft open-file limit towards `want` (children
+/// inherit it), for tests that hold thousands of sockets; returns the limit.
+pub fn raise_open_file_limit(want: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    limit.rlim_cur
+}
