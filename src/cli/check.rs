@@ -115,19 +115,23 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
             "none configured: every request is refused (a reload to this needs `allow_no_clients = true`)",
         );
     }
-    for (client, policies) in &config.clients {
-        let names: Vec<_> = policies.iter().map(|p| &*p.name).collect();
+    for (name, client) in &config.clients {
+        let names: Vec<_> = client.policies.iter().map(|p| &*p.name).collect();
+        let tenant = match &client.tenant {
+            Some(tenant) => format!("tenant {tenant}"),
+            None => "no tenant (unconfined)".to_owned(),
+        };
         report.push(
             Level::Ok,
-            format!("client {client}"),
-            format!("policies {}", names.join(", ")),
+            format!("client {name}"),
+            format!("policies {}; {tenant}", names.join(", ")),
         );
     }
     for (name, policy) in &config.policies {
         if !config
             .clients
             .values()
-            .any(|ps| ps.iter().any(|p| *p.name == **name))
+            .any(|c| c.policies.iter().any(|p| *p.name == **name))
         {
             report.push(
                 Level::Warning,

@@ -87,19 +87,27 @@ pub fn explain(
         over_limit: None,
     };
     let mut trail = Trail::on();
-    let passed = match judge::head(config, who, head, &mut trail) {
+    let mut passed = match judge::head(config, who, head, &mut trail) {
         Ok(passed) => passed,
         Err(refusal) => return deny(&trail, refusal),
     };
     let mut steps_after = Vec::new();
-    if passed.reads_body.is_some() {
+    if passed.reads_body() {
         match body {
             None => steps_after.push("no --body given: the path is allowed, and the body will decide (pass --body FILE to judge one)".to_owned()),
             Some(bytes) => {
-                if let Err(refusal) = judge::body(&passed, client, head, bytes, &mut trail) {
+                if let Err(refusal) = judge::body(&mut passed, client, head, bytes, &mut trail) {
                     return deny(&trail, refusal);
                 }
             }
+        }
+    }
+    if let Some(plan) = &passed.tenancy {
+        if !plan.lookups.is_empty() {
+            steps_after.push(format!(
+                "the gateway asks the Engine about each object above when the request arrives, and refuses it unless all are tenant {:?}'s",
+                plan.tenant
+            ));
         }
     }
     let mut all = steps(&trail);

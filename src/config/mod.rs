@@ -41,14 +41,24 @@ pub struct Config {
     pub listen: SocketAddr,
     pub upstream: PathBuf,
     pub tls: TlsFiles,
-    /// Client name (certificate CN) → its policies, in the order written.
-    pub clients: BTreeMap<String, Vec<Arc<Policy>>>,
+    /// Client name (certificate CN) → its policies and tenant.
+    pub clients: BTreeMap<String, Client>,
     pub policies: BTreeMap<String, Arc<Policy>>,
     pub limits: Limits,
     pub log: LogSettings,
     pub metrics: Option<SocketAddr>,
     /// The config says it means to have no clients (`allow_no_clients`).
     pub allow_no_clients: bool,
+}
+
+/// One configured client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Its policies, in the order written: the first with a matching rule decides.
+    pub policies: Vec<Arc<Policy>>,
+    /// The tenant it is confined to ([`crate::request::tenant`]);
+    /// `None`: it sees and touches everything its policies allow.
+    pub tenant: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,7 +424,7 @@ impl Validator<'_> {
         &mut self,
         raw: &BTreeMap<String, raw::RawClient>,
         policies: &BTreeMap<String, Arc<Policy>>,
-    ) -> BTreeMap<String, Vec<Arc<Policy>>> {
+    ) -> BTreeMap<String, Client> {
         let mut out = BTreeMap::new();
         for (name, client) in raw {
             let key = format!("clients.{name}.policies");
@@ -436,7 +446,31 @@ impl Validator<'_> {
                     ),
                 }
             }
-            out.insert(name.clone(), list);
+            let tenant = client.tenant.as_ref().and_then(|t| {
+                let valid = !t.get_ref().is_empty()
+                    && t.get_ref().len() <= 64
+                    && t.get_ref()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !valid {
+                    self.problem(
+                        &format!("clients.{name}.tenant"),
+                        t,
+                        format!(
+                            "{:?} is not a tenant name: 1 to 64 letters, digits, '-', '_' or '.'",
+                            t.get_ref()
+                        ),
+                    );
+                }
+                valid.then(|| Arc::from(t.get_ref().as_str()))
+            });
+            out.insert(
+                name.clone(),
+                Client {
+                    policies: list,
+                    tenant,
+                },
+            );
         }
         out
     }

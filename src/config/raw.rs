@@ -52,6 +52,8 @@ pub struct RawTls {
 pub struct RawClient {
     /// Names of policies, consulted in order.
     pub policies: Spanned<Vec<Spanned<String>>>,
+    /// The tenant whose objects the client is confined to; none: unconfined.
+    pub tenant: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

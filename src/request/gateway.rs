@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::upgrade::OnUpgrade;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode, Uri};
 use tokio_util::task::TaskTracker;
 
 use crate::config::snapshot::Snapshot;
@@ -28,8 +28,11 @@ use crate::request::audit::{Decision, Metered, Record};
 use crate::request::headers;
 use crate::request::identity::{Identity, IdentityError};
 use crate::request::judge::{self, Trail};
+use crate::request::ownership::Asker;
+use crate::request::path::Target;
 use crate::request::refusal::Refusal;
 use crate::request::shared::{Lease, Shared};
+use crate::request::tenant::{Kind, TenantRefusal};
 use crate::request::upstream::{EngineLink, Upstream, UpstreamBody};
 
 /// What the gateway answers with.
@@ -79,7 +82,7 @@ impl Gateway {
         Ok(match result {
             Ok(Forwarded::Response(response)) => {
                 record.set_status(response.status().as_u16());
-                response.map(|body| Metered::response(body.boxed_unsync(), record))
+                response.map(|body| Metered::response(body, record))
             }
             Ok(Forwarded::Upgrade {
                 response,
@@ -133,19 +136,44 @@ impl Gateway {
             uri: &parts.uri,
             headers: &parts.headers,
         };
-        let passed = judge::head(config, client, head, &mut Trail::off())?;
-        let body = match passed.reads_body {
-            Some(_) => {
-                let limits = &config.limits;
-                let bytes = read_inspected_body(
-                    body,
-                    limits.max_inspected_body_bytes,
-                    limits.request_header_timeout,
-                )
-                .await?;
-                let name = client.name.unwrap_or_default();
-                judge::body(&passed, name, head, &bytes, &mut Trail::off())?;
-                // Forward exactly the bytes that were judged.
+        let mut passed = judge::head(config, client, head, &mut Trail::off())?;
+        let name = client.name.unwrap_or_default();
+        let limits = &config.limits;
+        let mut judged = None;
+        let mut streamed = None;
+        if passed.reads_body() {
+            let bytes = read_inspected_body(
+                body,
+                limits.max_inspected_body_bytes,
+                limits.request_header_timeout,
+            )
+            .await?;
+            judge::body(&mut passed, name, head, &bytes, &mut Trail::off())?;
+            judged = Some(bytes);
+        } else {
+            streamed = Some(body);
+        }
+        let mut filter_answer = false;
+        if let Some(plan) = &passed.tenancy {
+            let asker = Asker {
+                link: &self.link,
+                upstream: &snapshot.upstream,
+                tasks: &self.shared.tasks,
+                timeout: limits.request_header_timeout,
+            };
+            let edits = confine(&asker, &passed, plan, name, head, judged.as_deref()).await?;
+            if edits.route.is_some() || edits.query.is_some() {
+                parts.uri = rewritten_target(&passed.target, &parts.uri, &edits)?;
+            }
+            if let Some(body) = edits.body {
+                judged = Some(Bytes::from(body));
+            }
+            filter_answer = edits.filter_answer;
+        }
+        let body = match (judged, streamed) {
+            (Some(bytes), _) => {
+                // Forward exactly the bytes that were judged (and, for a
+                // confined client, rewritten to name what was judged).
                 record
                     .meter
                     .bytes_in
@@ -154,7 +182,8 @@ impl Gateway {
                     .map_err(|never| match never {})
                     .boxed_unsync()
             }
-            None => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
+            (None, Some(body)) => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
+            (None, None) => unreachable!("a body is either read or streamed"),
         };
         record.decide(Decision::Allow {
             policy: Arc::clone(&passed.allowed.policy.name),
@@ -168,13 +197,128 @@ impl Gateway {
             upstream: &snapshot.upstream,
             tasks: &self.shared.tasks,
         };
-        forward(engine, parts, body, client_upgrade).await
+        let tenant = passed.tenancy.as_ref().map(|p| Arc::clone(&p.tenant));
+        match forward(engine, parts, body, client_upgrade).await? {
+            Forwarded::Response(response) if filter_answer => {
+                let tenant = tenant.expect("only a confined request filters its answer");
+                Ok(Forwarded::Response(filtered(response, &tenant).await?))
+            }
+            forwarded => Ok(forwarded),
+        }
     }
 }
 
+/// Decides a confined client's request: asks the Engine about every object
+/// it names, lets the judge decide, and creates the named volumes it mounts
+/// for the tenant. An object of another tenant is refused in the words the
+/// Engine uses for a missing one.
+async fn confine(
+    asker: &Asker<'_>,
+    passed: &judge::Passed<'_>,
+    plan: &judge::Plan,
+    client: &str,
+    head: judge::Head<'_>,
+    body: Option<&[u8]>,
+) -> Result<judge::Edits, Refusal> {
+    let answers = asker.answers(&plan.lookups).await?;
+    let body = body.unwrap_or_default();
+    let edits = match judge::confine(passed, client, head, body, &answers, &mut Trail::off()) {
+        Err(Refusal::Tenant {
+            client,
+            tenant,
+            method,
+            path,
+            refusal,
+        }) => {
+            // Another tenant's object is missing, in the Engine's words.
+            let refusal = match *refusal {
+                TenantRefusal::Hidden {
+                    kind, reference, ..
+                } => TenantRefusal::Missing {
+                    message: asker.missing_message(kind, &reference).await?,
+                },
+                other => other,
+            };
+            return Err(Refusal::Tenant {
+                client,
+                tenant,
+                method,
+                path,
+                refusal: Box::new(refusal),
+            });
+        }
+        other => other?,
+    };
+    for volume in &edits.create_volumes {
+        if !asker.create_volume(volume, &plan.tenant).await? {
+            let message = asker.missing_message(Kind::Volume, volume).await?;
+            return Err(Refusal::Tenant {
+                client: client.to_owned(),
+                tenant: Arc::clone(&plan.tenant),
+                method: head.method.to_string(),
+                path: head.uri.path().to_owned(),
+                refusal: Box::new(TenantRefusal::Missing { message }),
+            });
+        }
+    }
+    Ok(edits)
+}
+
+/// The request target after confinement: the version prefix the client
+/// sent, the rewritten route, the rewritten query.
+fn rewritten_target(target: &Target, uri: &Uri, edits: &judge::Edits) -> Result<Uri, Refusal> {
+    let path = match (&edits.route, &target.version) {
+        (Some(route), Some(version)) => format!("/v{version}{route}"),
+        (Some(route), None) => route.clone(),
+        (None, _) => uri.path().to_owned(),
+    };
+    let query = edits.query.as_deref().or(uri.query());
+    let text = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    text.parse()
+        .map_err(|e| Refusal::BadRequest(format!("rewriting the target for the tenant: {e}")))
+}
+
+/// The Engine's answer, narrowed to the tenant's objects.
+async fn filtered(
+    response: Response<ResponseBody>,
+    tenant: &str,
+) -> Result<Response<ResponseBody>, Refusal> {
+    if response.status() != StatusCode::OK {
+        return Ok(response);
+    }
+    let (mut parts, body) = response.into_parts();
+    let failed = |message: String| {
+        Refusal::Upstream(crate::request::upstream::UpstreamError::Failed {
+            socket: Default::default(),
+            message,
+        })
+    };
+    let bytes = Limited::new(body, MAX_FILTERED_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|e| failed(format!("reading the answer to filter it: {e}")))?
+        .to_bytes();
+    let narrowed = crate::request::tenant::filter_data_usage(&bytes, tenant)
+        .ok_or_else(|| failed("the disk usage answer is not the JSON the Engine sends".into()))?;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = Full::new(Bytes::from(narrowed))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(Response::from_parts(parts, body))
+}
+
+/// The largest answer read whole to be filtered.
+const MAX_FILTERED_ANSWER_BYTES: usize = 64 << 20;
+
+/// An answer's body on its way back.
+type ResponseBody = UnsyncBoxBody<Bytes, hyper::Error>;
+
 /// What an allowed request produced.
 enum Forwarded {
-    Response(Response<Incoming>),
+    Response(Response<ResponseBody>),
     /// The Engine answered 101 to an upgrade the client asked for.
     Upgrade {
         response: Response<Incoming>,
@@ -257,7 +401,7 @@ async fn forward(
         _ => {
             let mut response = response;
             headers::strip_hop_by_hop(response.headers_mut());
-            Ok(Forwarded::Response(response))
+            Ok(Forwarded::Response(response.map(BodyExt::boxed_unsync)))
         }
     }
 }

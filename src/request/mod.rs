@@ -9,6 +9,8 @@
 //! * [`linger`] — a closing connection reads what its client still sends, so
 //!   a refusal reaches a client that writes its whole body first.
 //! * [`gateway`] — read what the judge needs, then forward or refuse.
+//! * [`ownership`] — ask the Engine whose the objects a confined client's
+//!   request names are.
 //! * [`judge`] — the one function that decides whether a request passes,
 //!   with the Engine's route table.
 //! * [`shared`] — what every connection and tunnel shares: the current
@@ -16,6 +18,7 @@
 //! * [`tunnel`] — the byte tunnel behind exec, attach and BuildKit.
 //! * [`audit`] — one structured event per request.
 //! * [`refusal`] — every reason to refuse, and the response for each.
+//! * [`tenant`] — what confines a client to its tenant's objects.
 //! * [`path`] — the one canonical reading of a request target.
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
 //! * [`inspect`] — request bodies and queries that could grant the host.
@@ -35,9 +38,11 @@ pub mod inspect;
 pub mod judge;
 pub mod linger;
 pub mod listener;
+pub mod ownership;
 pub mod path;
 pub mod refusal;
 pub mod shared;
+pub mod tenant;
 pub mod tunnel;
 pub mod upstream;
 pub mod workers;

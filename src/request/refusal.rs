@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::request::identity::IdentityError;
 use crate::request::inspect;
 use crate::request::path::PathError;
+use crate::request::tenant::TenantRefusal;
 use crate::request::upstream::UpstreamError;
 
 /// Why a request was not forwarded (or not answered by the Engine).
@@ -56,6 +57,14 @@ pub enum Refusal {
         what: String,
         policy: Arc<str>,
     },
+    #[error("dockgate: client {client:?} (tenant {tenant:?}) may not {method} {path}: {refusal}")]
+    Tenant {
+        client: String,
+        tenant: Arc<str>,
+        method: String,
+        path: String,
+        refusal: Box<TenantRefusal>,
+    },
     #[error("dockgate refused the request body: {0}")]
     UnjudgeableBody(String),
     #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
@@ -81,6 +90,15 @@ impl Refusal {
             | Refusal::NotAllowed { .. }
             | Refusal::UnknownRoute { .. }
             | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Refusal::Tenant { refusal, .. } => match **refusal {
+                TenantRefusal::Hidden { .. } | TenantRefusal::Missing { .. } => {
+                    StatusCode::NOT_FOUND
+                }
+                TenantRefusal::Unreadable(_) => StatusCode::BAD_REQUEST,
+                TenantRefusal::NotConfinable { .. }
+                | TenantRefusal::ForgedLabel { .. }
+                | TenantRefusal::ForeignTag { .. } => StatusCode::FORBIDDEN,
+            },
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Upstream(UpstreamError::ConnectTimeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
@@ -101,6 +119,11 @@ impl Refusal {
             Refusal::Forbidden { refusal, .. } => match **refusal {
                 inspect::Refusal::UnknownField { .. } => Reason::UnknownField,
                 _ => Reason::BodyRule,
+            },
+            Refusal::Tenant { refusal, .. } => match **refusal {
+                TenantRefusal::Hidden { .. } | TenantRefusal::Missing { .. } => Reason::NotOwned,
+                TenantRefusal::Unreadable(_) => Reason::UnjudgeableBody,
+                _ => Reason::TenantRule,
             },
             Refusal::UnjudgeableBody(_) => Reason::UnjudgeableBody,
             Refusal::BodyTooLarge { .. } => Reason::BodyTooLarge,
@@ -126,7 +149,19 @@ impl Refusal {
     }
 
     pub fn to_response(&self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({ "message": self.to_string() }).to_string();
+        // A confined client is told of another tenant's object exactly what
+        // the Engine says of a missing one.
+        let message = match self {
+            Refusal::Tenant { refusal, .. } => match &**refusal {
+                TenantRefusal::Missing { message } => message.clone(),
+                TenantRefusal::Hidden {
+                    kind, reference, ..
+                } => format!("No such {}: {reference}", kind.noun()),
+                _ => self.to_string(),
+            },
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({ "message": message }).to_string();
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status();
         response.headers_mut().insert(
@@ -158,6 +193,10 @@ pub enum Reason {
     UnknownRoute,
     BodyRule,
     UnknownField,
+    /// A confined client named an object that is not its tenant's.
+    NotOwned,
+    /// A confined client asked for what its tenant may not do.
+    TenantRule,
     UnjudgeableBody,
     BodyTooLarge,
     ClientConnectionLimit,
@@ -178,6 +217,8 @@ impl Reason {
             Reason::UnknownRoute => "unknown_route",
             Reason::BodyRule => "body_rule",
             Reason::UnknownField => "unknown_field",
+            Reason::NotOwned => "not_owned",
+            Reason::TenantRule => "tenant_rule",
             Reason::UnjudgeableBody => "unjudgeable_body",
             Reason::BodyTooLarge => "body_too_large",
             Reason::ClientConnectionLimit => "client_connection_limit",

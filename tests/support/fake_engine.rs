@@ -202,6 +202,30 @@ async fn answer(
             tokio::time::sleep(Duration::from_millis(1500)).await;
             text(StatusCode::OK, "slow done")
         }
+        r if parts.method == hyper::Method::GET
+            && r.starts_with("/containers/owned-by-")
+            && r.ends_with("/json") =>
+        {
+            // `owned-by-TENANT--NAME`: a container of that tenant.
+            let name = &r["/containers/".len()..r.len() - "/json".len()];
+            let tenant = name["owned-by-".len()..].split("--").next().unwrap_or("");
+            let body = serde_json::json!({
+                "Id": fake_id(name),
+                "Name": format!("/{name}"),
+                "Config": { "Labels": { "dockgate.tenant": tenant } },
+            })
+            .to_string();
+            text(StatusCode::OK, &body)
+        }
+        r if parts.method == hyper::Method::GET
+            && (r.starts_with("/containers/dockgate-missing-")
+                || r.starts_with("/containers/missing-"))
+            && r.ends_with("/json") =>
+        {
+            let name = &r["/containers/".len()..r.len() - "/json".len()];
+            let body = serde_json::json!({ "message": format!("No such container: {name}") });
+            text(StatusCode::NOT_FOUND, &body.to_string())
+        }
         "/fake/unasked-101" => {
             let mut r = text(StatusCode::SWITCHING_PROTOCOLS, "");
             r.headers_mut().insert("upgrade", "tcp".parse().unwrap());
@@ -237,6 +261,12 @@ async fn answer(
             r
         }
     })
+}
+
+/// The full ID the fake Engine gives the container named `name`.
+pub fn fake_id(name: &str) -> String {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex:0<64}")[..64].to_owned()
 }
 
 fn strip_version(path: &str) -> &str {

@@ -461,3 +461,86 @@ pub fn raise_open_file_limit(want: u64) -> u64 {
     }
     limit.rlim_cur
 }
+
+/// An HTTP/1.1 response's status and body (chunked bodies decoded).
+pub fn parse_response(raw: &[u8]) -> (u16, Vec<u8>) {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let body = &raw[end + 4..];
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if !chunked {
+        return (status, body.to_vec());
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&rest[..line_end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        rest = &rest[line_end + 2..];
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[(size + 2).min(rest.len())..];
+    }
+    (status, out)
+}
+
+/// One request on the Engine's own socket: status and body.
+pub fn engine_request(socket: &Path, method: &str, target: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let (status, body) = parse_response(&raw);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One request through the gateway as `client`: status and body.
+pub fn gateway_request(
+    gateway: &Gateway,
+    pki: &Pki,
+    client: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut conn = raw::Conn::open(gateway.addr, raw::client_config(pki, Some(client)))
+        .expect("connect to the gateway");
+    conn.tls
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.send(request.as_bytes()).unwrap();
+    let raw = conn.read_to_close();
+    let (status, body) = parse_response(raw.as_bytes());
+    (status, String::from_utf8_lossy(&body).into_owned())
+}

@@ -109,7 +109,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// Decoded `(key, value)` pairs in order. Pairs whose key is not inspected may be anything.
-pub(super) fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
+pub fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
     if query.contains(';') {
         return Err(Refusal::ambiguous(
             "query contains ';', which Go versions split differently",

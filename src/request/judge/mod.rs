@@ -35,6 +35,8 @@ use crate::request::inspect::{self, Endpoint};
 use crate::request::path::{self, Target};
 use crate::request::refusal::Refusal;
 
+use crate::request::tenant;
+pub use crate::request::tenant::{Answer, Edits, Plan};
 pub use route::Route;
 pub use trail::{Step, Trail};
 
@@ -67,6 +69,17 @@ pub struct Passed<'c> {
     /// The body inspection still to do: [`body`] must be called with the
     /// complete body before forwarding.
     pub reads_body: Option<Endpoint>,
+    /// The confinement still to do, for a client confined to a tenant:
+    /// [`body`] (when [`Plan::reads_body`]), then [`confine`] with the
+    /// Engine's answer for each object the request names.
+    pub tenancy: Option<Plan>,
+}
+
+impl Passed<'_> {
+    /// Whether the body must be read before the request is decided.
+    pub fn reads_body(&self) -> bool {
+        self.reads_body.is_some() || self.tenancy.as_ref().is_some_and(Plan::reads_body)
+    }
 }
 
 /// Judges a request's head. On success the request may be forwarded once
@@ -99,12 +112,13 @@ pub fn head<'c>(
             limit,
         });
     }
-    let policies = config
+    let configured = config
         .clients
         .get(name)
         .ok_or_else(|| Refusal::UnknownClient {
             client: name.to_owned(),
         })?;
+    let policies = &configured.policies;
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
@@ -189,24 +203,110 @@ pub fn head<'c>(
         }
         None => None,
     };
+    let tenancy = match &configured.tenant {
+        None => None,
+        Some(tenant) => {
+            let found = route.map(|r| (r.name, r.capture(&target.route).unwrap_or("")));
+            let plan = tenant::plan(tenant, found, &target.route, request.uri.query()).map_err(
+                |refusal| Refusal::Tenant {
+                    client: name.to_owned(),
+                    tenant: std::sync::Arc::clone(tenant),
+                    method: method.to_string(),
+                    path: request.uri.path().to_owned(),
+                    refusal: Box::new(refusal),
+                },
+            )?;
+            trail.note(|| Step::TenantPlan {
+                tenant: tenant.to_string(),
+                scope: format!("{:?}", plan.scope),
+                lookups: plan.lookups.iter().map(|l| l.to_string()).collect(),
+            });
+            Some(plan)
+        }
+    };
     Ok(Passed {
         target,
         route,
         allowed,
         upgrade,
         reads_body,
+        tenancy,
     })
+}
+
+/// The refusal of a confined client's request.
+fn tenant_refusal(
+    plan: &Plan,
+    client: &str,
+    request: Head<'_>,
+) -> impl Fn(tenant::TenantRefusal) -> Refusal {
+    let tenant = std::sync::Arc::clone(&plan.tenant);
+    let client = client.to_owned();
+    let method = request.method.to_string();
+    let path = request.uri.path().to_owned();
+    move |refusal| Refusal::Tenant {
+        client: client.clone(),
+        tenant: std::sync::Arc::clone(&tenant),
+        method: method.clone(),
+        path: path.clone(),
+        refusal: Box::new(refusal),
+    }
+}
+
+/// Decides a confined client's request with the Engine's answer for each
+/// object it names ([`Plan::lookups`], in order): every object must be the
+/// tenant's. Returns how the request must be rewritten so that the Engine
+/// acts on exactly the objects judged.
+pub fn confine(
+    passed: &Passed<'_>,
+    client: &str,
+    request: Head<'_>,
+    body: &[u8],
+    answers: &[Answer],
+    trail: &mut Trail,
+) -> Result<Edits, Refusal> {
+    let Some(plan) = &passed.tenancy else {
+        return Ok(Edits::default());
+    };
+    let edits = tenant::decide(
+        plan,
+        &passed.target.route,
+        request.uri.query(),
+        body,
+        answers,
+    )
+    .map_err(tenant_refusal(plan, client, request))?;
+    trail.note(|| Step::Confined {
+        tenant: plan.tenant.to_string(),
+        route: edits.route.clone(),
+        query: edits.query.clone(),
+        body_rewritten: edits.body.is_some(),
+    });
+    Ok(edits)
 }
 
 /// Judges the complete body of a request whose head passed with
 /// [`Passed::reads_body`] set, exactly as it will be forwarded.
 pub fn body(
-    passed: &Passed<'_>,
+    passed: &mut Passed<'_>,
     client: &str,
     request: Head<'_>,
     bytes: &[u8],
     trail: &mut Trail,
 ) -> Result<(), Refusal> {
+    if let Some(plan) = passed.tenancy.as_mut().filter(|p| p.reads_body()) {
+        let refuse = tenant_refusal(plan, client, request);
+        let before = plan.lookups.len();
+        plan.add_body(bytes).map_err(refuse)?;
+        trail.note(|| Step::TenantPlan {
+            tenant: plan.tenant.to_string(),
+            scope: "body".into(),
+            lookups: plan.lookups[before..]
+                .iter()
+                .map(|l| l.to_string())
+                .collect(),
+        });
+    }
     let Some(endpoint) = passed.reads_body else {
         return Ok(());
     };

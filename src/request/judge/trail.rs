@@ -37,6 +37,21 @@ pub enum Step {
     /// The request's query, body or route was inspected and needs nothing
     /// the deciding policy lacks.
     Inspected { endpoint: Endpoint, policy: String },
+    /// The client is confined to `tenant`: what the route is to it, and the
+    /// objects the Engine will be asked about (each must be the tenant's).
+    TenantPlan {
+        tenant: String,
+        scope: String,
+        lookups: Vec<String>,
+    },
+    /// Every object was the tenant's; the request is rewritten so the
+    /// Engine acts on exactly those.
+    Confined {
+        tenant: String,
+        route: Option<String>,
+        query: Option<String>,
+        body_rewritten: bool,
+    },
 }
 
 /// The steps of one judgement, or nothing when nobody reads them.
@@ -126,6 +141,41 @@ impl fmt::Display for Step {
                 f,
                 "{endpoint:?}: nothing in it needs a grant that policy {policy:?} lacks"
             ),
+            Step::TenantPlan {
+                tenant,
+                scope,
+                lookups,
+            } if lookups.is_empty() => write!(
+                f,
+                "confined to tenant {tenant:?} ({scope}): names no object to check"
+            ),
+            Step::TenantPlan {
+                tenant,
+                scope,
+                lookups,
+            } => write!(
+                f,
+                "confined to tenant {tenant:?} ({scope}): the Engine is asked about {}; each must carry the label dockgate.tenant={tenant}",
+                lookups.join(", ")
+            ),
+            Step::Confined {
+                tenant,
+                route,
+                query,
+                body_rewritten,
+            } => {
+                write!(f, "every object is tenant {tenant:?}'s")?;
+                if let Some(route) = route {
+                    write!(f, "; forwarded as {route}")?;
+                }
+                if let Some(query) = query {
+                    write!(f, "; query becomes {query}")?;
+                }
+                if *body_rewritten {
+                    write!(f, "; the body names objects by ID and carries the tenant's label")?;
+                }
+                Ok(())
+            }
         }
     }
 }

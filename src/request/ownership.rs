@@ -1,0 +1,229 @@
+//! Asking the Engine who owns the objects a confined client's request
+//! names ([`crate::request::tenant`] decides with the answers).
+//!
+//! Each reference is resolved by the Engine itself, with the inspect route
+//! of its kind, so it is read exactly as the action will read it: full ID,
+//! ID prefix, name, name with a leading `/`, link alias. The answer is the
+//! object's full ID and its tenant label; the request is then forwarded
+//! naming that ID. The questions go over the client connection's own Engine
+//! link, one at a time, before the request itself.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use serde_json::Value;
+use tokio_util::task::TaskTracker;
+
+use crate::request::tenant::{Answer, Kind, Lookup, LABEL};
+use crate::request::upstream::{EngineLink, Upstream, UpstreamError};
+
+/// The largest inspect answer read; a container's is a few kilobytes.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// The Engine, as the questions reach it.
+pub struct Asker<'a> {
+    pub link: &'a EngineLink,
+    pub upstream: &'a Upstream,
+    pub tasks: &'a TaskTracker,
+    /// How long one answer may take.
+    pub timeout: Duration,
+}
+
+impl Asker<'_> {
+    /// The Engine's answer for each lookup, in order.
+    pub async fn answers(&self, lookups: &[Lookup]) -> Result<Vec<Answer>, UpstreamError> {
+        let mut out = Vec::with_capacity(lookups.len());
+        for lookup in lookups {
+            out.push(self.answer(lookup.kind, &lookup.reference).await?);
+        }
+        Ok(out)
+    }
+
+    async fn answer(&self, kind: Kind, reference: &str) -> Result<Answer, UpstreamError> {
+        // The Engine reads a container name with or without its leading
+        // `/`; in a path the `/` would make an empty segment.
+        let reference = match kind {
+            Kind::Container => reference.strip_prefix('/').unwrap_or(reference),
+            _ => reference,
+        };
+        let (status, body) = self.get(&inspect_path(kind, reference)).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Answer::Missing {
+                message: message_of(&body),
+            });
+        }
+        if status != StatusCode::OK {
+            return Err(self.failed(format!(
+                "asked who owns {} {reference:?}, the Engine answered {status}: {}",
+                kind.noun(),
+                message_of(&body)
+            )));
+        }
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let label = |labels: &Value| labels.get(LABEL).and_then(text);
+        let found = match kind {
+            Kind::Container | Kind::Image => (body.get("Id").and_then(text), {
+                body.get("Config")
+                    .and_then(|c| c.get("Labels"))
+                    .and_then(label)
+            }),
+            Kind::Network => (
+                body.get("Id").and_then(text),
+                body.get("Labels").and_then(label),
+            ),
+            Kind::Volume => (
+                body.get("Name").and_then(text),
+                body.get("Labels").and_then(label),
+            ),
+            Kind::Exec => {
+                // An exec instance is its container's.
+                let container = body
+                    .get("ContainerID")
+                    .and_then(text)
+                    .ok_or_else(|| self.failed("an exec inspect without ContainerID".into()))?;
+                let owner = match Box::pin(self.answer(Kind::Container, &container)).await? {
+                    Answer::Found { tenant, .. } => tenant,
+                    Answer::Missing { .. } => None,
+                };
+                (body.get("ID").and_then(text), owner)
+            }
+        };
+        match found {
+            (Some(id), tenant) => Ok(Answer::Found { id, tenant }),
+            (None, _) => Err(self.failed(format!(
+                "the Engine's {} inspect answer names no ID",
+                kind.noun()
+            ))),
+        }
+    }
+
+    /// What the Engine says of a missing object of `kind`, in its own words,
+    /// for `reference`: asked for a name no object has.
+    pub async fn missing_message(
+        &self,
+        kind: Kind,
+        reference: &str,
+    ) -> Result<String, UpstreamError> {
+        let probe = format!("dockgate-missing-{:016x}", rand_u64());
+        match self.answer(kind, &probe).await? {
+            Answer::Missing { message } => Ok(message.replace(&probe, reference)),
+            Answer::Found { .. } => Ok(format!("No such {}: {reference}", kind.noun())),
+        }
+    }
+
+    /// Creates the named volume for `tenant`; returns whether the volume now
+    /// under that name is the tenant's (another may have made it first).
+    pub async fn create_volume(&self, name: &str, tenant: &str) -> Result<bool, UpstreamError> {
+        let body = serde_json::json!({ "Name": name, "Labels": { LABEL: tenant } }).to_string();
+        let (status, answer) = self
+            .request(Method::POST, "/volumes/create", Bytes::from(body))
+            .await?;
+        if status != StatusCode::CREATED && status != StatusCode::OK {
+            return Err(self.failed(format!(
+                "creating volume {name:?} for tenant {tenant:?}: the Engine answered {status}: {}",
+                message_of(&answer)
+            )));
+        }
+        Ok(answer
+            .get("Labels")
+            .and_then(|l| l.get(LABEL))
+            .and_then(Value::as_str)
+            == Some(tenant))
+    }
+
+    async fn get(&self, path: &str) -> Result<(StatusCode, Value), UpstreamError> {
+        self.request(Method::GET, path, Bytes::new()).await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Value), UpstreamError> {
+        let has_body = !body.is_empty();
+        let body = if has_body {
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        } else {
+            Empty::new().map_err(|never| match never {}).boxed_unsync()
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = path
+            .parse()
+            .map_err(|e| self.failed(format!("bad lookup path {path:?}: {e}")))?;
+        req.headers_mut()
+            .insert(HOST, HeaderValue::from_static("docker"));
+        if has_body {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let exchange = async {
+            let response = self.link.send(self.upstream, req, self.tasks).await?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| self.failed(format!("reading the Engine's answer: {e}")))?
+                .to_bytes();
+            Ok((
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| self.failed(format!("no answer within {:?}", self.timeout)))?
+    }
+
+    fn failed(&self, message: String) -> UpstreamError {
+        UpstreamError::Failed {
+            socket: self.upstream.socket().to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// The inspect route for a reference of `kind`, the reference escaped so
+/// that the Engine's router decodes it back to the same string.
+fn inspect_path(kind: Kind, reference: &str) -> String {
+    let mut escaped = String::new();
+    for b in reference.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b':') {
+            escaped.push(b as char);
+        } else {
+            escaped.push_str(&format!("%{b:02X}"));
+        }
+    }
+    match kind {
+        Kind::Container => format!("/containers/{escaped}/json"),
+        Kind::Exec => format!("/exec/{escaped}/json"),
+        Kind::Volume => format!("/volumes/{escaped}"),
+        Kind::Network => format!("/networks/{escaped}"),
+        Kind::Image => format!("/images/{escaped}/json"),
+    }
+}
+
+fn message_of(body: &Value) -> String {
+    body.get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A name no object has yet: random enough that no client guesses it.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    hasher.finish()
+}
