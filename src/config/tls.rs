@@ -227,6 +227,7 @@ impl Tls {
             );
         }
         let mut crl_sources = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
         if let Some(cas) = cas.as_deref().filter(|cas| !cas.is_empty()) {
             for (path, crls) in &crls {
                 for (i, der) in crls.iter().flatten().enumerate() {
@@ -235,9 +236,23 @@ impl Tls {
                     } else {
                         path.display().to_string()
                     };
-                    if let Some(source) = crl_source(files, path, &label, der, cas, &mut problems) {
-                        crl_sources.push(source);
+                    let Some(source) = crl_source(files, path, &label, der, cas, &mut problems)
+                    else {
+                        continue;
+                    };
+                    // The verifier consults the first CRL of an issuer only:
+                    // a second, older one would be read as "not revoked".
+                    if let Some((first, _)) = seen.iter().find(|(_, i)| *i == source.issuer) {
+                        problems.push(
+                            "tls.crl",
+                            format!(
+                                "{label} and {first} are both from the CA {}: only the first would be consulted; keep one",
+                                source.issuer
+                            ),
+                        );
                     }
+                    seen.push((label, source.issuer.clone()));
+                    crl_sources.push(source);
                 }
             }
         }
