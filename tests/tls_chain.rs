@@ -173,6 +173,29 @@ fn an_openssl_root_and_intermediate_bundle_accepts_the_intermediates_clients() {
 }
 
 #[test]
+fn a_root_in_the_bundle_does_not_admit_clients_of_its_other_intermediates() {
+    let openssl = OpensslPki::new(&["alice"], Bundle::IntermediateAndRoot);
+    let pki = &openssl.pki;
+    // Named alice, issued by an intermediate of the same root that is not
+    // in ca.pem, and sent with it.
+    openssl.sibling_client("alice", "alice-elsewhere");
+    let engine = FakeEngine::start();
+    // No CRL: revocation, which would refuse it for want of its issuer's
+    // CRL, is not what refuses it here.
+    let p = pki.path().display();
+    let tls = format!("[tls]\nca = \"{p}/ca.pem\"\ncert = \"{p}/server-cert.pem\"\nkey = \"{p}/server-key.pem\"\n");
+    let gateway = Gateway::start_with_tls(&tls, engine.path(), POLICY);
+    assert!(raw::refused_at_handshake(
+        gateway.addr,
+        raw::client_config(pki, Some("alice-elsewhere"))
+    ));
+    assert_eq!(engine.request_count(), 0, "the Engine saw the outsider");
+    let response = raw::exchange(gateway.addr, pki, "alice", PING_CLOSE);
+    assert_eq!(raw::status(&response), 200, "{response}");
+    assert_eq!(engine.request_count(), 1);
+}
+
+#[test]
 fn check_refuses_a_crl_from_a_ca_outside_the_bundle() {
     let openssl = OpensslPki::new(&[], Bundle::Intermediate);
     let pki = &openssl.pki;

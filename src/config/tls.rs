@@ -396,6 +396,13 @@ pub struct ChainTooLong {
 /// issuer chain in the CA file has below its top (none for a lone root).
 /// Copies of the configured CA certificates, which some clients send
 /// along, are allowed on top, once each.
+///
+/// Past the bound, only those copies reach rustls: every CA of the file
+/// is a trust anchor, so a client its CAs issued needs nothing else, and
+/// an intermediate the file does not hold could only lead to a root in it
+/// through a CA the admin did not name (another intermediate of the same
+/// root). A client is therefore accepted only when a CA in the file
+/// issued it.
 #[derive(Debug)]
 struct ChainBound {
     inner: Arc<dyn ClientCertVerifier>,
@@ -478,8 +485,12 @@ impl ClientCertVerifier for ChainBound {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.check(intermediates)?;
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
+        let copies: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .filter(|c| self.cas.iter().any(|ca| ca.as_ref() == c.as_ref()))
+            .cloned()
+            .collect();
+        self.inner.verify_client_cert(end_entity, &copies, now)
     }
 
     fn verify_tls12_signature(

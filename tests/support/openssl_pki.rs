@@ -241,6 +241,98 @@ impl OpensslPki {
         );
     }
 
+    /// A client certificate for `cn` issued by another intermediate of the
+    /// same root, made with `openssl x509 -req` and extension files, in
+    /// `clients/DIR/` with that intermediate after it in `cert.pem`.
+    pub fn sibling_client(&self, cn: &str, dir: &str) {
+        let other = self.path().join("openssl/other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(
+            other.join("ca.ext"),
+            "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\n",
+        )
+        .unwrap();
+        std::fs::write(
+            other.join("client.ext"),
+            "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n",
+        )
+        .unwrap();
+        let root = self.path().join("openssl/root");
+        let new_req = |dir: &Path, subject: &str| {
+            openssl(
+                dir,
+                &[
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "req.pem",
+                    "-subj",
+                    subject,
+                ],
+            )
+        };
+        new_req(&other, "/O=Example/CN=Example Other CA");
+        let (root_cert, root_key) = (root.join("cert.pem"), root.join("key.pem"));
+        openssl(
+            &other,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.pem",
+                "-CA",
+                path(&root_cert),
+                "-CAkey",
+                path(&root_key),
+                "-CAcreateserial",
+                "-days",
+                "365",
+                "-extfile",
+                "ca.ext",
+                "-out",
+                "cert.pem",
+            ],
+        );
+        let client = self.path().join("clients").join(dir);
+        std::fs::create_dir_all(&client).unwrap();
+        new_req(&client, &format!("/O=Example/CN={cn}"));
+        let (other_cert, other_key, ext) = (
+            other.join("cert.pem"),
+            other.join("key.pem"),
+            other.join("client.ext"),
+        );
+        openssl(
+            &client,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.pem",
+                "-CA",
+                path(&other_cert),
+                "-CAkey",
+                path(&other_key),
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-extfile",
+                path(&ext),
+                "-out",
+                "leaf.pem",
+            ],
+        );
+        let mut chain = std::fs::read(client.join("leaf.pem")).unwrap();
+        chain.extend(std::fs::read(&other_cert).unwrap());
+        std::fs::write(client.join("cert.pem"), chain).unwrap();
+    }
+
     fn int(&self) -> PathBuf {
         self.path().join("openssl/int")
     }
