@@ -1,12 +1,13 @@
 //! TLS material and the rustls server configuration built from it.
 //!
 //! Client certificates are mandatory and verified by rustls'
-//! `WebPkiClientVerifier` against the configured CA, with the CRL when one is
-//! configured. Session resumption is switched off entirely: a resumed TLS 1.3
-//! session restores the original client certificate without verifying it
-//! again, which would let a certificate revoked since its first handshake
-//! back in. Every connection therefore makes a full handshake and every
-//! handshake sees the current CA and CRL.
+//! `WebPkiClientVerifier` against the CAs of the configured CA file (a root,
+//! intermediates, or both), with the configured CRLs. Session resumption is
+//! switched off entirely: a resumed TLS 1.3 session restores the original
+//! client certificate without verifying it again, which would let a
+//! certificate revoked since its first handshake back in. Every connection
+//! therefore makes a full handshake and every handshake sees the current CAs
+//! and CRLs.
 //!
 //! Before any signature is checked, a client's chain must be no longer
 //! than the CA set allows ([`ChainBound`]): an unauthenticated client
