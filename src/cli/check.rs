@@ -161,40 +161,92 @@ fn config_errors(mut report: Report, text: &str) -> Report {
 /// until it expires.
 fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
     let files = &config.tls;
-    expiry(facts.ca_not_after, "tls.ca", &files.ca, report);
+    if facts.cas.len() > 1 {
+        for (i, ca) in facts.cas.iter().enumerate() {
+            let label = format!(
+                "{}, certificate {} ({})",
+                files.ca.display(),
+                i + 1,
+                ca.subject
+            );
+            expiry(ca.not_after, "tls.ca", &label, report);
+        }
+    } else {
+        expiry(
+            facts.ca_not_after,
+            "tls.ca",
+            &files.ca.display().to_string(),
+            report,
+        );
+    }
     report.push(
         Level::Ok,
         "tls.cert",
-        format!("{} chains to the CA", files.cert.display()),
+        if facts.cas.len() > 1 {
+            format!(
+                "{} chains to the CA {} in {}",
+                files.cert.display(),
+                facts.cert_issuer,
+                files.ca.display()
+            )
+        } else {
+            format!("{} chains to the CA", files.cert.display())
+        },
     );
     report.push(
         Level::Ok,
         "tls.cert",
         format!("SANs {}", facts.sans.join(", ")),
     );
-    expiry(facts.cert_not_after, "tls.cert", &files.cert, report);
-    match (&files.crl, &facts.crl) {
-        (Some(path), Some(crl)) => {
-            let number = crl
-                .number
-                .as_ref()
-                .map(|n| format!(" number {n},"))
-                .unwrap_or_default();
-            report.push(
-                Level::Ok,
-                "tls.crl",
-                format!(
-                    "{} signed by the CA,{number} {} revoked",
-                    path.display(),
-                    crl.revoked
-                ),
-            );
-        }
-        _ => report.push(
+    expiry(
+        facts.cert_not_after,
+        "tls.cert",
+        &files.cert.display().to_string(),
+        report,
+    );
+    if facts.crls.is_empty() {
+        report.push(
             Level::Warning,
             "tls.crl",
             "none configured: revoked certificates are not refused (a reload to this from a configuration with a CRL needs `allow_no_crl = true` in [tls])",
-        ),
+        );
+    }
+    for crl in &facts.crls {
+        let number = crl
+            .facts
+            .number
+            .as_ref()
+            .map(|n| format!(" number {n},"))
+            .unwrap_or_default();
+        let signer = if facts.cas.len() > 1 {
+            format!("the CA {}", crl.issuer)
+        } else {
+            "the CA".to_owned()
+        };
+        report.push(
+            Level::Ok,
+            "tls.crl",
+            format!(
+                "{} signed by {signer},{number} {} revoked",
+                crl.path.display(),
+                crl.facts.revoked
+            ),
+        );
+    }
+    if !facts.crls.is_empty() {
+        // Not an error: a root that issues only intermediates needs no CRL
+        // here. But a client issued by a CA without one fails the handshake.
+        for ca in facts.cas.iter().filter(|ca| !ca.has_crl) {
+            report.push(
+                Level::Warning,
+                "tls.crl",
+                format!(
+                    "no CRL from the CA {} in {}, where other CAs have one: clients it issues directly are refused (their revocation status is unknown); add its CRL to `crl` unless it issues no client certificates",
+                    ca.subject,
+                    files.ca.display()
+                ),
+            );
+        }
     }
     report.push(
         Level::Ok,
@@ -205,7 +257,7 @@ fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
 
 /// Material past its end is refused by [`Tls::read`]; here it is only
 /// how long is left.
-fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) {
+fn expiry(not_after: ASN1Time, subject: &str, what: &str, report: &mut Report) {
     let days = (not_after.timestamp() - ASN1Time::now().timestamp()) / 86_400;
     let level = if days < EXPIRY_WARNING_DAYS {
         Level::Warning
@@ -215,11 +267,7 @@ fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) 
     report.push(
         level,
         subject,
-        format!(
-            "{} expires {} ({days} days left)",
-            path.display(),
-            not_after
-        ),
+        format!("{what} expires {} ({days} days left)", not_after),
     );
 }
 

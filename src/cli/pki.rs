@@ -15,6 +15,11 @@ pub enum PkiCommand {
     /// The CA is CA:TRUE with pathlen 0 and may only sign certificates and
     /// CRLs. Default lifetime 3650 days: replacing the CA means handing the
     /// new ca.pem to every client.
+    ///
+    /// With --intermediate, a root CA (root-ca.pem, root-ca-key.pem) signs
+    /// the CA, and every later command signs with the CA alone: move
+    /// root-ca-key.pem offline. ca.pem then holds the CA and the root (what
+    /// [tls] ca and clients need), crl.pem both CAs' CRLs.
     Init {
         /// Directory for the PKI.
         #[arg(long, default_value = "certs")]
@@ -28,6 +33,9 @@ pub enum PkiCommand {
         /// Replace an existing CA (every certificate it issued stops verifying).
         #[arg(long)]
         force: bool,
+        /// Make a root CA ("NAME root") and the CA as an intermediate under it.
+        #[arg(long)]
+        intermediate: bool,
     },
     /// Issue the gateway's server certificate (server-cert.pem, server-key.pem).
     ///
@@ -157,7 +165,15 @@ pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
             name,
             days,
             force,
-        } => pki::report::init(&pki::init_ca(&dir, &name, days, force)?),
+            intermediate,
+        } => {
+            let shape = if intermediate {
+                pki::Shape::Intermediate
+            } else {
+                pki::Shape::Single
+            };
+            pki::report::init(&pki::init_pki(&dir, &name, days, force, shape)?)
+        }
         PkiCommand::Server {
             dir,
             sans,

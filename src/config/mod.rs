@@ -66,7 +66,8 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
-    pub crl: Option<PathBuf>,
+    /// The CRL files, in the order written; empty without `crl`.
+    pub crl: Vec<PathBuf>,
     /// The config says it means to have no CRL (`[tls] allow_no_crl`).
     pub allow_no_crl: bool,
 }
@@ -221,7 +222,7 @@ impl Config {
                 ),
             });
         }
-        if self.tls.crl.is_none() && running.tls.crl.is_some() && !self.tls.allow_no_crl {
+        if self.tls.crl.is_empty() && !running.tls.crl.is_empty() && !self.tls.allow_no_crl {
             problems.push(Problem {
                 line: None,
                 key: "tls.crl".into(),
@@ -310,7 +311,7 @@ impl Validator<'_> {
             ca: self.path("tls.ca", &raw.tls.ca, base),
             cert: self.path("tls.cert", &raw.tls.cert, base),
             key: self.path("tls.key", &raw.tls.key, base),
-            crl: raw.tls.crl.as_ref().map(|c| self.path("tls.crl", c, base)),
+            crl: self.paths("tls.crl", raw.tls.crl.as_ref(), base),
             allow_no_crl: self.allowed_absence(
                 "tls.allow_no_crl",
                 raw.tls.allow_no_crl.as_ref(),
@@ -380,6 +381,33 @@ impl Validator<'_> {
             self.problem(key, value, "must not be empty");
         }
         base.join(value.get_ref())
+    }
+
+    /// The paths of a key that takes one or several; an empty array is
+    /// refused, as it would read as "no CRL" without saying so.
+    fn paths(
+        &mut self,
+        key: &str,
+        value: Option<&Spanned<raw::RawPaths>>,
+        base: &Path,
+    ) -> Vec<PathBuf> {
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        let paths = &value.get_ref().0;
+        if paths.is_empty() {
+            self.problem(
+                key,
+                value,
+                "an empty array: name at least one file, or leave the key out",
+            );
+        }
+        for path in paths {
+            if path.is_empty() {
+                self.problem(key, value, "must not name an empty path");
+            }
+        }
+        paths.iter().map(|p| base.join(p)).collect()
     }
 
     fn policies(

@@ -41,10 +41,44 @@ pub struct RawTls {
     pub ca: Spanned<String>,
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
-    pub crl: Option<Spanned<String>>,
+    /// One CRL file, or an array of them (one per issuing CA, say).
+    pub crl: Option<Spanned<RawPaths>>,
     /// `true` when having no `crl` is meant: without it, a reload refuses a
     /// config that would drop the running one's CRL.
     pub allow_no_crl: Option<Spanned<bool>>,
+}
+
+/// A path, or an array of paths: `crl = "crl.pem"` and
+/// `crl = ["root.crl", "int.crl"]` both parse.
+#[derive(Debug)]
+pub struct RawPaths(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for RawPaths {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RawPaths, D::Error> {
+        // A visitor rather than `#[serde(untagged)]`, whose error ("did not
+        // match any variant") would not say what is expected.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawPaths;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path or an array of paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPaths, E> {
+                Ok(RawPaths(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawPaths, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(path) = seq.next_element::<String>()? {
+                    paths.push(path);
+                }
+                Ok(RawPaths(paths))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]

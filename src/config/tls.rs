@@ -1,12 +1,13 @@
 //! TLS material and the rustls server configuration built from it.
 //!
 //! Client certificates are mandatory and verified by rustls'
-//! `WebPkiClientVerifier` against the configured CA, with the CRL when one is
-//! configured. Session resumption is switched off entirely: a resumed TLS 1.3
-//! session restores the original client certificate without verifying it
-//! again, which would let a certificate revoked since its first handshake
-//! back in. Every connection therefore makes a full handshake and every
-//! handshake sees the current CA and CRL.
+//! `WebPkiClientVerifier` against the CAs of the configured CA file (a root,
+//! intermediates, or both), with the configured CRLs. Session resumption is
+//! switched off entirely: a resumed TLS 1.3 session restores the original
+//! client certificate without verifying it again, which would let a
+//! certificate revoked since its first handshake back in. Every connection
+//! therefore makes a full handshake and every handshake sees the current CAs
+//! and CRLs.
 //!
 //! Before any signature is checked, a client's chain must be no longer
 //! than the CA set allows ([`ChainBound`]): an unauthenticated client
@@ -15,7 +16,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
@@ -100,7 +101,37 @@ pub struct TlsFacts {
     pub cert_not_after: ASN1Time,
     /// `DNS:name` / `IP:addr`, as `pki` writes them.
     pub sans: Vec<String>,
+    /// All configured CRLs together: the first CRL number, the revoked
+    /// entries of all.
     pub crl: Option<CrlFacts>,
+    /// Each certificate of the CA file, in order (`ca_not_after` is the
+    /// earliest of theirs).
+    pub cas: Vec<CaFacts>,
+    /// The subject of the CA of the CA file the server certificate chains to.
+    pub cert_issuer: String,
+    /// Each CRL, with the CA that signed it.
+    pub crls: Vec<CrlSource>,
+}
+
+/// One certificate of the CA file.
+#[derive(Debug, Clone)]
+pub struct CaFacts {
+    pub subject: String,
+    pub not_after: ASN1Time,
+    /// Whether a configured CRL is signed by it. While any CRL is
+    /// configured, a client whose issuer has none is refused (its
+    /// revocation status is unknown), so `check` warns.
+    pub has_crl: bool,
+}
+
+/// One CRL and the CA of the CA file that signed it.
+#[derive(Debug, Clone)]
+pub struct CrlSource {
+    /// The file it is in.
+    pub path: PathBuf,
+    /// The subject of the CA that signed it.
+    pub issuer: String,
+    pub facts: CrlFacts,
 }
 
 #[derive(Debug, Clone)]
@@ -133,53 +164,48 @@ impl Tls {
     /// Reads every file named in `[tls]` through `reads` and checks them:
     /// this is the one judgement `check`, `serve` and a reload all use,
     /// so a set `check` calls an error never starts and never replaces a
-    /// running one. Checked: the CA is a CA certificate and valid now; the
-    /// server certificate chains to it, names SANs and is valid now; the
-    /// key is the certificate's; a configured CRL file holds at least one
-    /// CRL and each is signed by the CA (an empty or foreign CRL would
-    /// switch revocation off, or lock every client out).
+    /// running one. Checked: every certificate in the CA file is a CA
+    /// certificate and valid now; the server certificate chains to one of
+    /// them (directly, or through intermediates sent after it in its own
+    /// file), names SANs and is valid now; the key is the certificate's;
+    /// each configured CRL file holds at least one CRL and each CRL is
+    /// signed by a CA of the CA file (an empty or foreign CRL would switch
+    /// revocation off, or lock every client out).
     pub fn read(files: &TlsFiles, reads: &Reads) -> Result<Tls, TlsError> {
         let mut problems = Problems::default();
         let now = ASN1Time::now();
         let ca_chain = read_certs(reads, "tls.ca", &files.ca, &mut problems);
         let cert_chain = read_certs(reads, "tls.cert", &files.cert, &mut problems);
         let key = read_key(reads, &files.key, &mut problems);
-        let crls = files
+        let crls: Vec<(&Path, Option<Vec<CertificateRevocationListDer<'static>>>)> = files
             .crl
-            .as_deref()
-            .map(|path| (path, read_crls(reads, path, &mut problems)));
+            .iter()
+            .map(|path| (path.as_path(), read_crls(reads, path, &mut problems)))
+            .collect();
 
-        let ca = ca_chain
-            .as_ref()
-            .and_then(|c| parse_cert("tls.ca", &files.ca, &c[0], &mut problems));
-        let cert = cert_chain
-            .as_ref()
-            .and_then(|c| parse_cert("tls.cert", &files.cert, &c[0], &mut problems));
-        if let Some(ca) = &ca {
-            if !ca.is_ca() {
-                problems.push(
-                    "tls.ca",
-                    format!(
-                        "{}: not a CA certificate (basicConstraints CA:false)",
-                        files.ca.display()
-                    ),
-                );
-            }
-            validity("tls.ca", &files.ca, ca, now, &mut problems);
-        }
+        let cas = ca_chain
+            .as_deref()
+            .map(|chain| read_cas(&files.ca, chain, now, &mut problems));
+        let chain = cert_chain.as_deref().map(|chain| {
+            chain
+                .iter()
+                .enumerate()
+                .filter_map(|(i, der)| {
+                    let label = if i == 0 {
+                        files.cert.display().to_string()
+                    } else {
+                        format!("{}, certificate {}", files.cert.display(), i + 1)
+                    };
+                    parse_cert("tls.cert", &label, der, &mut problems)
+                })
+                .collect::<Vec<_>>()
+        });
         let mut sans = Vec::new();
-        if let Some(cert) = &cert {
-            if let Some(ca) = &ca {
-                if cert.verify_signature(Some(ca.public_key())).is_err() {
-                    problems.push(
-                        "tls.cert",
-                        format!(
-                            "{} is not signed by the CA in {}",
-                            files.cert.display(),
-                            files.ca.display()
-                        ),
-                    );
-                }
+        let mut cert_issuer = None;
+        if let Some(cert) = chain.as_ref().and_then(|c| c.first()) {
+            let chain = chain.as_deref().unwrap_or_default();
+            if let Some(cas) = cas.as_deref().filter(|cas| !cas.is_empty()) {
+                cert_issuer = server_chain(files, chain, cas, now, &mut problems);
             }
             match cert.subject_alternative_name() {
                 Ok(Some(san)) if !san.value.general_names.is_empty() => {
@@ -193,44 +219,74 @@ impl Tls {
                     ),
                 ),
             }
-            validity("tls.cert", &files.cert, cert, now, &mut problems);
+            validity(
+                "tls.cert",
+                &files.cert.display().to_string(),
+                cert,
+                now,
+                &mut problems,
+            );
         }
-        let mut crl_facts = None;
-        if let (Some((path, Some(crls))), Some(ca)) = (&crls, &ca) {
-            let mut revoked = 0;
-            let mut number = None;
-            for der in crls {
-                match CertificateRevocationList::from_der(der) {
-                    Err(_) => problems.push("tls.crl", format!("{}: not a CRL", path.display())),
-                    Ok((_, crl)) => {
-                        if crl.verify_signature(ca.public_key()).is_err() {
-                            problems.push(
-                                "tls.crl",
-                                format!(
-                                    "{} is not signed by the CA in {}",
-                                    path.display(),
-                                    files.ca.display()
-                                ),
-                            );
-                        }
-                        revoked += crl.iter_revoked_certificates().count();
-                        number = number.or(crl.crl_number().map(|n| n.to_string()));
+        let mut crl_sources = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        if let Some(cas) = cas.as_deref().filter(|cas| !cas.is_empty()) {
+            for (path, crls) in &crls {
+                for (i, der) in crls.iter().flatten().enumerate() {
+                    let label = if crls.as_ref().map_or(0, Vec::len) > 1 {
+                        format!("{}, CRL {}", path.display(), i + 1)
+                    } else {
+                        path.display().to_string()
+                    };
+                    let Some(source) = crl_source(files, path, &label, der, cas, &mut problems)
+                    else {
+                        continue;
+                    };
+                    // The verifier consults the first CRL of an issuer only:
+                    // a second, older one would be read as "not revoked".
+                    if let Some((first, _)) = seen.iter().find(|(_, i)| *i == source.issuer) {
+                        problems.push(
+                            "tls.crl",
+                            format!(
+                                "{label} and {first} are both from the CA {}: only the first would be consulted; keep one",
+                                source.issuer
+                            ),
+                        );
                     }
+                    seen.push((label, source.issuer.clone()));
+                    crl_sources.push(source);
                 }
             }
-            crl_facts = Some(CrlFacts { number, revoked });
         }
 
-        let facts = match (&ca, &cert) {
-            (Some(ca), Some(cert)) => Some(TlsFacts {
-                ca_not_after: ca.validity().not_after,
-                cert_not_after: cert.validity().not_after,
+        let facts = match (&cas, &chain) {
+            (Some(cas), Some(chain)) if !cas.is_empty() && !chain.is_empty() => Some(TlsFacts {
+                ca_not_after: cas
+                    .iter()
+                    .map(|ca| ca.validity().not_after)
+                    .min()
+                    .unwrap_or_else(ASN1Time::now),
+                cert_not_after: chain[0].validity().not_after,
                 sans,
-                crl: crl_facts,
+                crl: (!crl_sources.is_empty()).then(|| CrlFacts {
+                    number: crl_sources.iter().find_map(|c| c.facts.number.clone()),
+                    revoked: crl_sources.iter().map(|c| c.facts.revoked).sum(),
+                }),
+                cas: cas
+                    .iter()
+                    .map(|ca| CaFacts {
+                        subject: ca.subject().to_string(),
+                        not_after: ca.validity().not_after,
+                        has_crl: crl_sources
+                            .iter()
+                            .any(|c| c.issuer == ca.subject().to_string()),
+                    })
+                    .collect(),
+                cert_issuer: cert_issuer.unwrap_or_default(),
+                crls: crl_sources,
             }),
             _ => None,
         };
-        drop((ca, cert));
+        drop((cas, chain));
         let (Some(ca_chain), Some(cert_chain), Some(key), Some(facts), true) =
             (ca_chain, cert_chain, key, facts, problems.0.is_empty())
         else {
@@ -238,7 +294,12 @@ impl Tls {
                 problems: problems.0,
             });
         };
-        let crls = crls.and_then(|(_, crls)| crls);
+        let crls: Vec<_> = crls
+            .into_iter()
+            .flat_map(|(_, crls)| crls)
+            .flatten()
+            .collect();
+        let crls = (!crls.is_empty()).then_some(crls);
         build(files, ca_chain, cert_chain, key, crls, facts)
     }
 
@@ -336,6 +397,13 @@ pub struct ChainTooLong {
 /// issuer chain in the CA file has below its top (none for a lone root).
 /// Copies of the configured CA certificates, which some clients send
 /// along, are allowed on top, once each.
+///
+/// Past the bound, only those copies reach rustls: every CA of the file
+/// is a trust anchor, so a client its CAs issued needs nothing else, and
+/// an intermediate the file does not hold could only lead to a root in it
+/// through a CA the admin did not name (another intermediate of the same
+/// root). A client is therefore accepted only when a CA in the file
+/// issued it.
 #[derive(Debug)]
 struct ChainBound {
     inner: Arc<dyn ClientCertVerifier>,
@@ -418,8 +486,12 @@ impl ClientCertVerifier for ChainBound {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.check(intermediates)?;
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
+        let copies: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .filter(|c| self.cas.iter().any(|ca| ca.as_ref() == c.as_ref()))
+            .cloned()
+            .collect();
+        self.inner.verify_client_cert(end_entity, &copies, now)
     }
 
     fn verify_tls12_signature(
@@ -443,6 +515,155 @@ impl ClientCertVerifier for ChainBound {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// How a message names the CA file's certificates: "the CA in F" for a
+/// file of one, "any of the N CAs in F" for a bundle.
+fn the_cas(files: &TlsFiles, count: usize) -> String {
+    if count == 1 {
+        format!("the CA in {}", files.ca.display())
+    } else {
+        format!("any of the {count} CAs in {}", files.ca.display())
+    }
+}
+
+/// Parses every certificate of the CA file and checks that each is a CA
+/// valid now. A problem names the certificate by position and subject
+/// when the file holds more than one.
+fn read_cas<'a>(
+    path: &Path,
+    chain: &'a [CertificateDer<'static>],
+    now: ASN1Time,
+    problems: &mut Problems,
+) -> Vec<X509Certificate<'a>> {
+    let mut cas = Vec::new();
+    for (i, der) in chain.iter().enumerate() {
+        let position = if chain.len() > 1 {
+            format!(
+                "{}, certificate {} of {}",
+                path.display(),
+                i + 1,
+                chain.len()
+            )
+        } else {
+            path.display().to_string()
+        };
+        let Some(ca) = parse_cert("tls.ca", &position, der, problems) else {
+            continue;
+        };
+        let label = if chain.len() > 1 {
+            format!("{position} ({})", ca.subject())
+        } else {
+            position
+        };
+        if !ca.is_ca() {
+            problems.push(
+                "tls.ca",
+                format!("{label}: not a CA certificate (basicConstraints CA:false)"),
+            );
+        }
+        validity("tls.ca", &label, &ca, now, problems);
+        cas.push(ca);
+    }
+    cas
+}
+
+/// Whether `issuer` issued `cert`: its name, then its signature.
+fn issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    cert.issuer().as_raw() == issuer.subject().as_raw()
+        && cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// Follows the server certificate up its own file's chain to a CA of the
+/// CA file, and returns that CA's subject. Each intermediate on the way
+/// must be valid now: clients refuse the chain otherwise.
+fn server_chain(
+    files: &TlsFiles,
+    chain: &[X509Certificate<'_>],
+    cas: &[X509Certificate<'_>],
+    now: ASN1Time,
+    problems: &mut Problems,
+) -> Option<String> {
+    let mut at = 0;
+    // Each step goes one certificate further up the file; a loop of
+    // certificates naming each other ends when the file runs out.
+    for _ in 0..chain.len() {
+        let cert = &chain[at];
+        if let Some(ca) = cas.iter().find(|ca| issued_by(cert, ca)) {
+            return Some(ca.subject().to_string());
+        }
+        match (at + 1..chain.len()).find(|&up| issued_by(cert, &chain[up])) {
+            Some(up) => {
+                let label = format!(
+                    "{}, certificate {} ({})",
+                    files.cert.display(),
+                    up + 1,
+                    chain[up].subject()
+                );
+                validity("tls.cert", &label, &chain[up], now, problems);
+                at = up;
+            }
+            None => break,
+        }
+    }
+    let cert = &chain[at];
+    let message = if at == 0 {
+        format!(
+            "{} is not signed by {} (its issuer: \"{}\"); put the CA that issued it in tls.ca, or its intermediates after it in tls.cert",
+            files.cert.display(),
+            the_cas(files, cas.len()),
+            cert.issuer()
+        )
+    } else {
+        format!(
+            "{}: certificate {} ({}) of its chain is not signed by {} (its issuer: \"{}\")",
+            files.cert.display(),
+            at + 1,
+            cert.subject(),
+            the_cas(files, cas.len()),
+            cert.issuer()
+        )
+    };
+    problems.push("tls.cert", message);
+    None
+}
+
+/// Finds the CA of the CA file that signed one CRL.
+fn crl_source(
+    files: &TlsFiles,
+    path: &Path,
+    label: &str,
+    der: &CertificateRevocationListDer<'_>,
+    cas: &[X509Certificate<'_>],
+    problems: &mut Problems,
+) -> Option<CrlSource> {
+    let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+        problems.push("tls.crl", format!("{label}: not a CRL"));
+        return None;
+    };
+    let signer = cas.iter().find(|ca| {
+        crl.issuer().as_raw() == ca.subject().as_raw()
+            && crl.verify_signature(ca.public_key()).is_ok()
+    });
+    let Some(signer) = signer else {
+        problems.push(
+            "tls.crl",
+            format!(
+                "{label} is not signed by {} (its issuer: \"{}\"); a CRL must come from a CA in tls.ca",
+                the_cas(files, cas.len()),
+                crl.issuer()
+            ),
+        );
+        return None;
+    };
+    Some(CrlSource {
+        path: path.to_owned(),
+        issuer: signer.subject().to_string(),
+        facts: CrlFacts {
+            number: crl.crl_number().map(|n| n.to_string()),
+            revoked: crl.iter_revoked_certificates().count(),
+        },
+    })
 }
 
 fn read_file(
@@ -508,16 +729,18 @@ fn read_crls(
     None
 }
 
+/// `label` names the file, and the certificate within it when it holds
+/// several.
 fn parse_cert<'a>(
     key: &'static str,
-    path: &Path,
+    label: &str,
     der: &'a CertificateDer<'static>,
     problems: &mut Problems,
 ) -> Option<X509Certificate<'a>> {
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => Some(cert),
         Err(_) => {
-            problems.push(key, format!("{}: not an X.509 certificate", path.display()));
+            problems.push(key, format!("{label}: not an X.509 certificate"));
             None
         }
     }
@@ -527,7 +750,7 @@ fn parse_cert<'a>(
 /// expired server certificate that every client refuses.
 fn validity(
     key: &'static str,
-    path: &Path,
+    label: &str,
     cert: &X509Certificate<'_>,
     now: ASN1Time,
     problems: &mut Problems,
@@ -536,17 +759,10 @@ fn validity(
     if validity.not_before > now {
         problems.push(
             key,
-            format!(
-                "{} is not valid before {}",
-                path.display(),
-                validity.not_before
-            ),
+            format!("{label} is not valid before {}", validity.not_before),
         );
     } else if validity.not_after < now {
-        problems.push(
-            key,
-            format!("{} expired {}", path.display(), validity.not_after),
-        );
+        problems.push(key, format!("{label} expired {}", validity.not_after));
     }
 }
 

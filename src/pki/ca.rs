@@ -15,7 +15,8 @@ use super::PkiError;
 /// A loaded CA: its certificate and signing key.
 #[derive(Debug)]
 pub struct Ca {
-    /// `ca.pem` exactly as on disk (copied into client directories).
+    /// `ca.pem` exactly as on disk (copied into client directories): the
+    /// CA, then the root above it if there is one.
     pub pem: Vec<u8>,
     /// The CA certificate in DER.
     pub der: Vec<u8>,
@@ -78,6 +79,12 @@ impl Ca {
             not_after,
             path,
         })
+    }
+
+    /// Whether `ca.pem` holds the CA's parents after it (`init
+    /// --intermediate`): then `crl.pem` carries the root's CRL as well.
+    pub fn has_parent(&self) -> bool {
+        x509_parser::pem::Pem::iter_from_buffer(&self.pem).count() > 1
     }
 
     /// Fails unless the CA is valid right now.

@@ -29,7 +29,23 @@ pub const CRL_DAYS: i64 = 365;
 /// `index.crl_number`.
 pub fn crl_pem(ca: &Ca, index: &Index) -> Result<String, PkiError> {
     let now = OffsetDateTime::now_utc();
-    let revoked_certs = index
+    signed(
+        ca,
+        index.crl_number,
+        revoked_certs(index, now),
+        now + Duration::days(CRL_DAYS),
+    )
+}
+
+/// An empty CRL of a root that signs nothing but the intermediate, current
+/// until the root itself expires: it is made once, with the root key, which
+/// then goes offline.
+pub fn empty_crl_pem(root: &Ca, number: u64) -> Result<String, PkiError> {
+    signed(root, number, Vec::new(), root.not_after)
+}
+
+fn revoked_certs(index: &Index, now: OffsetDateTime) -> Vec<RevokedCertParams> {
+    index
         .certs
         .iter()
         .filter(|e| e.status == Status::Revoked)
@@ -43,11 +59,21 @@ pub fn crl_pem(ca: &Ca, index: &Index) -> Result<String, PkiError> {
             reason_code: None,
             invalidity_date: None,
         })
-        .collect();
+        .collect()
+}
+
+/// A CRL signed by `ca`.
+fn signed(
+    ca: &Ca,
+    number: u64,
+    revoked_certs: Vec<RevokedCertParams>,
+    next_update: OffsetDateTime,
+) -> Result<String, PkiError> {
+    let now = OffsetDateTime::now_utc();
     let params = CertificateRevocationListParams {
         this_update: now - cert::CLOCK_SKEW,
-        next_update: now + Duration::days(CRL_DAYS),
-        crl_number: SerialNumber::from(index.crl_number),
+        next_update,
+        crl_number: SerialNumber::from(number),
         issuing_distribution_point: None,
         revoked_certs,
         key_identifier_method: ca_key_id(&ca.der),
@@ -155,7 +181,13 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 /// index that records that number: both files or neither.
 fn publish(layout: &Layout, ca: &Ca, index: &mut Index) -> Result<(), PkiError> {
     index.crl_number += 1;
-    let crl = crl_pem(ca, index)?;
+    let mut crl = crl_pem(ca, index)?;
+    if ca.has_parent() {
+        // The root's CRL goes along, so that `crl.pem` covers every CA of
+        // `ca.pem` and the gateway knows the revocation status of both.
+        let root_crl = super::files::read(&layout.root_crl())?;
+        crl.push_str(&String::from_utf8_lossy(&root_crl));
+    }
     let mut staged = Staged::new();
     staged.write(&layout.crl(), crl.as_bytes(), PUBLIC_MODE)?;
     index.stage(&mut staged, layout)?;

@@ -44,6 +44,18 @@ impl Layout {
     pub fn ca_key(&self) -> PathBuf {
         self.dir.join("ca-key.pem")
     }
+    /// The root above the CA, `root-ca.pem` (`init --intermediate`).
+    pub fn root_cert(&self) -> PathBuf {
+        self.dir.join("root-ca.pem")
+    }
+    /// The root's key, `root-ca-key.pem`: meant to be moved offline.
+    pub fn root_key(&self) -> PathBuf {
+        self.dir.join("root-ca-key.pem")
+    }
+    /// The root's CRL, `root-crl.pem`, copied into `crl.pem` after the CA's.
+    pub fn root_crl(&self) -> PathBuf {
+        self.dir.join("root-crl.pem")
+    }
     /// The CRL, `crl.pem`.
     pub fn crl(&self) -> PathBuf {
         self.dir.join("crl.pem")

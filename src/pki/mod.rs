@@ -4,8 +4,11 @@
 //! Everything lives in one directory (`--dir`, default `certs`):
 //!
 //! ```text
-//! ca.pem  ca-key.pem            the CA (key 0600)
-//! crl.pem                       revoked serials, signed by the CA
+//! ca.pem  ca-key.pem            the CA (key 0600); with --intermediate,
+//!                               ca.pem is the intermediate then the root
+//! root-ca.pem root-ca-key.pem   the root (--intermediate only; move its key offline)
+//! root-crl.pem                  the root's empty CRL (--intermediate only)
+//! crl.pem                       revoked serials, signed by the CA (then the root's CRL)
 //! index.toml                    every certificate issued, and the CRL counter
 //! server-cert.pem server-key.pem
 //! clients/NAME/{ca,cert,key}.pem   one DOCKER_CERT_PATH per client (dir 0700)
@@ -25,7 +28,7 @@
 //!   one at a time and none loses another's entry.
 //! - `index`: `index.toml`.
 //! - `ca`: the loaded CA that signs.
-//! - `init`: creating the CA.
+//! - `init`: creating the CA (alone, or an intermediate under a root).
 //! - `leaf`: `server` and `client`.
 //! - `renew`, `crl` (revoke), `inspect`, `list`, `quickstart`.
 //! - `bundle`: a client's files as one `docker context import` file,
@@ -57,7 +60,7 @@ pub use cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
 pub use crl::{refresh_crl, revoke, RevokeReport, CRL_DAYS};
 pub use error::PkiError;
 pub use index::Kind;
-pub use init::{init_ca, InitReport};
+pub use init::{init_ca, init_pki, InitReport, RootReport, Shape};
 pub use inspect::inspect;
 pub use leaf::{issue_client, issue_server, IssueReport};
 pub use list::list;

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::cert::{DEFAULT_CA_DAYS, DEFAULT_CLIENT_DAYS, DEFAULT_SERVER_DAYS};
-use super::init::{init_locked, InitReport};
+use super::init::{init_locked, InitReport, Shape};
 use super::leaf::{client_locked, server_locked, IssueReport};
 use super::lock::{self, PkiLock};
 use super::names::San;
@@ -51,6 +51,7 @@ fn quickstart_locked(lock: &PkiLock, host: San) -> Result<QuickstartReport, PkiE
             QUICKSTART_CA_NAME,
             DEFAULT_CA_DAYS,
             false,
+            Shape::Single,
         )?);
     }
 

@@ -17,9 +17,43 @@ const DOCKER_TLS_PORT: u16 = 2376;
 
 /// Prints what `init` made.
 pub fn init(r: &InitReport) {
-    println!("created CA {} (serial {})", r.ca_cert.display(), r.serial);
+    if let Some(root) = &r.root {
+        println!(
+            "created root CA {} (serial {})",
+            root.cert.display(),
+            root.serial
+        );
+        println!(
+            "  key  {} (mode 0600): nothing signs with it from now on; move it offline",
+            root.key.display()
+        );
+        println!("       (it is needed again only to replace the intermediate)");
+        println!(
+            "  crl  {} (empty, current until the root expires)",
+            root.crl.display()
+        );
+        println!("  valid until {}", cert::timestamp(root.not_after));
+        println!(
+            "created intermediate CA {} (serial {}), signed by the root",
+            r.ca_cert.display(),
+            r.serial
+        );
+        println!(
+            "  {} holds the intermediate then the root: use it as [tls] ca",
+            r.ca_cert.display()
+        );
+    } else {
+        println!("created CA {} (serial {})", r.ca_cert.display(), r.serial);
+    }
     println!("  key  {} (mode 0600, keep it private)", r.ca_key.display());
-    println!("  crl  {} (empty)", r.crl.display());
+    if r.root.is_some() {
+        println!(
+            "  crl  {} (the intermediate's CRL, empty, then the root's: use it as [tls] crl)",
+            r.crl.display()
+        );
+    } else {
+        println!("  crl  {} (empty)", r.crl.display());
+    }
     println!("  valid until {}", cert::timestamp(r.not_after));
 }
 

@@ -68,6 +68,26 @@ pub fn check_ca(ca_der: &[u8]) -> Result<(), PkiError> {
     Ok(())
 }
 
+/// Verifies a freshly made intermediate: issued by `root_der` (name and
+/// signature), a CA, valid now.
+pub fn check_intermediate(ca_der: &[u8], root_der: &[u8]) -> Result<(), PkiError> {
+    let fail = |reason: String| PkiError::Verify {
+        what: "intermediate CA".into(),
+        reason,
+    };
+    let ca = parse(ca_der).map_err(fail)?;
+    let root = parse(root_der).map_err(fail)?;
+    if ca.issuer().as_raw() != root.subject().as_raw() {
+        return Err(fail("its issuer is not the root's subject".into()));
+    }
+    ca.verify_signature(Some(root.public_key()))
+        .map_err(|e| fail(format!("bad signature ({e})")))?;
+    if !ca.is_ca() || !ca.validity().is_valid() {
+        return Err(fail("not a CA that is valid now".into()));
+    }
+    Ok(())
+}
+
 /// Parses DER, turning the error into a message.
 fn parse(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     X509Certificate::from_der(der)

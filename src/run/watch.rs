@@ -1,6 +1,7 @@
 //! Reloads when the TLS files change on disk, as if the admin had sent
 //! SIGHUP: a timer that fetches a PKI's CRL, or a renewal that rewrites the
-//! server certificate, is enough for the gateway to act on it.
+//! server certificate, is enough for the gateway to act on it. Every file
+//! counts: the CA bundle, the certificate, the key and each CRL.
 //!
 //! The files named by the running configuration are looked at every
 //! [`INTERVAL`]: their size, modification time and inode, which a rewrite
@@ -72,15 +73,7 @@ where
 
 async fn fingerprint(tls: &TlsFiles) -> Fingerprint {
     let mut out = Vec::new();
-    for path in [
-        Some(&tls.ca),
-        Some(&tls.cert),
-        Some(&tls.key),
-        tls.crl.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for path in [&tls.ca, &tls.cert, &tls.key].into_iter().chain(&tls.crl) {
         let seen = match tokio::fs::metadata(path).await {
             Ok(meta) => Seen::File {
                 len: meta.len(),

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_engine;
+pub mod openssl_pki;
 pub mod process;
 pub mod raw;
 
@@ -126,9 +127,18 @@ impl Gateway {
     /// Starts a gateway with `body` (clients, policies, limits...) added to
     /// `listen`, `upstream` and the PKI's `[tls]` table.
     pub fn start(pki: &Pki, upstream: &Path, body: &str) -> Gateway {
+        Gateway::start_with_tls(&pki.tls_table(), upstream, body)
+    }
+
+    /// [`Gateway::start`] with a `[tls]` table of the test's own.
+    pub fn start_with_tls(tls_table: &str, upstream: &Path, body: &str) -> Gateway {
         let config_dir = tempfile::tempdir().expect("tempdir");
         let config_path = config_dir.path().join("dockgate.toml");
-        std::fs::write(&config_path, config_text(pki, upstream, body)).expect("write config");
+        std::fs::write(
+            &config_path,
+            config_text_with_tls(tls_table, upstream, body),
+        )
+        .expect("write config");
         let (tx, rx) = std::sync::mpsc::channel();
         let path = config_path.clone();
         let thread = std::thread::spawn(move || {
@@ -188,6 +198,11 @@ impl Drop for Gateway {
 /// A whole config: `listen` on port 0, `upstream`, the PKI's `[tls]`
 /// table, a short shutdown grace unless `body` has `[limits]`, then `body`.
 pub fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
+    config_text_with_tls(&pki.tls_table(), upstream, body)
+}
+
+/// [`config_text`] with a `[tls]` table of the test's own.
+pub fn config_text_with_tls(tls_table: &str, upstream: &Path, body: &str) -> String {
     // Tests stop gateways often; a short grace keeps them quick.
     let limits = if body.contains("[limits]") {
         ""
@@ -197,7 +212,7 @@ pub fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
     format!(
         "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n{limits}{body}",
         upstream.display(),
-        pki.tls_table()
+        tls_table
     )
 }
 
