@@ -31,6 +31,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::time::ASN1Time;
 
+use crate::config::expiry::{self, CaValidity, CrlValidity};
 use crate::config::files::Reads;
 use crate::config::TlsFiles;
 
@@ -101,6 +102,10 @@ pub struct TlsFacts {
     /// `DNS:name` / `IP:addr`, as `pki` writes them.
     pub sans: Vec<String>,
     pub crl: Option<CrlFacts>,
+    /// Every certificate of the CA file and when it ends.
+    pub cas: Vec<CaValidity>,
+    /// Every CRL in force, one per file and issuer.
+    pub crls: Vec<CrlValidity>,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +232,11 @@ impl Tls {
                 cert_not_after: cert.validity().not_after,
                 sans,
                 crl: crl_facts,
+                cas: ca_chain.as_deref().map(expiry::cas).unwrap_or_default(),
+                crls: match &crls {
+                    Some((path, Some(crls))) => expiry::crls(path, crls),
+                    _ => Vec::new(),
+                },
             }),
             _ => None,
         };
