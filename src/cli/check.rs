@@ -157,7 +157,27 @@ fn config_errors(mut report: Report, text: &str) -> Report {
 /// until it expires.
 fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
     let files = &config.tls;
-    expiry(facts.ca_not_after, "tls.ca", &files.ca, report);
+    match facts.cas.as_slice() {
+        [_, _, ..] => {
+            for ca in &facts.cas {
+                if let Ok(not_after) = ASN1Time::from_timestamp(ca.not_after) {
+                    let what = format!(
+                        "{} (CA {:?}, serial {})",
+                        files.ca.display(),
+                        ca.name,
+                        ca.serial
+                    );
+                    expiry(not_after, "tls.ca", &what, report);
+                }
+            }
+        }
+        _ => expiry(
+            facts.ca_not_after,
+            "tls.ca",
+            &files.ca.display().to_string(),
+            report,
+        ),
+    }
     report.push(
         Level::Ok,
         "tls.cert",
@@ -168,7 +188,12 @@ fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
         "tls.cert",
         format!("SANs {}", facts.sans.join(", ")),
     );
-    expiry(facts.cert_not_after, "tls.cert", &files.cert, report);
+    expiry(
+        facts.cert_not_after,
+        "tls.cert",
+        &files.cert.display().to_string(),
+        report,
+    );
     match (&files.crl, &facts.crl) {
         (Some(path), Some(crl)) => {
             let number = crl
@@ -201,7 +226,7 @@ fn report_tls(config: &Config, facts: &TlsFacts, report: &mut Report) {
 
 /// Material past its end is refused by [`Tls::read`]; here it is only
 /// how long is left.
-fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) {
+fn expiry(not_after: ASN1Time, subject: &str, what: &str, report: &mut Report) {
     let days = (not_after.timestamp() - ASN1Time::now().timestamp()) / 86_400;
     let level = if days < EXPIRY_WARNING_DAYS {
         Level::Warning
@@ -211,11 +236,7 @@ fn expiry(not_after: ASN1Time, subject: &str, path: &Path, report: &mut Report) 
     report.push(
         level,
         subject,
-        format!(
-            "{} expires {} ({days} days left)",
-            path.display(),
-            not_after
-        ),
+        format!("{what} expires {not_after} ({days} days left)",),
     );
 }
 

@@ -68,10 +68,7 @@ impl FromStr for Window {
             Unit::Hours => count / 24,
         };
         if days > Window::MAX_DAYS {
-            return Err(format!(
-                "{text:?} is longer than {} days",
-                Window::MAX_DAYS
-            ));
+            return Err(format!("{text:?} is longer than {} days", Window::MAX_DAYS));
         }
         Ok(Window { count, unit })
     }
@@ -186,7 +183,19 @@ mod tests {
         let w: Window = "12h".parse().unwrap();
         assert_eq!(w.duration(), Duration::hours(12));
         assert_eq!("0d".parse::<Window>().unwrap().duration(), Duration::ZERO);
-        for bad in ["", "d", "30", "30 d", "-1d", "+3d", "1.5d", "3w", "30D", "99999999999d", "36501d"] {
+        for bad in [
+            "",
+            "d",
+            "30",
+            "30 d",
+            "-1d",
+            "+3d",
+            "1.5d",
+            "3w",
+            "30D",
+            "99999999999d",
+            "36501d",
+        ] {
             let err = bad.parse::<Window>().unwrap_err();
             assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
         }
