@@ -225,8 +225,9 @@ struct Shown {
 
 /// Sets the expiry gauges to the set just put in force: the server
 /// certificate, every CA and every CRL of `facts`, and no client that
-/// `config` does not have. Called after the snapshot is published, so a
-/// handshake recorded later is judged against it ([`client_certificate`]).
+/// `config` does not have. Called once the snapshot is in force: at start
+/// before any connection, on reload after it is published, so a handshake
+/// recorded later is judged against it ([`client_certificate`]).
 pub fn tls_in_force(config: &Config, facts: &TlsFacts) {
     let expiry = &METRICS.expiry;
     let mut shown = expiry.shown.lock().expect("expiry gauges lock");
