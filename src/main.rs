@@ -1,6 +1,8 @@
 //! The `dockgate` command: parses arguments and hands each subcommand to
 //! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
-//! (for `explain`: denied), 64 for a configuration that does not validate.
+//! (for `explain`: denied), 2 bad arguments, 3 for `pki list --expiring`
+//! when a certificate ends within the window, 64 for a configuration that
+//! does not validate.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
         Cli::Pki(cmd) => {
             drop(held);
             match dockgate::cli::pki::run(cmd) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(code) => code,
                 Err(e) => {
                     eprintln!("dockgate pki: {e}");
                     ExitCode::FAILURE

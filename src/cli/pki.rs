@@ -2,6 +2,7 @@
 //! function of [`crate::pki`] and prints its report.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Subcommand;
 
@@ -109,10 +110,18 @@ pub enum PkiCommand {
         force: bool,
     },
     /// List every certificate issued, with expiry and status.
+    ///
+    /// With --expiring, list only the certificates in force (each name's
+    /// newest that is not revoked: the CA, the server, each client) that
+    /// end within the window or have ended, and exit 3 if there are any,
+    /// 0 (printing nothing) if not: a cron job mails only when it matters.
     List {
         /// Directory for the PKI.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        /// Only certificates that end within this window from now: 30d, 12h.
+        #[arg(long, value_name = "Nd|Nh")]
+        expiring: Option<pki::Window>,
     },
     /// Show what a certificate file contains.
     Inspect {
@@ -157,8 +166,14 @@ pub enum PkiCommand {
     },
 }
 
-/// Runs one `pki` subcommand, printing its report to stdout.
-pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
+/// The exit status of `pki list --expiring` when a certificate ends within
+/// the window: apart from 1 (the command failed) and 2 (bad arguments), so
+/// a cron job tells "renew something" from "the check itself broke".
+pub const EXIT_EXPIRING: u8 = 3;
+
+/// Runs one `pki` subcommand, printing its report to stdout; the exit
+/// status is success unless `list --expiring` found something.
+pub fn run(cmd: PkiCommand) -> Result<ExitCode, PkiError> {
     match cmd {
         PkiCommand::Init {
             dir,
@@ -206,7 +221,24 @@ pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
             out.as_deref(),
             force,
         )?),
-        PkiCommand::List { dir } => print!("{}", pki::list(&dir)?),
+        PkiCommand::List {
+            dir,
+            expiring: None,
+        } => print!("{}", pki::list(&dir)?),
+        PkiCommand::List {
+            dir,
+            expiring: Some(window),
+        } => {
+            let found = pki::expiring(&dir, window)?;
+            if found.count > 0 {
+                println!(
+                    "{} certificate(s) in force end within {window} or have ended:",
+                    found.count
+                );
+                print!("{}", found.table);
+                return Ok(ExitCode::from(EXIT_EXPIRING));
+            }
+        }
         PkiCommand::Inspect { file } => print!("{}", pki::inspect(&file)?),
         PkiCommand::Revoke { target, dir } => pki::report::revoked(&pki::revoke(&dir, &target)?),
         PkiCommand::Renew { name, dir, days } => {
@@ -220,5 +252,5 @@ pub fn run(cmd: PkiCommand) -> Result<(), PkiError> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

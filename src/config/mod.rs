@@ -5,12 +5,14 @@
 //! * [`policy`] — allow rules and the glob matcher compiled from them.
 //! * [`grants`] — what a policy lets its clients do to the host.
 //! * [`tls`] — certificates, CRL and the rustls server configuration.
+//! * [`expiry`] — when the loaded CAs and CRLs run out, for the metrics.
 //! * [`snapshot`] — everything a reload swaps at once.
 //!
 //! Every problem is reported as `file:line: key: message`, and all problems
 //! in a file are reported at once so an admin fixes them in one pass.
 //! Relative paths are resolved against the config file's folder.
 
+pub mod expiry;
 pub mod files;
 pub mod grants;
 pub mod policy;

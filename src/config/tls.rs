@@ -32,6 +32,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::time::ASN1Time;
 
+use crate::config::expiry::{self, CaValidity, CrlValidity};
 use crate::config::files::Reads;
 use crate::config::TlsFiles;
 
@@ -107,6 +108,10 @@ pub struct TlsFacts {
     /// Each certificate of the CA file, in order (`ca_not_after` is the
     /// earliest of theirs).
     pub cas: Vec<CaFacts>,
+    /// Every certificate of the CA file and when it ends, for the metrics.
+    pub ca_validity: Vec<CaValidity>,
+    /// Every CRL in force, one per file and issuer, for the metrics.
+    pub crl_validity: Vec<CrlValidity>,
     /// The subject of the CA of the CA file the server certificate chains to.
     pub cert_issuer: String,
     /// Each CRL, with the CA that signed it.
@@ -283,6 +288,12 @@ impl Tls {
                     .collect(),
                 cert_issuer: cert_issuer.unwrap_or_default(),
                 crls: crl_sources,
+                ca_validity: ca_chain.as_deref().map(expiry::cas).unwrap_or_default(),
+                crl_validity: crls
+                    .iter()
+                    .filter_map(|(path, ders)| ders.as_deref().map(|d| expiry::crls(path, d)))
+                    .flatten()
+                    .collect(),
             }),
             _ => None,
         };

@@ -63,7 +63,7 @@ pub use index::Kind;
 pub use init::{init_ca, init_pki, InitReport, RootReport, Shape};
 pub use inspect::inspect;
 pub use leaf::{issue_client, issue_server, IssueReport};
-pub use list::list;
+pub use list::{expiring, list, Expiring, Window};
 pub use lock::LOCK_WAIT;
 pub use names::check_client_name;
 pub use quickstart::{quickstart_pki, QuickstartReport};

@@ -108,8 +108,12 @@ fn serve_http<'a>(
         .map(|c| c.clone().into_owned())
         .collect();
     let identity = Identity::from_chain(&chain);
-    if let Err(e) = &identity {
-        tracing::warn!(%peer, error = %e, "client certificate names no client");
+    match &identity {
+        Ok(id) => metrics::client_certificate(
+            || metrics::ClientLabel::new(Some(&id.name), &shared.state.borrow().config),
+            id.not_after,
+        ),
+        Err(e) => tracing::warn!(%peer, error = %e, "client certificate names no client"),
     }
     let limit = limits.max_connections_per_client;
     let (client, over_limit) = match identity.as_ref() {

@@ -16,6 +16,9 @@ pub struct Identity {
     pub name: Arc<str>,
     /// The certificate serial in hex, for audit and revocation.
     pub serial: Arc<str>,
+    /// The certificate's notAfter in seconds since the Unix epoch, read
+    /// while the certificate is parsed for its name, for the expiry metric.
+    pub not_after: i64,
     /// The chain as presented, kept so a reload can verify it again.
     pub chain: Arc<[CertificateDer<'static>]>,
 }
@@ -59,6 +62,7 @@ impl Identity {
         Ok(Identity {
             name: name.into(),
             serial: cert.raw_serial_as_string().replace(':', "").into(),
+            not_after: cert.validity().not_after.timestamp(),
             chain: chain.to_vec().into(),
         })
     }

@@ -79,6 +79,7 @@ impl Daemon {
             ),
             None => None,
         };
+        crate::run::metrics::tls_in_force(&snapshot.config, &snapshot.tls.facts);
         let (state, rx) = watch::channel(Arc::new(snapshot));
         let shared = Shared::new(rx, Shutdown::new());
         Ok(Daemon {
@@ -210,6 +211,7 @@ impl Control {
                     tracing::warn!("limits.max_handshakes changes take effect on restart");
                 }
                 self.state.send_replace(Arc::new(next.clone()));
+                crate::run::metrics::tls_in_force(&next.config, &next.tls.facts);
                 // Logged once in effect: the line marks when the next
                 // request sees the new set.
                 tracing::info!(

@@ -7,8 +7,14 @@
 //! names), never from raw client input, so their number stays bounded: a
 //! client is labelled by name only through [`ClientLabel`], which names
 //! clients the configuration has and calls everyone else "unknown".
+//!
+//! The expiry gauges (seconds since the Unix epoch) describe the set in
+//! force: the server certificate, each CA and each CRL are set from every
+//! snapshot the daemon publishes ([`tls_in_force`]), and a client's
+//! certificate from its handshake ([`client_certificate`]), for configured
+//! clients only and dropped when a reload removes the client.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -29,7 +35,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::tls::HandshakeFailure;
+use crate::config::expiry::{CaValidity, CrlValidity};
+use crate::config::tls::{HandshakeFailure, TlsFacts};
 use crate::config::Config;
 use crate::request::listener::RefusalLog;
 use crate::request::refusal::Reason;
@@ -54,8 +61,26 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CaLabels {
+    ca: String,
+    serial: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CrlLabels {
+    file: String,
+    issuer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    client: String,
+}
+
 struct Metrics {
     registry: Registry,
+    expiry: Expiry,
     requests: Family<RequestLabels, Counter>,
     handshake_failures: Family<ReasonLabels, Counter>,
     refused_connections: Family<ReasonLabels, Counter>,
@@ -123,6 +148,32 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Time from request to the end of its response (streams: until closed)",
         latency.clone(),
     );
+    let expiry = Expiry::default();
+    registry.register(
+        "server_certificate_not_after_seconds",
+        "When the server certificate in force expires (notAfter), in seconds since the Unix epoch",
+        expiry.server.clone(),
+    );
+    registry.register(
+        "ca_certificate_not_after_seconds",
+        "When each CA certificate in force expires (notAfter), by subject CN and serial, in seconds since the Unix epoch",
+        expiry.cas.clone(),
+    );
+    registry.register(
+        "crl_this_update_seconds",
+        "When each CRL in force was issued (thisUpdate), by file and issuer CN, in seconds since the Unix epoch",
+        expiry.crl_this.clone(),
+    );
+    registry.register(
+        "crl_next_update_seconds",
+        "When each CRL in force says it will be replaced (nextUpdate), by file and issuer CN, in seconds since the Unix epoch",
+        expiry.crl_next.clone(),
+    );
+    registry.register(
+        "client_certificate_not_after_seconds",
+        "When the certificate a configured client last completed a handshake with expires (notAfter), in seconds since the Unix epoch",
+        expiry.clients.clone(),
+    );
     let log = LogCounters::default();
     registry.register(
         "log_lines_dropped",
@@ -136,6 +187,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     Metrics {
         registry,
+        expiry,
         log,
         requests,
         handshake_failures,
@@ -147,6 +199,115 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         latency,
     }
 });
+
+/// The expiry gauges and the label sets they hold now, so that whatever
+/// the set in force no longer has is removed rather than left at its last
+/// value.
+#[derive(Default)]
+struct Expiry {
+    server: Gauge,
+    cas: Family<CaLabels, Gauge>,
+    crl_this: Family<CrlLabels, Gauge>,
+    crl_next: Family<CrlLabels, Gauge>,
+    clients: Family<ClientLabels, Gauge>,
+    /// Held while a snapshot's values are set and while a client's are, so
+    /// that a client the snapshot just published dropped is not set again
+    /// after the drop.
+    shown: Mutex<Shown>,
+}
+
+#[derive(Default)]
+struct Shown {
+    cas: Vec<CaLabels>,
+    crls: Vec<CrlLabels>,
+    clients: BTreeSet<String>,
+}
+
+/// Sets the expiry gauges to the set just put in force: the server
+/// certificate, every CA and every CRL of `facts`, and no client that
+/// `config` does not have. Called once the snapshot is in force: at start
+/// before any connection, on reload after it is published, so a handshake
+/// recorded later is judged against it ([`client_certificate`]).
+pub fn tls_in_force(config: &Config, facts: &TlsFacts) {
+    let expiry = &METRICS.expiry;
+    let mut shown = expiry.shown.lock().expect("expiry gauges lock");
+    expiry.server.set(facts.cert_not_after.timestamp());
+
+    let cas: Vec<CaLabels> = facts.ca_validity.iter().map(ca_labels).collect();
+    for (labels, ca) in cas.iter().zip(&facts.ca_validity) {
+        expiry.cas.get_or_create(labels).set(ca.not_after);
+    }
+    for gone in shown.cas.iter().filter(|l| !cas.contains(l)) {
+        expiry.cas.remove(gone);
+    }
+    shown.cas = cas;
+
+    let crls: Vec<CrlLabels> = facts.crl_validity.iter().map(crl_labels).collect();
+    for (labels, crl) in crls.iter().zip(&facts.crl_validity) {
+        expiry.crl_this.get_or_create(labels).set(crl.this_update);
+        match crl.next_update {
+            Some(next) => {
+                expiry.crl_next.get_or_create(labels).set(next);
+            }
+            None => {
+                expiry.crl_next.remove(labels);
+            }
+        }
+    }
+    for gone in shown.crls.iter().filter(|l| !crls.contains(l)) {
+        expiry.crl_this.remove(gone);
+        expiry.crl_next.remove(gone);
+    }
+    shown.crls = crls;
+
+    shown.clients.retain(|client| {
+        let kept = config.clients.contains_key(client);
+        if !kept {
+            expiry.clients.remove(&ClientLabels {
+                client: client.clone(),
+            });
+        }
+        kept
+    });
+}
+
+fn ca_labels(ca: &CaValidity) -> CaLabels {
+    CaLabels {
+        ca: ca.name.clone(),
+        serial: ca.serial.clone(),
+    }
+}
+
+fn crl_labels(crl: &CrlValidity) -> CrlLabels {
+    CrlLabels {
+        file: crl.file.clone(),
+        issuer: crl.issuer.clone(),
+    }
+}
+
+/// Records the notAfter of the certificate a client completed its
+/// handshake with. The series is the client's latest handshake, so a
+/// renewed certificate replaces the old one as soon as the client uses it.
+/// `label` is asked under the lock [`tls_in_force`] holds, against the
+/// snapshot current then: only a client the configuration in force names
+/// gets a series, so no certificate can add one.
+pub fn client_certificate(label: impl FnOnce() -> ClientLabel, not_after: i64) {
+    let expiry = &METRICS.expiry;
+    let mut shown = expiry.shown.lock().expect("expiry gauges lock");
+    let label = label();
+    let Some(client) = label.configured() else {
+        return;
+    };
+    expiry
+        .clients
+        .get_or_create(&ClientLabels {
+            client: client.to_owned(),
+        })
+        .set(not_after);
+    if !shown.clients.contains(client) {
+        shown.clients.insert(client.to_owned());
+    }
+}
 
 /// Counts a reload: `applied`, or `refused` when the running configuration stays.
 pub fn reloaded(applied: bool) {
@@ -175,6 +336,11 @@ impl ClientLabel {
 
     pub fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or(Self::UNKNOWN)
+    }
+
+    /// The client's name when the configuration has it.
+    pub fn configured(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 
