@@ -17,6 +17,11 @@ pub type BodyEdit = Vec<u8>;
 /// Network modes that name no network object.
 const BUILTIN_NETWORKS: [&str; 5] = ["", "default", "bridge", "host", "none"];
 
+/// Whether a network mode names no network object.
+pub fn is_builtin_network(mode: &str) -> bool {
+    BUILTIN_NETWORKS.contains(&mode)
+}
+
 /// The host settings that may join another container: `container:<ref>`.
 const CONTAINER_MODES: [&str; 3] = ["PidMode", "IpcMode", "Cgroup"];
 

@@ -116,9 +116,40 @@ fn parse_filters(text: &str) -> Result<BTreeMap<String, Vec<String>>, TenantRefu
     Ok(out)
 }
 
-/// A build's query with the tenant's label among the image labels.
-pub fn build_labels(query: Option<&str>, tenant: &str) -> Result<String, TenantRefusal> {
+/// The type of the first BuildKit output (`outputs`, a JSON array of
+/// `{"Type", "Attrs"}`) that writes an image rather than sending the result
+/// to the client; an unreadable value counts as one.
+pub fn image_output(outputs: &str) -> Option<String> {
+    let Ok(Value::Array(items)) = json::parse(outputs.as_bytes()) else {
+        return Some("unreadable".into());
+    };
+    for item in items {
+        let Value::Object(object) = item else {
+            return Some("unreadable".into());
+        };
+        let kind = match object.field("Type", "Type") {
+            Ok(Some(Value::String(kind))) => kind.clone(),
+            _ => return Some("unreadable".into()),
+        };
+        if kind != "local" && kind != "tar" {
+            return Some(kind);
+        }
+    }
+    None
+}
+
+/// A build's query with the tenant's label among the image labels, and
+/// the network mode naming the network or container it resolved to.
+pub fn build(
+    query: Option<&str>,
+    tenant: &str,
+    network: Option<&str>,
+) -> Result<String, TenantRefusal> {
     let mut pairs = pairs(query)?;
+    if let Some(network) = network {
+        take(&mut pairs, "networkmode");
+        pairs.push(("networkmode".into(), network.into()));
+    }
     let text = take(&mut pairs, "labels");
     let mut labels: Vec<(String, Value)> = Vec::new();
     if !text.is_empty() {
@@ -252,11 +283,15 @@ mod tests {
 
     #[test]
     fn build_labels_keep_the_clients_and_refuse_a_forged_tenant() {
-        let q = build_labels(Some("t=x&labels=%7B%22a%22%3A%22b%22%7D"), "t").unwrap();
+        let q = build(Some("t=x&labels=%7B%22a%22%3A%22b%22%7D"), "t", None).unwrap();
         let pairs = build_query::parse(&q).unwrap();
         assert_eq!(pairs[0], ("t".into(), "x".into()));
         assert_eq!(pairs[1].1, r#"{"a":"b","dockgate.tenant":"t"}"#);
-        let forged = build_labels(Some("labels=%7B%22dockgate.tenant%22%3A%22u%22%7D"), "t");
+        let forged = build(
+            Some("labels=%7B%22dockgate.tenant%22%3A%22u%22%7D"),
+            "t",
+            None,
+        );
         assert!(matches!(forged, Err(TenantRefusal::ForgedLabel { .. })));
     }
 

@@ -338,10 +338,38 @@ pub fn plan(
             plan.tag_target(tag, false);
         }
         Scope::Build => {
-            for (key, value) in pairs()? {
-                if key == "t" {
-                    plan.tag_target(image_tag(&value, ""), false);
+            let pairs = pairs()?;
+            for (key, value) in &pairs {
+                match key.as_str() {
+                    "t" => plan.tag_target(image_tag(value, ""), false),
+                    // BuildKit exporters other than to the client write
+                    // images under names of their own, past the tag checks.
+                    "outputs" if !value.is_empty() => {
+                        if let Some(kind) = filters::image_output(value) {
+                            return Err(not_confinable(format!("a build output of type {kind:?}")));
+                        }
+                    }
+                    _ => {}
                 }
+            }
+            // The build's containers join this network or container.
+            let mode = first(&pairs, "networkmode");
+            if let Some(reference) = mode.strip_prefix("container:") {
+                plan.lookups.push(Lookup {
+                    kind: Kind::Container,
+                    reference: reference.to_owned(),
+                    role: Role::Reference {
+                        field: "query parameter networkmode".into(),
+                    },
+                });
+            } else if !body::is_builtin_network(&mode) {
+                plan.lookups.push(Lookup {
+                    kind: Kind::Network,
+                    reference: mode,
+                    role: Role::Reference {
+                        field: "query parameter networkmode".into(),
+                    },
+                });
             }
         }
         _ => {}
@@ -456,7 +484,20 @@ pub fn decide(
     }
     match plan.scope {
         Scope::Listed => edits.query = Some(filters::with_tenant(query, tenant)?),
-        Scope::Build => edits.query = Some(filters::build_labels(query, tenant)?),
+        Scope::Build => {
+            let network = plan
+                .lookups
+                .iter()
+                .find(|l| matches!(&l.role, Role::Reference { .. }))
+                .and_then(|l| {
+                    let id = id_of(l.kind, &l.reference)?;
+                    Some(match l.kind {
+                        Kind::Container => format!("container:{id}"),
+                        _ => id,
+                    })
+                });
+            edits.query = Some(filters::build(query, tenant, network.as_deref())?);
+        }
         Scope::Commit => {
             let container = id_of(Kind::Container, &plan.lookups[0].reference)
                 .expect("a commit's container passed");
