@@ -943,3 +943,121 @@ fn the_python_sdk_works_within_a_tenant() {
     );
     assert_eq!(w.state(&b)["running"], true);
 }
+
+#[test]
+fn the_audit_line_names_the_tenant_and_why_a_request_was_refused() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["a1"]);
+    let served = support::process::serve(&support::config_text(&pki, engine.path(), POLICY));
+    let get = |target: &str| {
+        let mut conn =
+            support::raw::Conn::open(served.addr, support::raw::client_config(&pki, Some("a1")))
+                .unwrap();
+        conn.send(
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        support::parse_response(conn.read_to_close().as_bytes()).0
+    };
+    assert_eq!(get("/containers/owned-by-team-b--x/json"), 404);
+    assert_eq!(get("/containers/owned-by-team-a--y/json"), 200);
+    let line = |path: &str| {
+        served
+            .log()
+            .lines()
+            .find(|l| l.contains("dockgate::request::audit") && l.contains(path))
+            .map(str::to_owned)
+    };
+    support::eventually("both audit lines", || {
+        line("owned-by-team-b--x").is_some() && line("owned-by-team-a--y").is_some()
+    });
+    let refused = line("owned-by-team-b--x").unwrap();
+    for field in [
+        r#"client="a1""#,
+        r#"tenant="team-a""#,
+        r#"decision="deny""#,
+        r#"reason="not_owned""#,
+        "status=404",
+    ] {
+        assert!(refused.contains(field), "{field} in {refused}");
+    }
+    let allowed = line("owned-by-team-a--y").unwrap();
+    assert!(allowed.contains(r#"tenant="team-a""#) && allowed.contains(r#"decision="allow""#));
+}
+
+#[test]
+fn explain_shows_the_tenant_checks_and_check_lists_tenants() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["a1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dockgate.toml");
+    std::fs::write(&config, support::config_text(&pki, engine.path(), POLICY)).unwrap();
+    let body = dir.path().join("create.json");
+    std::fs::write(
+        &body,
+        r#"{"Image":"x","HostConfig":{"VolumesFrom":["db:ro"],"NetworkMode":"backend"}}"#,
+    )
+    .unwrap();
+    let dockgate = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    };
+    let config = config.to_str().unwrap();
+    let (code, out) = dockgate(&[
+        "explain",
+        "--config",
+        config,
+        "--client",
+        "a1",
+        "POST",
+        "/v1.41/containers/web/exec",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(r#"confined to tenant "team-a""#), "{out}");
+    assert!(out.contains(r#"the container "web""#), "{out}");
+    let (code, out) = dockgate(&[
+        "explain",
+        "--config",
+        config,
+        "--client",
+        "a1",
+        "--body",
+        body.to_str().unwrap(),
+        "POST",
+        "/containers/create",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(r#"the container "db" (HostConfig.VolumesFrom)"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"the network "backend" (HostConfig.NetworkMode)"#),
+        "{out}"
+    );
+    let (code, out) = dockgate(&[
+        "explain",
+        "--config",
+        config,
+        "--client",
+        "a1",
+        "POST",
+        "/images/load",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not available to clients confined to a tenant"),
+        "{out}"
+    );
+    let (_, out) = dockgate(&["check", "--config", config]);
+    assert!(
+        out.contains("tenant team-a") && out.contains("no tenant (unconfined)"),
+        "{out}"
+    );
+}

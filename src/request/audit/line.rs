@@ -20,6 +20,8 @@ pub const TARGET: &str = "dockgate::request::audit";
 /// What one audit line says.
 pub struct Fields<'a> {
     pub client: &'a str,
+    /// The tenant the client is confined to; empty when it is not.
+    pub tenant: &'a str,
     pub serial: &'a str,
     /// `address:port`, formatted once per connection.
     pub peer: &'a str,
@@ -79,9 +81,10 @@ fn json(f: &Fields<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}\n");
 }
 
-fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 8] {
+fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 9] {
     [
         ("client", f.client),
+        ("tenant", f.tenant),
         ("serial", f.serial),
         ("method", f.method),
         ("path", f.path),
@@ -227,6 +230,7 @@ mod tests {
     fn fields<'a>(client: &'a str, path: &'a str) -> Fields<'a> {
         Fields {
             client,
+            tenant: "",
             serial: "0a1b",
             peer: "127.0.0.1:40000",
             method: "GET",
@@ -260,7 +264,7 @@ mod tests {
         assert_eq!(
             out,
             "2026-11-22T23:23:24.530243Z  INFO dockgate::request::audit: request client=\"ci-runner\" \
-             serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
+             tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
              rule=\"GET /_ping\" reason=\"\" peer=127.0.0.1:40000 status=200 upgraded=false \
              bytes_in=0 bytes_out=2 duration_ms=1234.567\n"
         );

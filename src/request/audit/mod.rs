@@ -49,6 +49,8 @@ pub struct Meter {
 #[derive(Debug)]
 pub struct Record {
     client: Option<Arc<str>>,
+    /// The tenant the client is confined to, if any.
+    tenant: Option<Arc<str>>,
     /// The client as the metrics name it: only configured names.
     label: ClientLabel,
     serial: Option<Arc<str>>,
@@ -85,6 +87,9 @@ impl Record {
     ) -> Record {
         Record {
             client: identity.map(|i| Arc::clone(&i.name)),
+            tenant: identity
+                .and_then(|i| config.clients.get(&*i.name))
+                .and_then(|c| c.tenant.clone()),
             label: ClientLabel::new(identity.map(|i| &i.name), config),
             serial: identity.map(|i| Arc::clone(&i.serial)),
             peer: Arc::clone(peer),
@@ -141,6 +146,7 @@ impl Record {
         if let Some(log) = crate::run::logging::audit_output() {
             let fields = line::Fields {
                 client: self.client.as_deref().unwrap_or(""),
+                tenant: self.tenant.as_deref().unwrap_or(""),
                 serial: self.serial.as_deref().unwrap_or(""),
                 peer: &self.peer,
                 method: self.method.as_str(),
