@@ -1061,3 +1061,37 @@ fn explain_shows_the_tenant_checks_and_check_lists_tenants() {
         "{out}"
     );
 }
+
+#[test]
+fn an_exec_instance_a_tenant_created_is_started_without_asking_the_engine_again() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["a1"]);
+    let gateway = Gateway::start(&pki, engine.path(), POLICY);
+    let container = "owned-by-team-a--web";
+    let id = fake_id(&format!("exec-{}", fake_id(container)));
+    let (status, answer) = gateway_request(
+        &gateway,
+        &pki,
+        "a1",
+        "POST",
+        &format!("/containers/{container}/exec"),
+        r#"{"Cmd":["true"]}"#,
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(json(&answer)["Id"], id.as_str(), "the answer passes unchanged");
+    let before = engine.request_count();
+    let (status, answer) = gateway_request(
+        &gateway,
+        &pki,
+        "a1",
+        "POST",
+        &format!("/exec/{id}/resize?h=1&w=1"),
+        "",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let after: Vec<_> = engine.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert_eq!(after, vec![format!("POST /exec/{id}/resize?h=1&w=1")]);
+}

@@ -154,12 +154,14 @@ impl Gateway {
             streamed = Some(body);
         }
         let mut filter_answer = false;
+        let mut remember_exec = false;
         if let Some(plan) = &passed.tenancy {
             let asker = Asker {
                 link: &self.link,
                 upstream: &snapshot.upstream,
                 tasks: &self.shared.tasks,
                 timeout: limits.request_header_timeout,
+                exec_owners: &self.shared.exec_owners,
             };
             let edits = confine(&asker, &passed, plan, name, head, judged.as_deref()).await?;
             if edits.route.is_some() || edits.query.is_some() {
@@ -169,6 +171,7 @@ impl Gateway {
                 judged = Some(Bytes::from(body));
             }
             filter_answer = edits.filter_answer;
+            remember_exec = edits.remember_exec;
         }
         let body = match (judged, streamed) {
             (Some(bytes), _) => {
@@ -198,12 +201,18 @@ impl Gateway {
             tasks: &self.shared.tasks,
         };
         let tenant = passed.tenancy.as_ref().map(|p| Arc::clone(&p.tenant));
-        match forward(engine, parts, body, client_upgrade).await? {
-            Forwarded::Response(response) if filter_answer => {
-                let tenant = tenant.expect("only a confined request filters its answer");
-                Ok(Forwarded::Response(filtered(response, &tenant).await?))
+        match (forward(engine, parts, body, client_upgrade).await?, tenant) {
+            (Forwarded::Response(response), Some(tenant)) if filter_answer => Ok(
+                Forwarded::Response(filtered(response, &tenant, snapshot.upstream.socket()).await?),
+            ),
+            (Forwarded::Response(response), Some(tenant)) if remember_exec => {
+                let (response, id) = created_id(response, snapshot.upstream.socket()).await?;
+                if let Some(id) = id {
+                    self.shared.exec_owners.remember(&id, &tenant);
+                }
+                Ok(Forwarded::Response(response))
             }
-            forwarded => Ok(forwarded),
+            (forwarded, _) => Ok(forwarded),
         }
     }
 }
@@ -285,17 +294,13 @@ fn rewritten_target(target: &Target, uri: &Uri, edits: &judge::Edits) -> Result<
 async fn filtered(
     response: Response<ResponseBody>,
     tenant: &str,
+    socket: &std::path::Path,
 ) -> Result<Response<ResponseBody>, Refusal> {
     if response.status() != StatusCode::OK {
         return Ok(response);
     }
     let (mut parts, body) = response.into_parts();
-    let failed = |message: String| {
-        Refusal::Upstream(crate::request::upstream::UpstreamError::Failed {
-            socket: Default::default(),
-            message,
-        })
-    };
+    let failed = |message: String| answer_failed(socket, message);
     let bytes = Limited::new(body, MAX_FILTERED_ANSWER_BYTES)
         .collect()
         .await
@@ -308,6 +313,38 @@ async fn filtered(
         .map_err(|never| match never {})
         .boxed_unsync();
     Ok(Response::from_parts(parts, body))
+}
+
+/// The ID a create answer names (`{"Id": ...}` with 201), and the answer
+/// as it was, to pass on.
+async fn created_id(
+    response: Response<ResponseBody>,
+    socket: &std::path::Path,
+) -> Result<(Response<ResponseBody>, Option<String>), Refusal> {
+    if response.status() != StatusCode::CREATED {
+        return Ok((response, None));
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = Limited::new(body, MAX_FILTERED_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|e| answer_failed(socket, format!("reading the exec create answer: {e}")))?
+        .to_bytes();
+    let id = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("Id")?.as_str().map(str::to_owned));
+    let body = Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok((Response::from_parts(parts, body), id))
+}
+
+/// An Engine answer the gateway had to read and could not.
+fn answer_failed(socket: &std::path::Path, message: String) -> Refusal {
+    Refusal::Upstream(crate::request::upstream::UpstreamError::Failed {
+        socket: socket.to_path_buf(),
+        message,
+    })
 }
 
 /// The largest answer read whole to be filtered.

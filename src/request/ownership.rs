@@ -17,7 +17,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
-use crate::request::tenant::{Answer, Kind, Lookup, LABEL};
+use crate::request::tenant::{Answer, ExecOwners, Kind, Lookup, LABEL};
 use crate::request::upstream::{EngineLink, Upstream, UpstreamError};
 
 /// The largest inspect answer read; a container's is a few kilobytes.
@@ -30,6 +30,8 @@ pub struct Asker<'a> {
     pub tasks: &'a TaskTracker,
     /// How long one answer may take.
     pub timeout: Duration,
+    /// Exec instances whose tenant is known without asking.
+    pub exec_owners: &'a ExecOwners,
 }
 
 impl Asker<'_> {
@@ -37,7 +39,17 @@ impl Asker<'_> {
     pub async fn answers(&self, lookups: &[Lookup]) -> Result<Vec<Answer>, UpstreamError> {
         let mut out = Vec::with_capacity(lookups.len());
         for lookup in lookups {
-            out.push(self.answer(lookup.kind, &lookup.reference).await?);
+            let known = match lookup.kind {
+                Kind::Exec => self.exec_owners.tenant_of(&lookup.reference),
+                _ => None,
+            };
+            out.push(match known {
+                Some(tenant) => Answer::Found {
+                    id: lookup.reference.clone(),
+                    tenant: Some(tenant.to_string()),
+                },
+                None => self.answer(lookup.kind, &lookup.reference).await?,
+            });
         }
         Ok(out)
     }

@@ -31,6 +31,7 @@ use crate::config::snapshot::Snapshot;
 use crate::config::tls::TrustDigest;
 use crate::request::audit::Record;
 use crate::request::identity::Identity;
+use crate::request::tenant::ExecOwners;
 use crate::run::metrics;
 use crate::run::shutdown::Shutdown;
 
@@ -49,6 +50,8 @@ pub struct Shared {
     per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Open connections (tunnels included) and refusals per client name.
     per_client: Arc<Mutex<HashMap<Arc<str>, ClientCount>>>,
+    /// The tenants of exec instances confined clients created.
+    pub exec_owners: ExecOwners,
 }
 
 /// How many connections of a client at its limit are answered 429 at once.
@@ -143,6 +146,7 @@ impl Shared {
             handshakes: Arc::new(Semaphore::new(handshakes)),
             per_address: Arc::default(),
             per_client: Arc::default(),
+            exec_owners: ExecOwners::default(),
         })
     }
 

@@ -217,6 +217,14 @@ async fn answer(
             .to_string();
             text(StatusCode::OK, &body)
         }
+        r if parts.method == hyper::Method::POST
+            && r.starts_with("/containers/")
+            && r.ends_with("/exec") =>
+        {
+            let container = &r["/containers/".len()..r.len() - "/exec".len()];
+            let body = serde_json::json!({ "Id": fake_id(&format!("exec-{container}")) });
+            text(StatusCode::CREATED, &body.to_string())
+        }
         r if parts.method == hyper::Method::GET
             && (r.starts_with("/containers/dockgate-missing-")
                 || r.starts_with("/containers/missing-"))

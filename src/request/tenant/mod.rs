@@ -28,6 +28,7 @@
 //! or written over by a build, a commit or an import.
 
 mod body;
+mod exec_owners;
 mod filters;
 
 use std::fmt;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use crate::request::inspect::build_query;
 
 pub use body::BodyEdit;
+pub use exec_owners::ExecOwners;
 
 /// The label that names an object's tenant.
 pub const LABEL: &str = "dockgate.tenant";
@@ -230,6 +232,8 @@ pub struct Plan {
     /// Where the path's object reference sits in the canonical route
     /// (byte range), when the path is rewritten to the resolved ID.
     capture: Option<(usize, usize)>,
+    /// The request creates an exec instance in the tenant's container.
+    creates_exec: bool,
 }
 
 /// How the request is rewritten once every object passed.
@@ -245,6 +249,8 @@ pub struct Edits {
     pub create_volumes: Vec<String>,
     /// Filter the answer to the tenant's objects (`/system/df`).
     pub filter_answer: bool,
+    /// Remember the exec instance the answer names as the tenant's.
+    pub remember_exec: bool,
 }
 
 impl Plan {
@@ -291,6 +297,7 @@ pub fn plan(
         scope,
         lookups: Vec::new(),
         capture: None,
+        creates_exec: name == "ExecCreate",
     };
     let pairs = || {
         build_query::parse(query.unwrap_or(""))
@@ -504,6 +511,7 @@ pub fn decide(
             edits.query = Some(filters::commit(query, &container, tenant)?);
         }
         Scope::DataUsage => edits.filter_answer = true,
+        Scope::Owned(Kind::Container) if plan.creates_exec => edits.remember_exec = true,
         _ => {}
     }
     if plan.reads_body() {
