@@ -8,6 +8,10 @@
 //! * No panics: the canonicaliser, the rule parser and matcher, and the body
 //!   inspector take arbitrary input. These are the stable-toolchain smoke
 //!   runs of the `fuzz/` targets, so CI exercises them on every run.
+//! * The tenant's label filter only narrows: whatever filters a confined
+//!   client sends, the query forwarded holds one `filters` value with every
+//!   filter the client asked for (as the Engine would have read them) and the
+//!   tenant's label, and the client's other parameters unchanged.
 
 use dockgate::config::grants::{Grants, RawGrants};
 use dockgate::config::policy::{Policy, Rule};
@@ -440,5 +444,85 @@ proptest! {
                 let _ = inspect::judge(endpoint, query.as_deref(), &body, g);
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tenant's label filter
+// ---------------------------------------------------------------------------
+
+/// A client's filters: keys and values, in the object or the legacy form.
+fn client_filters() -> impl Strategy<Value = (Vec<(String, Vec<String>)>, bool)> {
+    let key = prop_oneof![
+        Just("label".to_owned()),
+        Just("name".to_owned()),
+        Just("status".to_owned()),
+        "[a-z!]{1,6}"
+    ];
+    let value = "[ -~]{0,12}|dockgate\\.tenant=[a-z-]{0,6}";
+    (
+        prop::collection::vec((key, prop::collection::vec(value, 0..3)), 0..4),
+        any::<bool>(),
+    )
+}
+
+/// Percent-encodes everything but unreserved bytes, as a client might.
+fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn the_tenant_filter_keeps_every_client_filter_and_adds_the_label(
+        (filters, legacy) in client_filters(),
+        before in "[a-z]{1,5}=[a-z0-9]{0,5}",
+        second in prop::option::of("[ -~]{0,16}"),
+    ) {
+        use serde_json::{Map, Value};
+        use std::collections::{BTreeMap, BTreeSet};
+        // The client's JSON: a key given twice keeps its last value, as in Go.
+        let mut object = Map::new();
+        let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (key, values) in &filters {
+            let value = if legacy {
+                Value::Array(values.iter().cloned().map(Value::String).collect())
+            } else {
+                Value::Object(values.iter().map(|v| (v.clone(), Value::Bool(true))).collect())
+            };
+            object.insert(key.clone(), value);
+            expected.insert(key.clone(), values.iter().cloned().collect());
+        }
+        let json = Value::Object(object).to_string();
+        let mut query = format!("{before}&filters={}", encode_component(&json));
+        if let Some(second) = &second {
+            // Only the first `filters` counts for the Engine, and for the gateway.
+            query.push_str(&format!("&filters={}", encode_component(second)));
+        }
+        let out = dockgate::request::tenant::filters::with_tenant(Some(&query), "team-a")
+            .expect("well-formed filters are accepted");
+        let pairs = dockgate::request::inspect::build_query::parse(&out).unwrap();
+        let forwarded: Vec<_> = pairs.iter().filter(|(k, _)| k == "filters").collect();
+        prop_assert_eq!(forwarded.len(), 1);
+        let others: Vec<_> = pairs.iter().filter(|(k, _)| k != "filters").cloned().collect();
+        let (bk, bv) = before.split_once('=').unwrap();
+        prop_assert_eq!(others, vec![(bk.to_owned(), bv.to_owned())]);
+        let got: BTreeMap<String, BTreeSet<String>> =
+            serde_json::from_str::<BTreeMap<String, BTreeMap<String, bool>>>(&forwarded[0].1)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_keys().collect()))
+                .collect();
+        expected
+            .entry("label".into())
+            .or_default()
+            .insert("dockgate.tenant=team-a".into());
+        prop_assert_eq!(got, expected);
     }
 }

@@ -1078,7 +1078,11 @@ fn an_exec_instance_a_tenant_created_is_started_without_asking_the_engine_again(
         r#"{"Cmd":["true"]}"#,
     );
     assert_eq!(status, 201, "{answer}");
-    assert_eq!(json(&answer)["Id"], id.as_str(), "the answer passes unchanged");
+    assert_eq!(
+        json(&answer)["Id"],
+        id.as_str(),
+        "the answer passes unchanged"
+    );
     let before = engine.request_count();
     let (status, answer) = gateway_request(
         &gateway,

@@ -29,7 +29,7 @@
 
 mod body;
 mod exec_owners;
-mod filters;
+pub mod filters;
 
 use std::fmt;
 use std::sync::Arc;
