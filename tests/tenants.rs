@@ -781,6 +781,56 @@ fn the_docker_clis_work_within_a_tenant_and_see_nothing_of_the_other() {
         assert!(err.contains("No such container"), "{err}");
         ok("a1", &["rm", "-f", &name]);
         ok("a1", &["volume", "rm", &vol]);
+
+        // Networks and classic builds, as a CI job uses them.
+        let net = unique("clinet");
+        w.made.networks.push(net.clone());
+        ok("a1", &["network", "create", &net]);
+        let nets = ok("a2", &["network", "ls", "--format", "{{.Name}}"]);
+        assert!(nets.lines().any(|l| l == net), "{nets}");
+        let err = fails("b1", &["network", "rm", &net]);
+        assert!(err.contains(&net), "{err}");
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            format!("FROM {TEST_IMAGE}\nRUN echo built > /built\n"),
+        )
+        .unwrap();
+        let tag = format!("{}:cli", unique("built"));
+        w.made.images.push(tag.clone());
+        let mut build = docker(cli, &w.gateway, &w.pki, "a1");
+        build
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "--network", &net, "-t", &tag])
+            .arg(context.path());
+        let out = run(build, STEP);
+        assert!(
+            out.status.success(),
+            "{cli} build: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let (_, answer) = w.engine("GET", &format!("/images/{tag}/json"), "");
+        assert_eq!(
+            json(&answer)["Config"]["Labels"]["dockgate.tenant"],
+            "team-a"
+        );
+        let err = fails("b1", &["rmi", &tag]);
+        assert!(err.contains("No such image"), "{err}");
+        let mut foreign = docker(cli, &w.gateway, &w.pki, "b1");
+        foreign
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", &tag])
+            .arg(context.path());
+        let out = run(foreign, STEP);
+        assert!(!out.status.success(), "b1 must not write over team-a's tag");
+        assert!(
+            text(&out.stderr).contains("not tenant"),
+            "{}",
+            text(&out.stderr)
+        );
+        ok("a2", &["rmi", &tag]);
+        ok("a1", &["network", "rm", &net]);
     }
     assert_eq!(w.state(&b)["running"], true);
 }
