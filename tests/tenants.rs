@@ -1149,3 +1149,73 @@ fn an_exec_instance_a_tenant_created_is_started_without_asking_the_engine_again(
         .collect();
     assert_eq!(after, vec![format!("POST /exec/{id}/resize?h=1&w=1")]);
 }
+
+#[test]
+fn names_of_other_tenants_volumes_and_networks_cannot_be_taken_or_shadowed() {
+    let Some(mut w) = setup() else { return };
+    let vb = w.volume("b1", "vb");
+    let (nb, nb_id) = w.network("b1", "nb");
+    let (b, _) = w.container("b1", "b");
+    let (na, _) = w.network("a1", "na");
+    // A volume create naming b's volume would hand back b's volume.
+    let (status, answer) = w.req(
+        "a1",
+        "POST",
+        "/volumes/create",
+        &format!(r#"{{"Name":"{vb}"}}"#),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        !answer.contains("team-b"),
+        "nothing of b's volume is shown: {answer}"
+    );
+    // A second network of b's name would make b's name ambiguous to b.
+    let (status, answer) = w.req(
+        "a1",
+        "POST",
+        "/networks/create",
+        &format!(r#"{{"Name":"{nb}","CheckDuplicate":false}}"#),
+    );
+    assert!(status >= 400, "{status} {answer}");
+    let (status, answer) = w.req("b1", "GET", &format!("/networks/{nb}"), "");
+    assert_eq!(
+        status, 200,
+        "b's network name still names one network: {answer}"
+    );
+    assert_eq!(json(&answer)["Id"], nb_id.as_str());
+    // Links on a user network's endpoint name containers too.
+    let name = unique("epl");
+    w.made.containers.push(name.clone());
+    let body = format!(
+        r#"{{"Image":"{TEST_IMAGE}","HostConfig":{{"NetworkMode":"{na}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{na}":{{"Links":["{b}:db"]}}}}}}}}"#
+    );
+    let (status, answer) = w.req(
+        "a1",
+        "POST",
+        &format!("/containers/create?name={name}"),
+        &body,
+    );
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        w.engine("GET", &format!("/containers/{name}/json"), "").0,
+        404
+    );
+    // A missing volume the Engine would make with the client's driver options.
+    let fresh = unique("opts");
+    w.made.volumes.push(fresh.clone());
+    let body = format!(
+        r#"{{"Image":"{TEST_IMAGE}","HostConfig":{{"Mounts":[{{"Type":"volume","Source":"{fresh}","Target":"/x","VolumeOptions":{{"DriverConfig":{{"Name":"local","Options":{{"type":"tmpfs","device":"tmpfs"}}}}}}}}]}}}}"#
+    );
+    let (status, answer) = w.req(
+        "a1",
+        "POST",
+        &format!("/containers/create?name={name}"),
+        &body,
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("docker volume create"), "{answer}");
+    assert_eq!(w.engine("GET", &format!("/volumes/{fresh}"), "").0, 404);
+    // A commit naming no container is a missing container, as for the Engine.
+    let (status, answer) = w.req("a1", "POST", "/commit?repo=x", "");
+    assert_eq!(status, 404, "{answer}");
+}

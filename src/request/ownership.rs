@@ -61,6 +61,12 @@ impl Asker<'_> {
             Kind::Container => reference.strip_prefix('/').unwrap_or(reference),
             _ => reference,
         };
+        if reference.is_empty() {
+            // No path names it; the Engine finds no such object either.
+            return Ok(Answer::Missing {
+                message: Box::pin(self.missing_message(kind, "")).await?,
+            });
+        }
         let (status, body) = self.get(&inspect_path(kind, reference)).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(Answer::Missing {

@@ -96,6 +96,7 @@ impl Refusal {
                 }
                 TenantRefusal::Unreadable(_) => StatusCode::BAD_REQUEST,
                 TenantRefusal::NotConfinable { .. }
+                | TenantRefusal::TakenName { .. }
                 | TenantRefusal::ForgedLabel { .. }
                 | TenantRefusal::ForeignTag { .. } => StatusCode::FORBIDDEN,
             },

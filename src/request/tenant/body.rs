@@ -82,7 +82,7 @@ fn walk(
                             "NetworkingConfig.EndpointsConfig is not an object",
                         ));
                     };
-                    for (key, _) in &mut endpoints.members {
+                    for (key, endpoint) in &mut endpoints.members {
                         if !BUILTIN_NETWORKS.contains(&key.as_str()) {
                             visit(Slot {
                                 kind: Kind::Network,
@@ -91,6 +91,7 @@ fn walk(
                                 form: Form::Whole,
                             })?;
                         }
+                        endpoint_links(endpoint, "NetworkingConfig.EndpointsConfig.Links", visit)?;
                     }
                 }
             }
@@ -106,6 +107,9 @@ fn walk(
                     text,
                     form: Form::Whole,
                 })?;
+            }
+            if let Some(i) = member(top, "EndpointConfig")? {
+                endpoint_links(&mut top.members[i].1, "EndpointConfig.Links", visit)?;
             }
         }
         Scope::Creates(Kind::Network) => {
@@ -131,6 +135,40 @@ fn walk(
     Ok(())
 }
 
+/// The `Links` of an endpoint's settings: containers on the same network
+/// that the new one reaches under an alias.
+fn endpoint_links(
+    endpoint: &mut Value,
+    field: &'static str,
+    visit: &mut dyn FnMut(Slot<'_>) -> Result<(), TenantRefusal>,
+) -> Result<(), TenantRefusal> {
+    let Value::Object(endpoint) = endpoint else {
+        return match endpoint {
+            Value::Null => Ok(()),
+            _ => Err(unreadable(format!(
+                "{field}: the endpoint is not an object"
+            ))),
+        };
+    };
+    if let Some(i) = member(endpoint, "Links")? {
+        let Value::Array(items) = &mut endpoint.members[i].1 else {
+            return Err(unreadable(format!("{field} is not an array")));
+        };
+        for item in items {
+            let Value::String(text) = item else {
+                return Err(unreadable(format!("{field} holds a non-string")));
+            };
+            visit(Slot {
+                kind: Kind::Container,
+                field,
+                text,
+                form: Form::Link,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// How a reference sits in its string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -144,6 +182,9 @@ enum Form {
     Link,
     /// A named volume's name (never rewritten: the name is its ID).
     Volume,
+    /// A named volume the Engine would create with a driver or options of
+    /// the client's choosing if it were missing.
+    VolumeWithOptions,
 }
 
 /// One reference in a body, and the string it sits in.
@@ -158,7 +199,7 @@ impl Slot<'_> {
     /// The reference as the Engine reads it.
     fn reference(&self) -> String {
         match self.form {
-            Form::Whole | Form::Volume => self.text.clone(),
+            Form::Whole | Form::Volume | Form::VolumeWithOptions => self.text.clone(),
             Form::ContainerMode => self.text["container:".len()..].to_owned(),
             Form::VolumesFrom => self.text.split(':').next().unwrap_or("").to_owned(),
             Form::Link => self.text.split(':').next().unwrap_or("").to_owned(),
@@ -168,7 +209,7 @@ impl Slot<'_> {
     /// Names the object by `id` instead, meaning the same to the Engine.
     fn rewrite(&mut self, id: &str) {
         *self.text = match self.form {
-            Form::Volume => return,
+            Form::Volume | Form::VolumeWithOptions => return,
             Form::Whole => id.to_owned(),
             Form::ContainerMode => format!("container:{id}"),
             Form::VolumesFrom => match self.text.split_once(':') {
@@ -270,6 +311,11 @@ fn walk_host(
             }
         }
     }
+    // A named volume in `Binds` that is missing is created with this driver.
+    let volume_driver = match member(host, "VolumeDriver")? {
+        Some(i) => !host.members[i].1.is_zero(),
+        None => false,
+    };
     if let Some(i) = member(host, "Binds")? {
         let Value::Array(items) = &mut host.members[i].1 else {
             return Err(unreadable(format!("{prefix}Binds is not an array")));
@@ -285,7 +331,11 @@ fn walk_host(
                     kind: Kind::Volume,
                     field: name_of("Binds", "HostConfig.Binds"),
                     text: &mut name,
-                    form: Form::Volume,
+                    form: if volume_driver {
+                        Form::VolumeWithOptions
+                    } else {
+                        Form::Volume
+                    },
                 })?;
             }
         }
@@ -311,12 +361,20 @@ fn walk_host(
             };
             if text_of(mount, "Type")? == "volume" {
                 let mut source = text_of(mount, "Source")?;
+                let options = match member(mount, "VolumeOptions")? {
+                    Some(i) => !mount.members[i].1.is_zero(),
+                    None => false,
+                };
                 if !source.is_empty() {
                     visit(Slot {
                         kind: Kind::Volume,
                         field: name_of("Mounts", "HostConfig.Mounts"),
                         text: &mut source,
-                        form: Form::Volume,
+                        form: if options {
+                            Form::VolumeWithOptions
+                        } else {
+                            Form::Volume
+                        },
                     })?;
                 }
             }
@@ -334,7 +392,9 @@ pub fn references(scope: Scope, bytes: &[u8]) -> Result<Vec<Lookup>, TenantRefus
     let mut out = Vec::new();
     walk(scope, top, &mut |slot| {
         let role = if slot.form == Form::Volume {
-            Role::MountedVolume
+            Role::MountedVolume { creatable: true }
+        } else if slot.form == Form::VolumeWithOptions {
+            Role::MountedVolume { creatable: false }
         } else {
             Role::Reference {
                 field: slot.field.to_owned(),
@@ -347,6 +407,19 @@ pub fn references(scope: Scope, bytes: &[u8]) -> Result<Vec<Lookup>, TenantRefus
         });
         Ok(())
     })?;
+    if scope == Scope::Creates(Kind::Volume) {
+        if let Some(i) = member(top, "Name")? {
+            match &top.members[i].1 {
+                Value::String(name) if !name.is_empty() => out.push(Lookup {
+                    kind: Kind::Volume,
+                    reference: name.clone(),
+                    role: Role::NewName,
+                }),
+                Value::String(_) => {}
+                _ => return Err(unreadable("Name is not a string")),
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -374,6 +447,14 @@ pub fn rewrite(
     })?;
     if labels {
         label(top, tenant)?;
+    }
+    if scope == Scope::Creates(Kind::Network) {
+        // Another network of the same name would make the name ambiguous
+        // to its owner; Engines before API 1.44 allow one unless asked.
+        top.members
+            .retain(|(k, _)| fold(k) != fold("CheckDuplicate"));
+        top.members
+            .push(("CheckDuplicate".into(), Value::Bool(true)));
     }
     Ok(Some(value.to_json().into_bytes()))
 }

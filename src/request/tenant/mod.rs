@@ -175,8 +175,14 @@ pub enum Role {
     /// A tag the request writes (`pulled`: by a pull from a registry,
     /// which may replace an image of no tenant but not another tenant's).
     TagTarget { pulled: bool },
-    /// A named volume a container mounts: created for the tenant if missing.
-    MountedVolume,
+    /// A named volume a container mounts: created for the tenant if missing
+    /// (`creatable`), unless the Engine would have made it with a driver or
+    /// options of the client's choosing.
+    MountedVolume { creatable: bool },
+    /// The name a volume create asks for: the tenant's volume of that name
+    /// is answered as the Engine answers (it returns the existing one), any
+    /// other is refused.
+    NewName,
 }
 
 /// One object a request names, to be looked up in the Engine.
@@ -218,6 +224,8 @@ pub enum TenantRefusal {
     ForgedLabel { value: String, tenant: Arc<str> },
     #[error("the tag {tag:?} names an image that is not tenant {tenant:?}'s, and this request would write over it")]
     ForeignTag { tag: String, tenant: Arc<str> },
+    #[error("the name {name:?} is taken by a volume that is not tenant {tenant:?}'s")]
+    TakenName { name: String, tenant: Arc<str> },
     #[error("{0}")]
     Unreadable(String),
 }
@@ -456,8 +464,26 @@ pub fn decide(
                     });
                 }
             }
-            (Role::MountedVolume, Answer::Missing { .. }) => {
+            (Role::MountedVolume { creatable: true }, Answer::Missing { .. }) => {
                 edits.create_volumes.push(lookup.reference.clone());
+            }
+            (Role::MountedVolume { creatable: false }, Answer::Missing { .. }) => {
+                return Err(TenantRefusal::NotConfinable {
+                    what: format!(
+                        "creating the volume {:?} with a driver or options while mounting it (create it first: docker volume create)",
+                        lookup.reference
+                    ),
+                    tenant: Arc::clone(tenant),
+                });
+            }
+            (Role::NewName, Answer::Missing { .. }) => {}
+            (Role::NewName, Answer::Found { tenant: owner, .. }) => {
+                if !owned(owner) {
+                    return Err(TenantRefusal::TakenName {
+                        name: lookup.reference.clone(),
+                        tenant: Arc::clone(tenant),
+                    });
+                }
             }
             (_, Answer::Missing { message }) => {
                 return Err(TenantRefusal::Missing {
@@ -554,7 +580,10 @@ impl fmt::Display for Lookup {
                 write!(f, "the {} {:?} ({field})", self.kind.noun(), self.reference)
             }
             Role::TagTarget { .. } => write!(f, "the tag {:?} it writes", self.reference),
-            Role::MountedVolume => write!(f, "the volume {:?} it mounts", self.reference),
+            Role::MountedVolume { .. } => {
+                write!(f, "the volume {:?} it mounts", self.reference)
+            }
+            Role::NewName => write!(f, "the volume name {:?} it takes", self.reference),
         }
     }
 }
