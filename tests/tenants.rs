@@ -1219,3 +1219,63 @@ fn names_of_other_tenants_volumes_and_networks_cannot_be_taken_or_shadowed() {
     let (status, answer) = w.req("a1", "POST", "/commit?repo=x", "");
     assert_eq!(status, 404, "{answer}");
 }
+
+#[test]
+fn names_churning_under_load_never_reach_another_tenants_container() {
+    let Some(w) = setup() else { return };
+    let w = std::sync::Arc::new(w);
+    let name = unique("churn");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // team-b keeps creating, renaming and removing running containers under
+    // one name; team-a keeps trying to stop, exec into and inspect that name.
+    let churn = {
+        let (w, name, done) = (w.clone(), name.clone(), done.clone());
+        std::thread::spawn(move || {
+            for round in 0..8 {
+                let (status, answer) = w.req(
+                    "b1",
+                    "POST",
+                    &format!("/containers/create?name={name}"),
+                    &format!(r#"{{"Image":"{TEST_IMAGE}","Cmd":["sleep","600"]}}"#),
+                );
+                assert_eq!(status, 201, "{answer}");
+                let id = json(&answer)["Id"].as_str().unwrap().to_owned();
+                let (status, _) = w.req("b1", "POST", &format!("/containers/{id}/start"), "");
+                assert_eq!(status, 204);
+                let renamed = format!("{name}-{round}");
+                let (status, _) = w.req(
+                    "b1",
+                    "POST",
+                    &format!("/containers/{name}/rename?name={renamed}"),
+                    "",
+                );
+                assert_eq!(status, 204);
+                let (_, answer) = w.engine("GET", &format!("/containers/{id}/json"), "");
+                assert_eq!(json(&answer)["State"]["Running"], true, "round {round}");
+                let (status, _) = w.req("b1", "DELETE", &format!("/containers/{id}?force=1"), "");
+                assert_eq!(status, 204);
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut tries = 0;
+    while !done.load(Ordering::SeqCst) {
+        for (method, target, body) in [
+            ("POST", format!("/containers/{name}/stop?t=0"), ""),
+            (
+                "POST",
+                format!("/containers/{name}/exec"),
+                r#"{"Cmd":["true"]}"#,
+            ),
+            ("GET", format!("/containers/{name}/json"), ""),
+        ] {
+            let (status, answer) = w.req("a1", method, &target, body);
+            assert_eq!(status, 404, "{method} {target}: {answer}");
+            tries += 1;
+        }
+    }
+    churn
+        .join()
+        .expect("team-b's containers were never touched");
+    assert!(tries > 0);
+}
