@@ -195,6 +195,14 @@ pub fn commit(query: Option<&str>, container: &str, tenant: &str) -> Result<Stri
     Ok(encode(&pairs))
 }
 
+/// An import's query with a last change that labels the image for the
+/// tenant (the Engine applies every `changes` value, in order).
+pub fn import(query: Option<&str>, tenant: &str) -> Result<String, TenantRefusal> {
+    let mut pairs = pairs(query)?;
+    pairs.push(("changes".into(), format!("LABEL {LABEL}={tenant}")));
+    Ok(encode(&pairs))
+}
+
 /// Encodes decoded pairs so that Go's `ParseQuery` reads them back exactly.
 pub fn encode(pairs: &[(String, String)]) -> String {
     let mut out = String::new();
