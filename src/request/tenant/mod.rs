@@ -307,6 +307,19 @@ pub fn plan(
     };
     match scope {
         Scope::NotConfinable => return Err(not_confinable(format!("{name} ({route})"))),
+        // The Engine looks up the containers a list's `since` and `before`
+        // name: a missing one fails the list.
+        Scope::Listed if name == "ContainerList" => {
+            for reference in filters::containers_named(query)? {
+                plan.lookups.push(Lookup {
+                    kind: Kind::Container,
+                    reference,
+                    role: Role::Reference {
+                        field: "the filters parameter".into(),
+                    },
+                });
+            }
+        }
         Scope::Owned(kind) => plan.target(captured, route, kind),
         Scope::ContainerStart => plan.target(captured, route, Kind::Container),
         Scope::NetworkMember => plan.target(captured, route, Kind::Network),
@@ -503,7 +516,10 @@ pub fn decide(
         }
     }
     match plan.scope {
-        Scope::Listed => edits.query = Some(filters::with_tenant(query, tenant)?),
+        Scope::Listed => {
+            let id_of = |reference: &str| id_of(Kind::Container, reference);
+            edits.query = Some(filters::with_tenant(query, tenant, &id_of)?);
+        }
         Scope::Build => {
             let network = plan
                 .lookups
