@@ -108,6 +108,22 @@ fn walk(
                 })?;
             }
         }
+        Scope::Creates(Kind::Volume) => {
+            if let Some(i) = member(top, "Name")? {
+                let Value::String(text) = &mut top.members[i].1 else {
+                    return Err(unreadable("Name is not a string"));
+                };
+                // An empty name is the Engine's to choose.
+                if !text.is_empty() {
+                    visit(Slot {
+                        kind: Kind::Volume,
+                        field: "Name",
+                        text,
+                        form: Form::NewName,
+                    })?;
+                }
+            }
+        }
         Scope::Creates(Kind::Network) => {
             if let Some(i) = member(top, "ConfigFrom")? {
                 let Value::Object(from) = &mut top.members[i].1 else {
@@ -144,6 +160,9 @@ enum Form {
     Link,
     /// A named volume's name (never rewritten: the name is its ID).
     Volume,
+    /// The name a create gives a volume: the Engine answers with the
+    /// volume already under that name, which must then be the tenant's.
+    NewName,
 }
 
 /// One reference in a body, and the string it sits in.
@@ -158,7 +177,7 @@ impl Slot<'_> {
     /// The reference as the Engine reads it.
     fn reference(&self) -> String {
         match self.form {
-            Form::Whole | Form::Volume => self.text.clone(),
+            Form::Whole | Form::Volume | Form::NewName => self.text.clone(),
             Form::ContainerMode => self.text["container:".len()..].to_owned(),
             Form::VolumesFrom => self.text.split(':').next().unwrap_or("").to_owned(),
             Form::Link => self.text.split(':').next().unwrap_or("").to_owned(),
@@ -168,7 +187,7 @@ impl Slot<'_> {
     /// Names the object by `id` instead, meaning the same to the Engine.
     fn rewrite(&mut self, id: &str) {
         *self.text = match self.form {
-            Form::Volume => return,
+            Form::Volume | Form::NewName => return,
             Form::Whole => id.to_owned(),
             Form::ContainerMode => format!("container:{id}"),
             Form::VolumesFrom => match self.text.split_once(':') {
@@ -333,12 +352,12 @@ pub fn references(scope: Scope, bytes: &[u8]) -> Result<Vec<Lookup>, TenantRefus
     };
     let mut out = Vec::new();
     walk(scope, top, &mut |slot| {
-        let role = if slot.form == Form::Volume {
-            Role::MountedVolume
-        } else {
-            Role::Reference {
+        let role = match slot.form {
+            Form::Volume => Role::MountedVolume,
+            Form::NewName => Role::NewName,
+            _ => Role::Reference {
                 field: slot.field.to_owned(),
-            }
+            },
         };
         out.push(Lookup {
             kind: slot.kind,
@@ -375,7 +394,73 @@ pub fn rewrite(
     if labels {
         label(top, tenant)?;
     }
+    if scope == Scope::Creates(Kind::Network) {
+        // Without it the Engine makes a second network under a name another
+        // tenant's network has (its references by name would then fail),
+        // and its warning names that network's ID.
+        top.members
+            .retain(|(k, _)| fold(k) != fold("CheckDuplicate"));
+        top.members
+            .push(("CheckDuplicate".into(), Value::Bool(true)));
+    }
+    if matches!(scope, Scope::ContainerCreate | Scope::ContainerStart) {
+        mount_labels(top, tenant)?;
+    }
     Ok(Some(value.to_json().into_bytes()))
+}
+
+/// Refuses a volume mount whose `VolumeOptions.Labels` give the volume the
+/// Engine creates for it (an anonymous one) another tenant's label.
+fn mount_labels(top: &Object, tenant: &str) -> Result<(), TenantRefusal> {
+    let mut hosts = vec![top];
+    if let Some(i) = member(top, "HostConfig")? {
+        if let Value::Object(host) = &top.members[i].1 {
+            hosts.push(host);
+        }
+    }
+    for host in hosts {
+        let Some(i) = member(host, "Mounts")? else {
+            continue;
+        };
+        let Value::Array(mounts) = &host.members[i].1 else {
+            continue;
+        };
+        for mount in mounts {
+            let Value::Object(mount) = mount else {
+                continue;
+            };
+            let Some(j) = member(mount, "VolumeOptions")? else {
+                continue;
+            };
+            let Value::Object(options) = &mount.members[j].1 else {
+                return Err(unreadable("Mounts[].VolumeOptions is not an object"));
+            };
+            let Some(k) = member(options, "Labels")? else {
+                continue;
+            };
+            let Value::Object(labels) = &options.members[k].1 else {
+                return Err(unreadable("Mounts[].VolumeOptions.Labels is not an object"));
+            };
+            forged(labels, tenant)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a `LABEL` key in `labels` naming another tenant.
+fn forged(labels: &Object, tenant: &str) -> Result<(), TenantRefusal> {
+    for (key, value) in &labels.members {
+        if key == LABEL && *value != Value::String(tenant.to_owned()) {
+            return Err(TenantRefusal::ForgedLabel {
+                value: match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_json(),
+                },
+                tenant: tenant.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Sets the tenant's label in the body's `Labels`, refusing one the client
@@ -395,17 +480,7 @@ fn label(top: &mut Object, tenant: &str) -> Result<(), TenantRefusal> {
     let Value::Object(labels) = &mut top.members[i].1 else {
         return Err(unreadable("Labels is not an object"));
     };
-    for (key, value) in &labels.members {
-        if key == LABEL && *value != Value::String(tenant.to_owned()) {
-            return Err(TenantRefusal::ForgedLabel {
-                value: match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_json(),
-                },
-                tenant: tenant.into(),
-            });
-        }
-    }
+    forged(labels, tenant)?;
     labels.members.retain(|(k, _)| k != LABEL);
     labels
         .members

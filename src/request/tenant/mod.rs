@@ -176,6 +176,8 @@ pub enum Role {
     TagTarget { pulled: bool },
     /// A named volume a container mounts: created for the tenant if missing.
     MountedVolume,
+    /// The name a create gives its object: free, or the tenant's object's.
+    NewName,
 }
 
 /// One object a request names, to be looked up in the Engine.
@@ -482,6 +484,7 @@ pub fn decide(
                     });
                 }
             }
+            (Role::NewName, Answer::Missing { .. }) => {}
             (Role::MountedVolume, Answer::Missing { .. }) => {
                 edits.create_volumes.push(lookup.reference.clone());
             }
@@ -590,6 +593,12 @@ impl fmt::Display for Lookup {
             }
             Role::TagTarget { .. } => write!(f, "the tag {:?} it writes", self.reference),
             Role::MountedVolume => write!(f, "the volume {:?} it mounts", self.reference),
+            Role::NewName => write!(
+                f,
+                "the name {:?} it gives the new {}",
+                self.reference,
+                self.kind.noun()
+            ),
         }
     }
 }
