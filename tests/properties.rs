@@ -505,7 +505,7 @@ proptest! {
             // Only the first `filters` counts for the Engine, and for the gateway.
             query.push_str(&format!("&filters={}", encode_component(second)));
         }
-        let out = dockgate::request::tenant::filters::with_tenant(Some(&query), "team-a")
+        let out = dockgate::request::tenant::filters::with_tenant(Some(&query), "team-a", &|_| None)
             .expect("well-formed filters are accepted");
         let pairs = dockgate::request::inspect::build_query::parse(&out).unwrap();
         let forwarded: Vec<_> = pairs.iter().filter(|(k, _)| k == "filters").collect();

@@ -217,9 +217,12 @@ async fn answer(
             .to_string();
             text(StatusCode::OK, &body)
         }
+        // Exec create in a container named by a full ID (as the gateway
+        // forwards a confined client's): the Engine's 201 with the new ID.
         r if parts.method == hyper::Method::POST
-            && r.starts_with("/containers/")
-            && r.ends_with("/exec") =>
+            && r.strip_prefix("/containers/")
+                .and_then(|r| r.strip_suffix("/exec"))
+                .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())) =>
         {
             let container = &r["/containers/".len()..r.len() - "/exec".len()];
             let body = serde_json::json!({ "Id": fake_id(&format!("exec-{container}")) });

@@ -9,6 +9,7 @@ pub mod fake_engine;
 pub mod openssl_pki;
 pub mod process;
 pub mod raw;
+pub mod tenant_world;
 
 use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;

@@ -112,6 +112,22 @@ fn walk(
                 endpoint_links(&mut top.members[i].1, "EndpointConfig.Links", visit)?;
             }
         }
+        Scope::Creates(Kind::Volume) => {
+            if let Some(i) = member(top, "Name")? {
+                let Value::String(text) = &mut top.members[i].1 else {
+                    return Err(unreadable("Name is not a string"));
+                };
+                // An empty name is the Engine's to choose.
+                if !text.is_empty() {
+                    visit(Slot {
+                        kind: Kind::Volume,
+                        field: "Name",
+                        text,
+                        form: Form::NewName,
+                    })?;
+                }
+            }
+        }
         Scope::Creates(Kind::Network) => {
             if let Some(i) = member(top, "ConfigFrom")? {
                 let Value::Object(from) = &mut top.members[i].1 else {
@@ -185,6 +201,9 @@ enum Form {
     /// A named volume the Engine would create with a driver or options of
     /// the client's choosing if it were missing.
     VolumeWithOptions,
+    /// The name a create gives a volume: the Engine answers with the
+    /// volume already under that name, which must then be the tenant's.
+    NewName,
 }
 
 /// One reference in a body, and the string it sits in.
@@ -199,7 +218,9 @@ impl Slot<'_> {
     /// The reference as the Engine reads it.
     fn reference(&self) -> String {
         match self.form {
-            Form::Whole | Form::Volume | Form::VolumeWithOptions => self.text.clone(),
+            Form::Whole | Form::Volume | Form::VolumeWithOptions | Form::NewName => {
+                self.text.clone()
+            }
             Form::ContainerMode => self.text["container:".len()..].to_owned(),
             Form::VolumesFrom => self.text.split(':').next().unwrap_or("").to_owned(),
             Form::Link => self.text.split(':').next().unwrap_or("").to_owned(),
@@ -209,7 +230,7 @@ impl Slot<'_> {
     /// Names the object by `id` instead, meaning the same to the Engine.
     fn rewrite(&mut self, id: &str) {
         *self.text = match self.form {
-            Form::Volume | Form::VolumeWithOptions => return,
+            Form::Volume | Form::VolumeWithOptions | Form::NewName => return,
             Form::Whole => id.to_owned(),
             Form::ContainerMode => format!("container:{id}"),
             Form::VolumesFrom => match self.text.split_once(':') {
@@ -391,14 +412,13 @@ pub fn references(scope: Scope, bytes: &[u8]) -> Result<Vec<Lookup>, TenantRefus
     };
     let mut out = Vec::new();
     walk(scope, top, &mut |slot| {
-        let role = if slot.form == Form::Volume {
-            Role::MountedVolume { creatable: true }
-        } else if slot.form == Form::VolumeWithOptions {
-            Role::MountedVolume { creatable: false }
-        } else {
-            Role::Reference {
+        let role = match slot.form {
+            Form::Volume => Role::MountedVolume { creatable: true },
+            Form::VolumeWithOptions => Role::MountedVolume { creatable: false },
+            Form::NewName => Role::NewName,
+            _ => Role::Reference {
                 field: slot.field.to_owned(),
-            }
+            },
         };
         out.push(Lookup {
             kind: slot.kind,
@@ -407,19 +427,6 @@ pub fn references(scope: Scope, bytes: &[u8]) -> Result<Vec<Lookup>, TenantRefus
         });
         Ok(())
     })?;
-    if scope == Scope::Creates(Kind::Volume) {
-        if let Some(i) = member(top, "Name")? {
-            match &top.members[i].1 {
-                Value::String(name) if !name.is_empty() => out.push(Lookup {
-                    kind: Kind::Volume,
-                    reference: name.clone(),
-                    role: Role::NewName,
-                }),
-                Value::String(_) => {}
-                _ => return Err(unreadable("Name is not a string")),
-            }
-        }
-    }
     Ok(out)
 }
 
@@ -449,14 +456,72 @@ pub fn rewrite(
         label(top, tenant)?;
     }
     if scope == Scope::Creates(Kind::Network) {
-        // Another network of the same name would make the name ambiguous
-        // to its owner; Engines before API 1.44 allow one unless asked.
+        // Without it the Engine makes a second network under a name another
+        // tenant's network has (its references by name would then fail),
+        // and its warning names that network's ID.
         top.members
             .retain(|(k, _)| fold(k) != fold("CheckDuplicate"));
         top.members
             .push(("CheckDuplicate".into(), Value::Bool(true)));
     }
+    if matches!(scope, Scope::ContainerCreate | Scope::ContainerStart) {
+        mount_labels(top, tenant)?;
+    }
     Ok(Some(value.to_json().into_bytes()))
+}
+
+/// Refuses a volume mount whose `VolumeOptions.Labels` give the volume the
+/// Engine creates for it (an anonymous one) another tenant's label.
+fn mount_labels(top: &Object, tenant: &str) -> Result<(), TenantRefusal> {
+    let mut hosts = vec![top];
+    if let Some(i) = member(top, "HostConfig")? {
+        if let Value::Object(host) = &top.members[i].1 {
+            hosts.push(host);
+        }
+    }
+    for host in hosts {
+        let Some(i) = member(host, "Mounts")? else {
+            continue;
+        };
+        let Value::Array(mounts) = &host.members[i].1 else {
+            continue;
+        };
+        for mount in mounts {
+            let Value::Object(mount) = mount else {
+                continue;
+            };
+            let Some(j) = member(mount, "VolumeOptions")? else {
+                continue;
+            };
+            let Value::Object(options) = &mount.members[j].1 else {
+                return Err(unreadable("Mounts[].VolumeOptions is not an object"));
+            };
+            let Some(k) = member(options, "Labels")? else {
+                continue;
+            };
+            let Value::Object(labels) = &options.members[k].1 else {
+                return Err(unreadable("Mounts[].VolumeOptions.Labels is not an object"));
+            };
+            forged(labels, tenant)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a `LABEL` key in `labels` naming another tenant.
+fn forged(labels: &Object, tenant: &str) -> Result<(), TenantRefusal> {
+    for (key, value) in &labels.members {
+        if key == LABEL && *value != Value::String(tenant.to_owned()) {
+            return Err(TenantRefusal::ForgedLabel {
+                value: match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_json(),
+                },
+                tenant: tenant.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Sets the tenant's label in the body's `Labels`, refusing one the client
@@ -476,17 +541,7 @@ fn label(top: &mut Object, tenant: &str) -> Result<(), TenantRefusal> {
     let Value::Object(labels) = &mut top.members[i].1 else {
         return Err(unreadable("Labels is not an object"));
     };
-    for (key, value) in &labels.members {
-        if key == LABEL && *value != Value::String(tenant.to_owned()) {
-            return Err(TenantRefusal::ForgedLabel {
-                value: match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_json(),
-                },
-                tenant: tenant.into(),
-            });
-        }
-    }
+    forged(labels, tenant)?;
     labels.members.retain(|(k, _)| k != LABEL);
     labels
         .members

@@ -36,11 +36,42 @@ fn take(pairs: &mut Vec<(String, String)>, key: &str) -> String {
     first
 }
 
+/// The filters that name a container: a container list's `since` and
+/// `before`, which the Engine looks up (and answers for when missing).
+pub const CONTAINER_FILTERS: [&str; 2] = ["since", "before"];
+
+/// The container references a list's `filters` names, in the order
+/// [`with_tenant`] reads them.
+pub fn containers_named(query: Option<&str>) -> Result<Vec<String>, TenantRefusal> {
+    let mut pairs = pairs(query)?;
+    let filters = parse_filters(&take(&mut pairs, "filters"))?;
+    Ok(CONTAINER_FILTERS
+        .iter()
+        .filter_map(|key| filters.get(*key))
+        .flatten()
+        .cloned()
+        .collect())
+}
+
 /// The query with `filters` holding the client's filters and the tenant's
-/// label.
-pub fn with_tenant(query: Option<&str>, tenant: &str) -> Result<String, TenantRefusal> {
+/// label; each container filter's reference becomes the full ID `id_of`
+/// gives it.
+pub fn with_tenant(
+    query: Option<&str>,
+    tenant: &str,
+    id_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, TenantRefusal> {
     let mut pairs = pairs(query)?;
     let mut filters = parse_filters(&take(&mut pairs, "filters"))?;
+    for key in CONTAINER_FILTERS {
+        if let Some(values) = filters.get_mut(key) {
+            for value in values {
+                if let Some(id) = id_of(value) {
+                    *value = id;
+                }
+            }
+        }
+    }
     filters
         .entry("label".into())
         .or_default()
@@ -195,6 +226,14 @@ pub fn commit(query: Option<&str>, container: &str, tenant: &str) -> Result<Stri
     Ok(encode(&pairs))
 }
 
+/// An import's query with a last change that labels the image for the
+/// tenant (the Engine applies every `changes` value, in order).
+pub fn import(query: Option<&str>, tenant: &str) -> Result<String, TenantRefusal> {
+    let mut pairs = pairs(query)?;
+    pairs.push(("changes".into(), format!("LABEL {LABEL}={tenant}")));
+    Ok(encode(&pairs))
+}
+
 /// Encodes decoded pairs so that Go's `ParseQuery` reads them back exactly.
 pub fn encode(pairs: &[(String, String)]) -> String {
     let mut out = String::new();
@@ -232,17 +271,19 @@ mod tests {
 
     #[test]
     fn the_label_is_added_and_the_clients_filters_kept() {
-        let q = with_tenant(None, "a").unwrap();
+        let q = with_tenant(None, "a", &|_| None).unwrap();
         assert_eq!(filters_of(&q)["label"], ["dockgate.tenant=a"]);
         let q = with_tenant(
             Some("all=1&filters=%7B%22label%22%3A%7B%22x%3Dy%22%3Atrue%7D%2C%22status%22%3A%5B%5D%7D"),
             "a",
+            &|_| None,
         );
         // Mixed object and array forms: the Engine refuses them too.
         assert!(q.is_err());
         let q = with_tenant(
             Some("all=1&filters=%7B%22label%22%3A%7B%22x%3Dy%22%3Atrue%7D%2C%22status%22%3A%7B%22running%22%3Atrue%7D%7D"),
             "a",
+            &|_| None,
         )
         .unwrap();
         let f = filters_of(&q);
@@ -256,6 +297,7 @@ mod tests {
         let q = with_tenant(
             Some("filters=%7B%22label%22%3A%5B%22x%22%5D%7D&filters=%7B%7D"),
             "t",
+            &|_| None,
         )
         .unwrap();
         assert_eq!(filters_of(&q)["label"], ["x", "dockgate.tenant=t"]);

@@ -87,7 +87,8 @@ pub enum Scope {
     Commit,
     /// Tags an image the tenant owns, under a tag no other tenant's image has.
     ImageTag,
-    /// Pull or import: the tag it writes must not be another tenant's.
+    /// Pull or import: the tag it writes must not be another tenant's; an
+    /// import is labelled for the tenant, a pull of every tag is refused.
     ImageCreate,
     /// A build: its images get the label, its tags must be the tenant's.
     Build,
@@ -321,6 +322,19 @@ pub fn plan(
     };
     match scope {
         Scope::NotConfinable => return Err(not_confinable(format!("{name} ({route})"))),
+        // The Engine looks up the containers a list's `since` and `before`
+        // name: a missing one fails the list.
+        Scope::Listed if name == "ContainerList" => {
+            for reference in filters::containers_named(query)? {
+                plan.lookups.push(Lookup {
+                    kind: Kind::Container,
+                    reference,
+                    role: Role::Reference {
+                        field: "the filters parameter".into(),
+                    },
+                });
+            }
+        }
         Scope::Owned(kind) => plan.target(captured, route, kind),
         Scope::ContainerStart => plan.target(captured, route, Kind::Container),
         Scope::NetworkMember => plan.target(captured, route, Kind::Network),
@@ -332,13 +346,18 @@ pub fn plan(
         }
         Scope::ImageCreate => {
             let pairs = pairs()?;
-            let from_src = first(&pairs, "fromSrc");
-            let tag = if from_src.is_empty() {
-                image_tag(&first(&pairs, "fromImage"), &first(&pairs, "tag"))
-            } else {
-                image_tag(&first(&pairs, "repo"), &first(&pairs, "tag"))
-            };
-            plan.tag_target(tag, from_src.is_empty());
+            let tag = first(&pairs, "tag");
+            // The Engine pulls whenever fromImage is set, whatever fromSrc
+            // says, and imports otherwise.
+            match pull_of(&pairs) {
+                Some(image) => {
+                    if tag.is_empty() && !names_tag_or_digest(&image) {
+                        return Err(not_confinable(format!("a pull of every tag of {image:?}")));
+                    }
+                    plan.tag_target(image_tag(&image, &tag), true);
+                }
+                None => plan.tag_target(image_tag(&first(&pairs, "repo"), &tag), false),
+            }
         }
         Scope::Commit => {
             let pairs = pairs()?;
@@ -417,6 +436,20 @@ impl Plan {
             });
         }
     }
+}
+
+/// The image a `POST /images/create` pulls, as the Engine reads it
+/// (`fromImage`, less one trailing `:`); `None` for an import.
+fn pull_of(pairs: &[(String, String)]) -> Option<String> {
+    let image = pairs.iter().find(|(k, _)| k == "fromImage")?.1.as_str();
+    (!image.is_empty()).then(|| image.strip_suffix(':').unwrap_or(image).to_owned())
+}
+
+/// Whether an image reference names a tag or a digest, not only a
+/// repository (whose pull without a tag fetches every tag).
+fn names_tag_or_digest(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    image.contains('@') || last.contains(':')
 }
 
 /// The tag a `repo` and `tag` pair writes, as the Engine's image lookup
@@ -516,7 +549,10 @@ pub fn decide(
         }
     }
     match plan.scope {
-        Scope::Listed => edits.query = Some(filters::with_tenant(query, tenant)?),
+        Scope::Listed => {
+            let id_of = |reference: &str| id_of(Kind::Container, reference);
+            edits.query = Some(filters::with_tenant(query, tenant, &id_of)?);
+        }
         Scope::Build => {
             let network = plan
                 .lookups
@@ -535,6 +571,13 @@ pub fn decide(
             let container = id_of(Kind::Container, &plan.lookups[0].reference)
                 .expect("a commit's container passed");
             edits.query = Some(filters::commit(query, &container, tenant)?);
+        }
+        Scope::ImageCreate => {
+            let pairs = build_query::parse(query.unwrap_or(""))
+                .map_err(|e| TenantRefusal::Unreadable(e.to_string()))?;
+            if pull_of(&pairs).is_none() {
+                edits.query = Some(filters::import(query, tenant)?);
+            }
         }
         Scope::DataUsage => edits.filter_answer = true,
         Scope::Owned(Kind::Container) if plan.creates_exec => edits.remember_exec = true,
