@@ -401,7 +401,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
-    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(nginx -v 2>&1 | cut -d/ -f2 || echo none), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
+    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(if [[ $WITH_NGINX == 1 ]]; then nginx -v 2>&1 | cut -d/ -f2; else echo "not run"; fi), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
     echo "- settings: $REPS repetitions, $DURATION s per cell, $STREAM_MIB MiB streams, $IDLE_CONNS idle streams, load generator on $LOADGEN_THREADS threads, dockgate log level $DOCKGATE_LOG_LEVEL"
     echo
     cat "$work/table.md"
