@@ -36,6 +36,7 @@ pub struct Summary {
     pub mean_us: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    pub create_p50_us: Option<f64>,
     pub server_cpu_us: Option<f64>,
     pub loadgen_cores: f64,
     pub errors: u64,
@@ -65,6 +66,7 @@ pub fn summarize(workload: Workload, samples: &[Sample]) -> Option<Summary> {
         mean_us: pick(|s| s.mean_us),
         p50_us: pick(|s| s.p50_us),
         p99_us: pick(|s| s.p99_us),
+        create_p50_us: pick(|s| s.create_p50_us),
         server_cpu_us: pick(|s| s.server_cpu_us),
         loadgen_cores: median(samples.iter().map(|s| s.loadgen_cores).collect()).unwrap_or(0.0),
         errors: samples.iter().map(|s| s.errors).sum(),
@@ -253,6 +255,11 @@ fn confinement(summaries: &BTreeMap<(Workload, usize), Summary>, targets: &[Targ
         row(format!("mean latency per {unit}"), |s| s.mean_us, " µs");
         row("p50 latency".into(), |s| s.p50_us, " µs");
         row("p99 latency".into(), |s| s.p99_us, " µs");
+        row(
+            "p50 latency of the create alone".into(),
+            |s| s.create_p50_us,
+            " µs",
+        );
         row(format!("server CPU per {unit}"), |s| s.server_cpu_us, " µs");
     }
     if rows.is_empty() {

@@ -117,6 +117,8 @@ pub struct Sample {
     pub mean_us: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    /// The exec cycle's creates alone.
+    pub create_p50_us: Option<f64>,
     /// Target processes' CPU per request/handshake (µs), or per MiB streamed.
     pub server_cpu_us: Option<f64>,
     /// The load generator's CPU time over wall time, in cores.
@@ -130,6 +132,9 @@ struct Outcome {
     /// Operations the server CPU is divided by.
     ops: f64,
     latencies_ns: Vec<u64>,
+    /// The exec cycle's creates alone: the one step of it a confined
+    /// client's ownership question lengthens.
+    create_latencies_ns: Vec<u64>,
     errors: u64,
 }
 
@@ -140,6 +145,7 @@ impl Outcome {
             value: bytes as f64 / MIB / secs,
             ops: bytes as f64 / MIB,
             latencies_ns: Vec::new(),
+            create_latencies_ns: Vec::new(),
             errors: 0,
         }
     }
@@ -189,9 +195,10 @@ pub async fn measure(
 
     let mut latencies = outcome.latencies_ns;
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        (!latencies.is_empty())
-            .then(|| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0)
+    let mut creates = outcome.create_latencies_ns;
+    creates.sort_unstable();
+    let pct = |of: &[u64], p: f64| {
+        (!of.is_empty()).then(|| of[((of.len() - 1) as f64 * p) as usize] as f64 / 1000.0)
     };
     let mean_us = (!latencies.is_empty())
         .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0);
@@ -200,8 +207,9 @@ pub async fn measure(
     Ok(Sample {
         value: outcome.value,
         mean_us,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p50_us: pct(&latencies, 0.50),
+        p99_us: pct(&latencies, 0.99),
+        create_p50_us: pct(&creates, 0.50),
         server_cpu_us,
         loadgen_cores: self_ticks / settings.clk_tck / wall,
         errors: outcome.errors,
@@ -328,6 +336,7 @@ async fn exec_cycles(
     let create = format!("/v1.41/containers/{container}/exec");
     let mut sender = dialer.http(target).await?;
     let mut latencies = Vec::with_capacity(1 << 12);
+    let mut creates = Vec::with_capacity(1 << 12);
     let mut errors = 0u64;
     let mut first_error = None;
     while Instant::now() < deadline && errors < MAX_ERRORS {
@@ -336,7 +345,9 @@ async fn exec_cycles(
             if sender.is_closed() {
                 sender = dialer.http(target).await?;
             }
+            let sent = Instant::now();
             let created = exchange_body(&mut sender, post_json(&create, CREATE)).await?;
+            let create_ns = sent.elapsed().as_nanos() as u64;
             let id = match (created.status, json_string(&created.body, "Id")) {
                 (StatusCode::CREATED, Some(id)) => id,
                 (status, _) => {
@@ -360,10 +371,13 @@ async fn exec_cycles(
                     inspected.status, inspected.body
                 ));
             }
-            Ok(())
+            Ok(create_ns)
         };
         match cycle.await {
-            Ok(()) => latencies.push(begun.elapsed().as_nanos() as u64),
+            Ok(create_ns) => {
+                latencies.push(begun.elapsed().as_nanos() as u64);
+                creates.push(create_ns);
+            }
             Err(e) => {
                 errors += 1;
                 first_error.get_or_insert(e);
@@ -384,6 +398,7 @@ async fn exec_cycles(
         value: ops / started.elapsed().as_secs_f64(),
         ops,
         latencies_ns: latencies,
+        create_latencies_ns: creates,
         errors,
     })
 }
@@ -458,6 +473,7 @@ async fn collect(
         value: ops / started.elapsed().as_secs_f64(),
         ops,
         latencies_ns,
+        create_latencies_ns: Vec::new(),
         errors,
     })
 }
@@ -567,6 +583,7 @@ async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome,
         value: per_conn,
         ops: count as f64,
         latencies_ns: Vec::new(),
+        create_latencies_ns: Vec::new(),
         errors,
     })
 }
