@@ -355,11 +355,11 @@ async fn exec_cycles(
                 }
             };
             let start = format!("/v1.41/exec/{id}/start");
-            let started = exchange_body(&mut sender, post_json(&start, START)).await?;
-            if started.status != StatusCode::OK {
-                return Err(format!("exec start answered {}", started.status));
+            let ran = exchange_body(&mut sender, post_json(&start, START)).await?;
+            if ran.status != StatusCode::OK {
+                return Err(format!("exec start answered {}", ran.status));
             }
-            if started.until_close {
+            if ran.until_close {
                 sender = dialer.http(target).await?;
             }
             let inspect = format!("/v1.41/exec/{id}/json");
