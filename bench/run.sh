@@ -8,7 +8,8 @@
 #
 # Environment (defaults in brackets):
 #   REPS [5]  DURATION seconds per cell [3]  STREAM_MIB [1024]  IDLE_CONNS [1000]
-#   WORKLOADS [idle,ping1,ping32,handshake,download,upload]  WARMUP seconds [1]
+#   WORKLOADS [idle,ping1,ping32,handshake,download,upload,inspect]  WARMUP seconds [1]
+#     (also: exec; inspect and exec run on a container made for the run, labelled for tenant "bench")
 #   LOADGEN_THREADS [2]  NGINX_WORKERS [nproc]  DOCKGATE_LOG_LEVEL [info]
 #   ENGINE_SOCK [/var/run/docker.sock]  DOCKERD_PID [from /var/run/docker.pid]
 #   BASE_PORT [23760]: seven loopback ports from here on
@@ -25,11 +26,11 @@ repo=$(dirname "$here")
 if [[ "${1:-}" == "--quick" ]]; then
     : "${REPS:=1}" "${DURATION:=1}" "${STREAM_MIB:=256}" "${WARMUP:=0.5}"
 elif [[ -n "${1:-}" ]]; then
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 : "${REPS:=5}" "${DURATION:=3}" "${STREAM_MIB:=1024}" "${IDLE_CONNS:=1000}" "${WARMUP:=1}"
-: "${WORKLOADS:=idle,ping1,ping32,handshake,download,upload}"
+: "${WORKLOADS:=idle,ping1,ping32,handshake,download,upload,inspect}"
 : "${LOADGEN_THREADS:=2}" "${NGINX_WORKERS:=$(nproc)}" "${DOCKGATE_LOG_LEVEL:=info}"
 : "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
 : "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${WITH_TLS_RELAY:=1}" "${SKIP_BUILD:=0}"
@@ -47,6 +48,13 @@ port_dockgate_quiet=$((BASE_PORT + 5))
 port_tls_relay=$((BASE_PORT + 6))
 bridge=dgbench0
 bridge_addr=10.254.213.1/24
+# The container workloads' tenant, and the image their container runs (the
+# test suite's; imported from busybox-static if missing, as the tests do).
+tenant=bench
+image_repo=dockgate-test/busybox
+image_tag=applets-2
+with_container=0
+[[ ,$WORKLOADS, == *,inspect,* || ,$WORKLOADS, == *,exec,* ]] && with_container=1
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -63,6 +71,11 @@ wait_for() {
 }
 listening() { ss -Hltn "sport = :$1" | grep -q LISTEN; }
 engine_up() { curl -sf --max-time 2 --unix-socket "$1" http://docker/_ping; }
+# The host's Engine API: engine_api METHOD PATH [curl arguments...]
+engine_api() {
+    local method=$1 path=$2; shift 2
+    curl -sf --max-time 60 --unix-socket "$ENGINE_SOCK" -X "$method" "$@" "http://docker/v1.41$path"
+}
 
 [[ $(id -u) == 0 ]] || die "run as root: the second dockerd and its bridge need it"
 [[ -S $ENGINE_SOCK ]] || die "no Docker Engine socket at $ENGINE_SOCK"
@@ -91,6 +104,7 @@ work=$(mktemp -d /tmp/dgbench.XXXXXX)
 pids=()            # everything we started, stopped in reverse order
 dockerd_pid=""
 bridge_made=0
+bench_container=""
 
 cleanup() {
     local status=$?
@@ -118,6 +132,10 @@ cleanup() {
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n $bench_container ]]; then
+        engine_api DELETE "/containers/$bench_container?force=1" >/dev/null ||
+            log "could not remove container $bench_container"
+    fi
     if [[ $bridge_made == 1 ]]; then
         ip link del "$bridge" 2>/dev/null || log "could not delete bridge $bridge"
     fi
@@ -138,6 +156,7 @@ log "creating a throwaway PKI in $work/pki"
 "$dockgate" pki init --dir "$work/pki" >/dev/null
 "$dockgate" pki server --dir "$work/pki" --san IP:127.0.0.1 --san DNS:localhost >/dev/null
 "$dockgate" pki client bench --dir "$work/pki" >/dev/null
+"$dockgate" pki client bench-tenant --dir "$work/pki" >/dev/null
 ca=$work/pki/ca.pem
 server_cert=$work/pki/server-cert.pem
 server_key=$work/pki/server-key.pem
@@ -162,6 +181,10 @@ key = "$server_key"
 
 [clients.bench]
 policies = ["everything"]
+
+[clients.bench-tenant]                 # the container workloads' confined client
+policies = ["everything"]
+tenant = "$tenant"
 
 [policies.everything]
 allow = ["* /**"]
@@ -310,6 +333,34 @@ if [[ $WITH_DOCKERD_TLS == 1 ]]; then
     wait_for "the second dockerd's TLS port" 50 listening "$port_dockerd_tls"
 fi
 
+# A running container of the tenant's, for the container workloads: made
+# directly on the Engine with the tenant's label, removed on exit.
+container_args=()
+if [[ $with_container == 1 ]]; then
+    if ! engine_api GET "/images/$image_repo:$image_tag/json" >/dev/null; then
+        busybox=$(command -v busybox || true)
+        [[ -n $busybox ]] || die "no image $image_repo:$image_tag and no busybox to import one from"
+        log "importing $image_repo:$image_tag from $busybox"
+        mkdir -p "$work/image/bin" "$work/image/tmp"
+        cp "$busybox" "$work/image/bin/busybox"
+        for applet in sh cat echo ls sleep true false head wc env dd md5sum seq; do
+            ln -s busybox "$work/image/bin/$applet"
+        done
+        tar -C "$work/image" -c . | engine_api POST "/images/create?fromSrc=-&repo=$image_repo&tag=$image_tag" \
+            -H 'Content-Type: application/x-tar' --data-binary @- >/dev/null
+    fi
+    log "starting a container labelled dockgate.tenant=$tenant"
+    created=$(engine_api POST "/containers/create?name=dgbench-tenant-$$" -H 'Content-Type: application/json' \
+        -d "{\"Image\":\"$image_repo:$image_tag\",\"Cmd\":[\"sleep\",\"2147483647\"],
+             \"Labels\":{\"dockgate.tenant\":\"$tenant\"},\"HostConfig\":{\"NetworkMode\":\"none\"}}") ||
+        die "could not create the bench container"
+    bench_container=$(sed -n 's/.*"Id":"\([0-9a-f]\{64\}\)".*/\1/p' <<<"$created")
+    [[ -n $bench_container ]] || die "the Engine's create answer had no ID: $created"
+    engine_api POST "/containers/$bench_container/start" >/dev/null || die "could not start the bench container"
+    container_args=(--container "$bench_container"
+        --client "bench-tenant,$work/pki/clients/bench-tenant/cert.pem,$work/pki/clients/bench-tenant/key.pem")
+fi
+
 targets=(
     --target "direct,fake,unix:$work/fake.sock,$fake_pid"
     --target "dockgate,fake,tls:127.0.0.1:$port_dockgate_fake,$dockgate_fake_pid"
@@ -321,6 +372,8 @@ targets+=(
     --target "direct,real,unix:$ENGINE_SOCK,$DOCKERD_PID"
     --target "dockgate,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid"
 )
+# The same dockgate again, as the confined client: the container workloads only.
+[[ $with_container == 1 ]] && targets+=(--target "dockgate-tenant,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid,bench-tenant")
 [[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,real,tls:127.0.0.1:$port_nginx_real,$nginx_real_pids")
 [[ $WITH_DOCKERD_TLS == 1 ]] && targets+=(--target "dockerd-tls,real,tls:127.0.0.1:$port_dockerd_tls,$dockerd_pid")
 
@@ -331,7 +384,7 @@ SECONDS=0
 "$loadgen" run "${targets[@]}" \
     --ca "$ca" --cert "$work/pki/clients/bench/cert.pem" --key "$work/pki/clients/bench/key.pem" \
     --reps "$REPS" --duration "$DURATION" --stream-mib "$STREAM_MIB" --idle "$IDLE_CONNS" \
-    --workloads "$WORKLOADS" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" \
+    --workloads "$WORKLOADS" --warmup "$WARMUP" --threads "$LOADGEN_THREADS" "${container_args[@]}" \
     --clk-tck "$(getconf CLK_TCK)" --out "$work/table.md"
 elapsed=$SECONDS
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -348,7 +401,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "- kernel: $(uname -sr)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
-    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(nginx -v 2>&1 | cut -d/ -f2 || echo none), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
+    echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(if [[ $WITH_NGINX == 1 ]]; then nginx -v 2>&1 | cut -d/ -f2; else echo "not run"; fi), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
     echo "- settings: $REPS repetitions, $DURATION s per cell, $STREAM_MIB MiB streams, $IDLE_CONNS idle streams, load generator on $LOADGEN_THREADS threads, dockgate log level $DOCKGATE_LOG_LEVEL"
     echo
     cat "$work/table.md"
@@ -364,6 +417,9 @@ mkdir -p "$(dirname "$OUT")"
     echo "for what the audit log costs, not one of the compared targets. tls-relay is the floor under"
     echo "any TLS gateway here: the same rustls server configuration, then one unix connection per"
     echo "client connection and a byte copy both ways (no HTTP, no policy, no log); also a reference."
+    echo "dockgate-tenant is the real engine's dockgate again, reached as a client confined to tenant"
+    echo "\"$tenant\" (same policy): it runs only the container workloads (inspect, exec), on a running"
+    echo "container labelled dockgate.tenant=$tenant made for the run."
     echo "See bench/README.md."
 } >"$OUT"
 log "wrote $OUT"

@@ -4,8 +4,11 @@
 //! Every TLS target gets the same client configuration: the bench client's
 //! certificate, no ALPN, and session resumption disabled, because dockgate
 //! refuses resumption on purpose and every target should pay for the same
-//! full handshake.
+//! full handshake. A target may present another client's certificate
+//! instead (the confined client of the tenant workloads), configured the
+//! same way otherwise.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -48,7 +51,17 @@ pub enum Address {
     Tls(SocketAddr),
 }
 
-/// One thing to measure: `NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID...]`.
+/// The names run.sh gives the targets; the report's checks and the
+/// choice of targets for the tenant workloads look them up.
+pub const DIRECT: &str = "direct";
+pub const DOCKGATE: &str = "dockgate";
+pub const NGINX: &str = "nginx";
+pub const DOCKERD_TLS: &str = "dockerd-tls";
+/// The real engine's dockgate again, reached as the client confined to a
+/// tenant.
+pub const DOCKGATE_TENANT: &str = "dockgate-tenant";
+
+/// One thing to measure: `NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID...][,CLIENT]`.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
@@ -56,15 +69,22 @@ pub struct Target {
     pub address: Address,
     /// The serving processes whose CPU and memory are charged to this target.
     pub pids: Vec<u32>,
+    /// The client whose certificate is presented (a `--client` name); none:
+    /// the bench client.
+    pub client: Option<String>,
 }
 
 impl Target {
     pub fn parse(spec: &str) -> Result<Target, String> {
-        let parts: Vec<&str> = spec.splitn(4, ',').collect();
-        let [name, engine, address, pids] = parts[..] else {
-            return Err(format!(
-                "target {spec:?}: want NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID]"
-            ));
+        let parts: Vec<&str> = spec.splitn(5, ',').collect();
+        let (name, engine, address, pids, client) = match parts[..] {
+            [n, e, a, p] => (n, e, a, p, None),
+            [n, e, a, p, c] => (n, e, a, p, Some(c.to_owned())),
+            _ => {
+                return Err(format!(
+                    "target {spec:?}: want NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID][,CLIENT]"
+                ))
+            }
         };
         let engine = match engine {
             "fake" => Engine::Fake,
@@ -96,6 +116,7 @@ impl Target {
             engine,
             address,
             pids,
+            client,
         })
     }
 }
@@ -146,36 +167,64 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// A client certificate a target may present instead of the bench
+/// client's: `NAME,CERT,KEY`.
+pub struct Identity {
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Identity {
+    pub fn parse(spec: &str) -> Result<Identity, String> {
+        let parts: Vec<&str> = spec.splitn(3, ',').collect();
+        let [name, cert, key] = parts[..] else {
+            return Err(format!("client {spec:?}: want NAME,CERT,KEY"));
+        };
+        Ok(Identity {
+            name: name.to_owned(),
+            cert: cert.into(),
+            key: key.into(),
+        })
+    }
+}
+
 /// Opens connections to targets.
 #[derive(Clone)]
 pub struct Dialer {
+    /// The bench client's.
     tls: TlsConnector,
+    /// The other clients', by name.
+    others: Arc<HashMap<String, TlsConnector>>,
 }
 
 impl Dialer {
-    pub fn new(ca: &Path, cert: &Path, key: &Path) -> Result<Dialer, String> {
+    pub fn new(ca: &Path, cert: &Path, key: &Path, others: &[Identity]) -> Result<Dialer, String> {
         let mut roots = RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
             roots
                 .add(c.map_err(|e| format!("{}: {e}", ca.display()))?)
                 .map_err(|e| format!("{}: {e}", ca.display()))?;
         }
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("{}: {e}", cert.display()))?;
-        let key =
-            PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| e.to_string())?;
-        config.resumption = Resumption::disabled();
+        let roots = Arc::new(roots);
+        let others = others
+            .iter()
+            .map(|o| Ok((o.name.clone(), connector(&roots, &o.cert, &o.key)?)))
+            .collect::<Result<_, String>>()?;
         Ok(Dialer {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: connector(&roots, cert, key)?,
+            others: Arc::new(others),
         })
+    }
+
+    /// Fails if `target` names a client this dialer was not given.
+    pub fn check(&self, target: &Target) -> Result<(), String> {
+        match &target.client {
+            Some(c) if !self.others.contains_key(c) => {
+                Err(format!("target {}: no --client named {c:?}", target.name))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A connected (and for TLS, fully handshaken) stream.
@@ -183,10 +232,16 @@ impl Dialer {
         match &target.address {
             Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Address::Tls(addr) => {
+                let tls = match &target.client {
+                    None => &self.tls,
+                    Some(c) => self.others.get(c).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("no client {c:?}"))
+                    })?,
+                };
                 let tcp = TcpStream::connect(addr).await?;
                 tcp.set_nodelay(true)?;
                 let name = ServerName::IpAddress(addr.ip().into());
-                Ok(Stream::Tls(Box::new(self.tls.connect(name, tcp).await?)))
+                Ok(Stream::Tls(Box::new(tls.connect(name, tcp).await?)))
             }
         }
     }
@@ -226,4 +281,21 @@ impl Dialer {
             Err(e) => format!("cannot connect: {e}"),
         }
     }
+}
+
+/// The client configuration every TLS target gets, with one client certificate.
+fn connector(roots: &Arc<RootCertStore>, cert: &Path, key: &Path) -> Result<TlsConnector, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(Arc::clone(roots))
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    config.resumption = Resumption::disabled();
+    Ok(TlsConnector::from(Arc::new(config)))
 }

@@ -23,22 +23,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use client::{Dialer, Target};
+use client::{Dialer, Identity, Target};
 use workload::{Settings, Workload};
 
 const USAGE: &str = "usage:
   loadgen fake-engine --socket PATH [--threads N]
   loadgen tls-relay --listen ADDR --socket PATH --ca FILE --cert FILE --key FILE [--threads N]
-  loadgen run --ca FILE --cert FILE --key FILE --target NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID] ...
+  loadgen run --ca FILE --cert FILE --key FILE --target NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID][,CLIENT] ...
+              [--client NAME,CERT,KEY ...] [--container ID]
               [--reps 5] [--duration SECS] [--stream-mib 1024] [--idle 1000] [--handshake-concurrency 8]
-              [--workloads idle,ping1,ping32,handshake,download,upload] [--threads N] [--clk-tck 100]
-              [--warmup SECS] [--out FILE]";
+              [--workloads idle,ping1,ping32,handshake,download,upload,inspect,exec] [--threads N]
+              [--clk-tck 100] [--warmup SECS] [--out FILE]";
 
 /// `loadgen run`'s arguments.
 struct RunArgs {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    /// Client certificates targets may present instead of `cert`.
+    clients: Vec<Identity>,
     targets: Vec<Target>,
     reps: usize,
     settings: Settings,
@@ -125,17 +128,33 @@ fn run_args(flags: &mut Flags) -> Result<RunArgs, String> {
     if targets.is_empty() {
         return Err("run needs at least one --target".into());
     }
-    let workloads = match flags.one("workloads")? {
-        None => Workload::ALL.to_vec(),
+    let clients = flags
+        .all("client")
+        .iter()
+        .map(|s| Identity::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let workloads: Vec<Workload> = match flags.one("workloads")? {
+        // The container workloads need run.sh's bench container: asked for by name only.
+        None => Workload::ALL
+            .into_iter()
+            .filter(|w| !w.needs_container())
+            .collect(),
         Some(list) => list
             .split(',')
             .map(|w| Workload::parse(w).ok_or(format!("unknown workload {w:?}")))
             .collect::<Result<_, _>>()?,
     };
+    let container = flags.one("container")?;
+    if container.is_none() {
+        if let Some(w) = workloads.iter().find(|w| w.needs_container()) {
+            return Err(format!("workload {} needs --container", w.key()));
+        }
+    }
     Ok(RunArgs {
         ca: path(flags, "ca")?,
         cert: path(flags, "cert")?,
         key: path(flags, "key")?,
+        clients,
         targets,
         reps: num(flags, "reps", 5usize)?.max(1),
         settings: Settings {
@@ -144,6 +163,7 @@ fn run_args(flags: &mut Flags) -> Result<RunArgs, String> {
             idle_conns: num(flags, "idle", 1000usize)?,
             handshake_concurrency: num(flags, "handshake-concurrency", 8usize)?,
             clk_tck: num(flags, "clk-tck", 100.0f64)?,
+            container,
         },
         workloads,
         warmup: Duration::from_secs_f64(num(flags, "warmup", 1.0f64)?),
@@ -152,7 +172,10 @@ fn run_args(flags: &mut Flags) -> Result<RunArgs, String> {
 }
 
 async fn bench(args: RunArgs) -> Result<(), String> {
-    let dialer = Dialer::new(&args.ca, &args.cert, &args.key)?;
+    let dialer = Dialer::new(&args.ca, &args.cert, &args.key, &args.clients)?;
+    for t in &args.targets {
+        dialer.check(t)?;
+    }
     let mut header = String::from(
         "TLS as negotiated by the load generator (rustls, resumption disabled, no ALPN):\n\n",
     );
@@ -191,7 +214,7 @@ async fn bench(args: RunArgs) -> Result<(), String> {
     for rep in 0..args.reps {
         for &w in &args.workloads {
             let cells: Vec<usize> = (0..args.targets.len())
-                .filter(|&i| w.applies_to(args.targets[i].engine))
+                .filter(|&i| w.applies_to(&args.targets[i]))
                 .collect();
             // Rotate the order each repetition so no target is always first after a pause.
             for k in 0..cells.len() {

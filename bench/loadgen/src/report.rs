@@ -1,20 +1,16 @@
 //! The markdown report: one table of medians over the repetitions, each
-//! with its ratio to the direct socket, then the targets as PASS/MISS lines.
+//! with its ratio to the direct socket, then the targets as PASS/MISS lines,
+//! then what confinement to a tenant costs as confined-over-unconfined
+//! ratios.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::client::{Engine, Target};
+use crate::client::{Engine, Target, DIRECT, DOCKERD_TLS, DOCKGATE, DOCKGATE_TENANT, NGINX};
 use crate::workload::{Sample, Settings, Workload};
 
 /// Every sample of one (workload, target) cell, one per repetition.
 pub type Results = BTreeMap<(Workload, usize), Vec<Sample>>;
-
-/// The names run.sh gives the targets; the checks look them up.
-pub const DIRECT: &str = "direct";
-pub const DOCKGATE: &str = "dockgate";
-pub const NGINX: &str = "nginx";
-pub const DOCKERD_TLS: &str = "dockerd-tls";
 
 fn median(mut xs: Vec<f64>) -> Option<f64> {
     if xs.is_empty() {
@@ -37,8 +33,10 @@ pub struct Summary {
     pub value: f64,
     pub min: f64,
     pub max: f64,
+    pub mean_us: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    pub create_p50_us: Option<f64>,
     pub server_cpu_us: Option<f64>,
     pub loadgen_cores: f64,
     pub errors: u64,
@@ -65,8 +63,10 @@ pub fn summarize(workload: Workload, samples: &[Sample]) -> Option<Summary> {
         value: headline(workload, &values),
         min: values.iter().copied().fold(f64::INFINITY, f64::min),
         max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean_us: pick(|s| s.mean_us),
         p50_us: pick(|s| s.p50_us),
         p99_us: pick(|s| s.p99_us),
+        create_p50_us: pick(|s| s.create_p50_us),
         server_cpu_us: pick(|s| s.server_cpu_us),
         loadgen_cores: median(samples.iter().map(|s| s.loadgen_cores).collect()).unwrap_or(0.0),
         errors: samples.iter().map(|s| s.errors).sum(),
@@ -87,6 +87,21 @@ fn title(workload: Workload, settings: &Settings) -> String {
         ),
         Workload::StreamDown => format!("{} response body: MiB/s", size(settings.stream_bytes)),
         Workload::StreamUp => format!("{} request body: MiB/s", size(settings.stream_bytes)),
+        Workload::ContainerInspect => "`GET /containers/{id}/json` keep-alive, c=1: req/s".into(),
+        Workload::ExecCycle => {
+            "exec create + start (`true`, attached) + inspect, c=1: cycles/s".into()
+        }
+    }
+}
+
+/// Why a workload has no rows for an engine.
+fn not_here(workload: Workload, engine: Engine) -> &'static str {
+    match engine {
+        Engine::Fake if workload.needs_container() => {
+            "the bench container exists only in the real engine"
+        }
+        Engine::Real => "the streaming endpoints exist only in the fake engine",
+        Engine::Fake => "no target",
     }
 }
 
@@ -102,6 +117,7 @@ fn cpu_unit(workload: Workload) -> &'static str {
     match workload {
         Workload::StreamDown | Workload::StreamUp => "µs/MiB",
         Workload::Handshake => "µs/conn",
+        Workload::ExecCycle => "µs/cycle",
         _ => "µs/req",
     }
 }
@@ -146,18 +162,20 @@ pub fn render(
     for &w in workloads {
         let label = title(w, settings);
         for engine in [Engine::Fake, Engine::Real] {
-            if !w.applies_to(engine) {
+            let measured: Vec<(usize, &Target)> = targets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.engine == engine && w.applies_to(t))
+                .collect();
+            if measured.is_empty() {
                 if targets.iter().any(|t| t.engine == engine) {
-                    let _ = writeln!(out, "| {label} | {engine} | (all) | n/a: the streaming endpoints exist only in the fake engine | | | | | |");
+                    let why = not_here(w, engine);
+                    let _ = writeln!(out, "| {label} | {engine} | (all) | n/a: {why} | | | | | |");
                 }
                 continue;
             }
             let direct = lookup(&summaries, targets, w, DIRECT, engine);
-            for (i, t) in targets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.engine == engine)
-            {
+            for (i, t) in measured {
                 let Some(s) = summaries.get(&(w, i)) else {
                     let _ = writeln!(
                         out,
@@ -200,6 +218,64 @@ pub fn render(
     }
     out.push('\n');
     out.push_str(&checks(&summaries, targets));
+    out.push_str(&confinement(&summaries, targets));
+    out
+}
+
+/// The container workloads' rows side by side: the same dockgate, reached
+/// as the unconfined and as the confined client, and the ratios.
+fn confinement(summaries: &BTreeMap<(Workload, usize), Summary>, targets: &[Target]) -> String {
+    let mut rows = Vec::new();
+    for w in [Workload::ContainerInspect, Workload::ExecCycle] {
+        let get = |name| lookup(summaries, targets, w, name, Engine::Real);
+        let (Some(open), Some(confined)) = (get(DOCKGATE), get(DOCKGATE_TENANT)) else {
+            continue;
+        };
+        let direct = get(DIRECT);
+        let (rate, unit) = match w {
+            Workload::ExecCycle => ("cycles/s", "cycle"),
+            _ => ("req/s", "request"),
+        };
+        let key = w.key();
+        let mut row = |what: String, pick: fn(&Summary) -> Option<f64>, suffix: &str| {
+            let (Some(a), Some(b)) = (pick(open), pick(confined)) else {
+                return;
+            };
+            let d = direct
+                .and_then(pick)
+                .map_or("–".to_owned(), |d| format!("{}{suffix}", num(d)));
+            rows.push(format!(
+                "| `{key}`: {what} | {d} | {}{suffix} | {}{suffix} | **{:.2}** |",
+                num(a),
+                num(b),
+                b / a
+            ));
+        };
+        row(rate.into(), |s| Some(s.value), "");
+        row(format!("mean latency per {unit}"), |s| s.mean_us, " µs");
+        row("p50 latency".into(), |s| s.p50_us, " µs");
+        row("p99 latency".into(), |s| s.p99_us, " µs");
+        row(
+            "p50 latency of the create alone".into(),
+            |s| s.create_p50_us,
+            " µs",
+        );
+        row(format!("server CPU per {unit}"), |s| s.server_cpu_us, " µs");
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nConfinement, real engine: the same dockgate process reached as the unconfined client \
+         (`dockgate`) and as the client confined to tenant `bench` (`dockgate-tenant`); medians \
+         over repetitions. Server CPU is dockgate's (the direct column: the Engine's).\n\n\
+         | Measure | direct | unconfined | confined | confined ÷ unconfined |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out += &r;
+        out.push('\n');
+    }
     out
 }
 

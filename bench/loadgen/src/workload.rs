@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{header, Request, StatusCode};
@@ -15,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::body::BenchBody;
-use crate::client::{Dialer, Engine, Stream, Target};
+use crate::client::{Dialer, Engine, Stream, Target, DIRECT, DOCKGATE, DOCKGATE_TENANT};
 use crate::procfs;
 use crate::raw;
 
@@ -34,16 +35,25 @@ pub enum Workload {
     Handshake,
     StreamDown,
     StreamUp,
+    /// `GET /containers/{id}/json` of the bench container, c=1: what a
+    /// confined client's ownership question adds to a request that names a
+    /// container.
+    ContainerInspect,
+    /// Exec create, start (attached, no TTY, `true`) and inspect, one
+    /// cycle after the other: what `docker exec` costs a confined client.
+    ExecCycle,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::IdleEvents,
         Workload::PingC1,
         Workload::PingC32,
         Workload::Handshake,
         Workload::StreamDown,
         Workload::StreamUp,
+        Workload::ContainerInspect,
+        Workload::ExecCycle,
     ];
 
     pub fn parse(s: &str) -> Option<Workload> {
@@ -58,13 +68,32 @@ impl Workload {
             Workload::Handshake => "handshake",
             Workload::StreamDown => "download",
             Workload::StreamUp => "upload",
+            Workload::ContainerInspect => "inspect",
+            Workload::ExecCycle => "exec",
         }
     }
 
-    /// Whether the workload runs against targets in front of `engine`: the
-    /// streaming endpoints exist only in the fake engine.
-    pub fn applies_to(self, engine: Engine) -> bool {
-        !matches!(self, Workload::StreamDown | Workload::StreamUp) || engine == Engine::Fake
+    /// The workloads that name the bench container, which exists only in
+    /// the host's Engine.
+    pub fn needs_container(self) -> bool {
+        matches!(self, Workload::ContainerInspect | Workload::ExecCycle)
+    }
+
+    /// Whether the workload runs against `target`. The streaming endpoints
+    /// exist only in the fake engine. The container workloads compare the
+    /// host Engine's socket with dockgate's unconfined and confined clients
+    /// (the second dockerd has no bench container, and nginx is not what
+    /// they are about); the confined client runs nothing else, its other
+    /// rows would repeat the unconfined ones.
+    pub fn applies_to(self, target: &Target) -> bool {
+        match self {
+            Workload::StreamDown | Workload::StreamUp => target.engine == Engine::Fake,
+            Workload::ContainerInspect | Workload::ExecCycle => {
+                target.engine == Engine::Real
+                    && [DIRECT, DOCKGATE, DOCKGATE_TENANT].contains(&target.name.as_str())
+            }
+            _ => target.client.is_none(),
+        }
     }
 }
 
@@ -76,15 +105,20 @@ pub struct Settings {
     pub idle_conns: usize,
     pub handshake_concurrency: usize,
     pub clk_tck: f64,
+    /// The full ID of the running container the container workloads name.
+    pub container: Option<String>,
 }
 
 /// One cell's numbers.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
-    /// req/s, handshakes/s, MiB/s, or KiB of RSS per idle connection.
+    /// req/s, handshakes/s, cycles/s, MiB/s, or KiB of RSS per idle connection.
     pub value: f64,
+    pub mean_us: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    /// The exec cycle's creates alone.
+    pub create_p50_us: Option<f64>,
     /// Target processes' CPU per request/handshake (µs), or per MiB streamed.
     pub server_cpu_us: Option<f64>,
     /// The load generator's CPU time over wall time, in cores.
@@ -98,6 +132,9 @@ struct Outcome {
     /// Operations the server CPU is divided by.
     ops: f64,
     latencies_ns: Vec<u64>,
+    /// The exec cycle's creates alone: the one step of it a confined
+    /// client's ownership question lengthens.
+    create_latencies_ns: Vec<u64>,
     errors: u64,
 }
 
@@ -108,6 +145,7 @@ impl Outcome {
             value: bytes as f64 / MIB / secs,
             ops: bytes as f64 / MIB,
             latencies_ns: Vec::new(),
+            create_latencies_ns: Vec::new(),
             errors: 0,
         }
     }
@@ -122,9 +160,20 @@ pub async fn measure(
     let server_before = procfs::cpu_ticks_sum(&target.pids);
     let self_before = procfs::cpu_ticks("self").unwrap_or(0);
     let started = Instant::now();
+    let container = || {
+        settings
+            .container
+            .as_deref()
+            .ok_or_else(|| format!("{} needs --container", workload.key()))
+    };
     let outcome = match workload {
-        Workload::PingC1 => keepalive(dialer, target, 1, settings.duration).await?,
-        Workload::PingC32 => keepalive(dialer, target, 32, settings.duration).await?,
+        Workload::PingC1 => keepalive(dialer, target, 1, settings.duration, "/_ping").await?,
+        Workload::PingC32 => keepalive(dialer, target, 32, settings.duration, "/_ping").await?,
+        Workload::ContainerInspect => {
+            let path = format!("/v1.41/containers/{}/json", container()?);
+            keepalive(dialer, target, 1, settings.duration, &path).await?
+        }
+        Workload::ExecCycle => exec_cycles(dialer, target, container()?, settings.duration).await?,
         Workload::Handshake => {
             handshakes(
                 dialer,
@@ -146,16 +195,21 @@ pub async fn measure(
 
     let mut latencies = outcome.latencies_ns;
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        (!latencies.is_empty())
-            .then(|| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0)
+    let mut creates = outcome.create_latencies_ns;
+    creates.sort_unstable();
+    let pct = |of: &[u64], p: f64| {
+        (!of.is_empty()).then(|| of[((of.len() - 1) as f64 * p) as usize] as f64 / 1000.0)
     };
+    let mean_us = (!latencies.is_empty())
+        .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0);
     let server_cpu_us = (workload != Workload::IdleEvents && outcome.ops > 0.0)
         .then(|| server_ticks / settings.clk_tck * 1e6 / outcome.ops);
     Ok(Sample {
         value: outcome.value,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        mean_us,
+        p50_us: pct(&latencies, 0.50),
+        p99_us: pct(&latencies, 0.99),
+        create_p50_us: pct(&creates, 0.50),
         server_cpu_us,
         loadgen_cores: self_ticks / settings.clk_tck / wall,
         errors: outcome.errors,
@@ -184,19 +238,59 @@ async fn exchange(
     Ok(status)
 }
 
-/// `concurrency` keep-alive connections, each sending `GET /_ping` back to
+/// A response read to its end.
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+    /// Neither a length nor chunks: the body ended with the connection.
+    until_close: bool,
+}
+
+/// Sends one request and reads the whole response.
+async fn exchange_body(
+    sender: &mut SendRequest<BenchBody>,
+    req: Request<BenchBody>,
+) -> Result<Answer, String> {
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let until_close = ![header::CONTENT_LENGTH, header::TRANSFER_ENCODING]
+        .iter()
+        .any(|h| response.headers().contains_key(h));
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Answer {
+        status,
+        body: body.to_bytes(),
+        until_close,
+    })
+}
+
+fn post_json(path: &str, json: &'static str) -> Request<BenchBody> {
+    Request::post(path)
+        .header(header::HOST, "docker")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(BenchBody::text(json.to_owned()))
+        .expect("a valid request")
+}
+
+/// `concurrency` keep-alive connections, each sending `GET path` back to
 /// back until the deadline. A connection the server closes is reopened.
 async fn keepalive(
     dialer: &Dialer,
     target: &Target,
     concurrency: usize,
     duration: Duration,
+    path: &str,
 ) -> Result<Outcome, String> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
-        let (dialer, target) = (dialer.clone(), target.clone());
+        let (dialer, target, path) = (dialer.clone(), target.clone(), path.to_owned());
         workers.spawn(async move {
             let mut sender = dialer.http(&target).await?;
             let mut latencies = Vec::with_capacity(1 << 16);
@@ -206,7 +300,7 @@ async fn keepalive(
                     sender = dialer.http(&target).await?;
                 }
                 let sent = Instant::now();
-                match exchange(&mut sender, get("/_ping")).await {
+                match exchange(&mut sender, get(&path)).await {
                     Ok(StatusCode::OK) => latencies.push(sent.elapsed().as_nanos() as u64),
                     Ok(_) | Err(_) => errors += 1,
                 }
@@ -215,6 +309,111 @@ async fn keepalive(
         });
     }
     collect(workers, started).await
+}
+
+/// One connection running `docker exec`'s requests in `container` until
+/// the deadline: create an exec instance of `true`, start it attached
+/// without a TTY and without an upgrade (the Engine sends a 200 and the
+/// output, and ends the response when the process ends), inspect it. A
+/// cycle counts when the inspect shows exit code 0.
+///
+/// The Engine ends the start's response by closing the connection, so on
+/// the direct socket each cycle opens a new unix connection after it (as
+/// hyper would only find out by failing the next request, the framing
+/// decides). dockgate sends the response chunked and keeps the client's
+/// connection; it dials the Engine again for the next request, as it does
+/// after an upgrade.
+async fn exec_cycles(
+    dialer: &Dialer,
+    target: &Target,
+    container: &str,
+    duration: Duration,
+) -> Result<Outcome, String> {
+    const CREATE: &str = r#"{"AttachStdout":true,"AttachStderr":true,"Cmd":["true"]}"#;
+    const START: &str = r#"{"Detach":false,"Tty":false}"#;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let create = format!("/v1.41/containers/{container}/exec");
+    let mut sender = dialer.http(target).await?;
+    let mut latencies = Vec::with_capacity(1 << 12);
+    let mut creates = Vec::with_capacity(1 << 12);
+    let mut errors = 0u64;
+    let mut first_error = None;
+    while Instant::now() < deadline && errors < MAX_ERRORS {
+        let begun = Instant::now();
+        let cycle = async {
+            if sender.is_closed() {
+                sender = dialer.http(target).await?;
+            }
+            let sent = Instant::now();
+            let created = exchange_body(&mut sender, post_json(&create, CREATE)).await?;
+            let create_ns = sent.elapsed().as_nanos() as u64;
+            let id = match (created.status, json_string(&created.body, "Id")) {
+                (StatusCode::CREATED, Some(id)) => id,
+                (status, _) => {
+                    return Err(format!("exec create answered {status}: {:?}", created.body))
+                }
+            };
+            let start = format!("/v1.41/exec/{id}/start");
+            let ran = exchange_body(&mut sender, post_json(&start, START)).await?;
+            if ran.status != StatusCode::OK {
+                return Err(format!("exec start answered {}", ran.status));
+            }
+            if ran.until_close {
+                sender = dialer.http(target).await?;
+            }
+            let inspect = format!("/v1.41/exec/{id}/json");
+            let inspected = exchange_body(&mut sender, get(&inspect)).await?;
+            if inspected.status != StatusCode::OK || !contains(&inspected.body, br#""ExitCode":0"#)
+            {
+                return Err(format!(
+                    "exec inspect answered {}: {:?}",
+                    inspected.status, inspected.body
+                ));
+            }
+            Ok(create_ns)
+        };
+        match cycle.await {
+            Ok(create_ns) => {
+                latencies.push(begun.elapsed().as_nanos() as u64);
+                creates.push(create_ns);
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = &first_error {
+        eprintln!(
+            "{} exec: {errors} failed cycles, the first: {e}",
+            target.name
+        );
+    }
+    if latencies.is_empty() {
+        return Err(format!("no exec cycle succeeded ({errors} errors)"));
+    }
+    let ops = latencies.len() as f64;
+    Ok(Outcome {
+        value: ops / started.elapsed().as_secs_f64(),
+        ops,
+        latencies_ns: latencies,
+        create_latencies_ns: creates,
+        errors,
+    })
+}
+
+/// The string value of `"key":"..."` in a JSON object the Engine wrote
+/// (compact, no escapes in IDs).
+fn json_string(body: &[u8], key: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let len = text[start..].find('"')?;
+    Some(text[start..start + len].to_owned())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `concurrency` workers, each opening a new connection (a full TLS
@@ -274,6 +473,7 @@ async fn collect(
         value: ops / started.elapsed().as_secs_f64(),
         ops,
         latencies_ns,
+        create_latencies_ns: Vec::new(),
         errors,
     })
 }
@@ -383,6 +583,7 @@ async fn idle(dialer: &Dialer, target: &Target, count: usize) -> Result<Outcome,
         value: per_conn,
         ops: count as f64,
         latencies_ns: Vec::new(),
+        create_latencies_ns: Vec::new(),
         errors,
     })
 }
