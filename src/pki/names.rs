@@ -63,7 +63,8 @@ impl San {
             san: text.to_owned(),
             reason: reason.to_owned(),
         };
-        let expected = "expected DNS:<name>, IP:<address> or URI:<uri>";
+        let expected =
+            "expected DNS:<name> or IP:<address> (servers), DNS:<name> or URI:<uri> (clients)";
         let Some((kind, value)) = text.split_once(':') else {
             return Err(bad(expected));
         };
