@@ -2,7 +2,7 @@
 //!
 //! Whoever can talk to `/var/run/docker.sock` is root on the host. dockgate
 //! listens on TLS, requires a client certificate, knows each client by its
-//! certificate's Common Name, applies that client's allowlist policy to
+//! certificate's Common Name (or a SAN, or its key), applies that client's allowlist policy to
 //! every Engine API request (method, path, and the request bodies that could
 //! grant the host), and forwards what is allowed to the Engine's unix socket,
 //! streams and hijacked connections included.

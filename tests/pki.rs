@@ -302,6 +302,22 @@ fn bad_input_fails_and_writes_nothing() {
     }
     let err = fails(&["server", "--dir", p.d(), "--force"]);
     assert!(err.contains("at least one --san"), "{err}");
+    let err = fails(&[
+        "server",
+        "--dir",
+        p.d(),
+        "--force",
+        "--san",
+        "URI:spiffe://example.org/gw",
+    ]);
+    assert!(err.contains("DNS names and IP addresses"), "{err}");
+    let err = fails(&["client", "carol", "--dir", p.d(), "--san", "IP:10.0.0.1"]);
+    assert!(
+        err.contains("a client is known by a URI or DNS SAN"),
+        "{err}"
+    );
+    let err = fails(&["client", "carol", "--dir", p.d(), "--san", "URI:no-scheme"]);
+    assert!(err.contains("a URI has a scheme"), "{err}");
     let err = fails(&["client", "carol", "--dir", p.d(), "--days", "0"]);
     assert!(err.contains("--days 0 is out of range"), "{err}");
     assert_eq!(snapshot(&p.dir), before);

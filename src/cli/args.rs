@@ -29,7 +29,7 @@ pub enum Cli {
     Explain {
         #[arg(long, short, default_value = "/etc/dockgate/dockgate.toml")]
         config: PathBuf,
-        /// The client (certificate Common Name) sending the request.
+        /// The client sending the request: its `[clients.NAME]` key.
         #[arg(long)]
         client: String,
         /// The request body to judge, for endpoints whose bodies are inspected.

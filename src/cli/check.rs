@@ -121,10 +121,21 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
             Some(tenant) => format!("tenant {tenant}"),
             None => "no tenant (unconfined)".to_owned(),
         };
+        let known_by = match &client.known_by.san {
+            Some(san) => format!("known by SAN {san}"),
+            None => "known by CN".to_owned(),
+        };
+        let pinned = match &client.known_by.spki {
+            Some(spki) => format!(" with key {spki}"),
+            None => String::new(),
+        };
         report.push(
             Level::Ok,
             format!("client {name}"),
-            format!("policies {}; {tenant}", names.join(", ")),
+            format!(
+                "policies {}; {tenant}; {known_by}{pinned}",
+                names.join(", ")
+            ),
         );
     }
     for (name, policy) in &config.policies {

@@ -70,6 +70,11 @@ pub enum PkiCommand {
         /// Directory for the PKI.
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
+        /// A subject alternative name the gateway may know the client by
+        /// instead of NAME (`[clients.X] san`): URI:spiffe://... or
+        /// DNS:name (repeatable). The CN stays NAME.
+        #[arg(long = "san", value_name = "URI:uri|DNS:name")]
+        sans: Vec<String>,
         /// Lifetime in days (clamped to the CA's).
         #[arg(long, default_value_t = DEFAULT_CLIENT_DAYS)]
         days: u32,
@@ -198,11 +203,12 @@ pub fn run(cmd: PkiCommand) -> Result<ExitCode, PkiError> {
         PkiCommand::Client {
             name,
             dir,
+            sans,
             days,
             host,
             force,
         } => {
-            let issued = pki::issue_client(&dir, &name, days, force)?;
+            let issued = pki::issue_client_with_sans(&dir, &name, &sans, days, force)?;
             pki::report::issued(&issued);
             pki::report::docker_usage(&dir, &issued, host.as_deref())?;
         }

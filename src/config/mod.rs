@@ -5,6 +5,7 @@
 //! * [`policy`] — allow rules and the glob matcher compiled from them.
 //! * [`grants`] — what a policy lets its clients do to the host.
 //! * [`tls`] — certificates, CRL and the rustls server configuration.
+//! * [`identities`] — how a certificate is known as a client (CN, SAN, key).
 //! * [`expiry`] — when the loaded CAs and CRLs run out, for the metrics.
 //! * [`snapshot`] — everything a reload swaps at once.
 //!
@@ -15,6 +16,7 @@
 pub mod expiry;
 pub mod files;
 pub mod grants;
+pub mod identities;
 pub mod policy;
 pub mod raw;
 pub mod snapshot;
@@ -30,6 +32,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::config::grants::Grants;
+use crate::config::identities::{Identities, KnownBy, San, Spki};
 use crate::config::policy::{Policy, Rule};
 use raw::RawConfig;
 
@@ -43,8 +46,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub upstream: PathBuf,
     pub tls: TlsFiles,
-    /// Client name (certificate CN) → its policies and tenant.
+    /// Client name (the `[clients.NAME]` key) → its policies and tenant.
     pub clients: BTreeMap<String, Client>,
+    /// The SANs clients are known by, for resolving certificates.
+    pub identities: Identities,
     pub policies: BTreeMap<String, Arc<Policy>>,
     pub limits: Limits,
     pub log: LogSettings,
@@ -61,6 +66,9 @@ pub struct Client {
     /// The tenant it is confined to ([`crate::request::tenant`]);
     /// `None`: it sees and touches everything its policies allow.
     pub tenant: Option<Arc<str>>,
+    /// How its certificate is recognized: by its CN (the name) unless a
+    /// SAN is given, and only with the pinned key if one is.
+    pub known_by: KnownBy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +330,7 @@ impl Validator<'_> {
         };
         let policies = self.policies(&raw.policies);
         let clients = self.clients(&raw.clients, &policies);
+        let identities = self.identities(&raw.clients, &clients, source);
         let allow_no_clients = self.allowed_absence(
             "allow_no_clients",
             raw.allow_no_clients.as_ref(),
@@ -349,6 +358,7 @@ impl Validator<'_> {
             upstream,
             tls,
             clients,
+            identities,
             policies,
             limits: limits?,
             log,
@@ -494,15 +504,59 @@ impl Validator<'_> {
                 }
                 valid.then(|| Arc::from(t.get_ref().as_str()))
             });
+            let known_by = KnownBy {
+                san: client.san.as_ref().and_then(|san| {
+                    San::parse(san.get_ref())
+                        .map_err(|e| self.problem(&format!("clients.{name}.san"), san, e))
+                        .ok()
+                }),
+                spki: client.spki_sha256.as_ref().and_then(|spki| {
+                    Spki::parse(spki.get_ref())
+                        .map_err(|e| self.problem(&format!("clients.{name}.spki_sha256"), spki, e))
+                        .ok()
+                }),
+            };
             out.insert(
                 name.clone(),
                 Client {
                     policies: list,
                     tenant,
+                    known_by,
                 },
             );
         }
         out
+    }
+
+    /// Indexes the SANs clients are known by, refusing a SAN claimed by two
+    /// clients: a certificate carrying it would be either.
+    fn identities(
+        &mut self,
+        raw: &BTreeMap<String, raw::RawClient>,
+        clients: &BTreeMap<String, Client>,
+        source: &Path,
+    ) -> Identities {
+        let (identities, clashes) =
+            Identities::index(clients.iter().map(|(n, c)| (n.as_str(), &c.known_by)));
+        for (first, second) in clashes {
+            let (Some(first_san), Some(second_san)) = (
+                raw.get(&first).and_then(|c| c.san.as_ref()),
+                raw.get(&second).and_then(|c| c.san.as_ref()),
+            ) else {
+                continue;
+            };
+            let at = self.line(first_san.span().start);
+            self.problem(
+                &format!("clients.{second}.san"),
+                second_san,
+                format!(
+                    "{:?} is also the san of client {first:?} ({}:{at}): two clients cannot be known by the same SAN, or a certificate carrying it would be either",
+                    second_san.get_ref(),
+                    source.display(),
+                ),
+            );
+        }
+        identities
     }
 
     fn limits(&mut self, raw: &raw::RawLimits) -> Option<Limits> {

@@ -88,6 +88,10 @@ pub struct RawClient {
     pub policies: Spanned<Vec<Spanned<String>>>,
     /// The tenant whose objects the client is confined to; none: unconfined.
     pub tenant: Option<Spanned<String>>,
+    /// `URI:...` or `DNS:...`: the client is known by this SAN, not its CN.
+    pub san: Option<Spanned<String>>,
+    /// The SHA-256 of the one key the client's certificate may have, in hex.
+    pub spki_sha256: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

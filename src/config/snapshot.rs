@@ -3,7 +3,7 @@
 //! immutable; the running gateway holds the current one in a watch channel,
 //! judges each request by the snapshot current when the request arrives,
 //! and re-checks open connections whenever a new one is published: their
-//! client must still be configured, and when the CA or CRL changed, their
+//! certificate must still name the same client, and when the CA or CRL changed, their
 //! certificate must pass again.
 
 use std::path::Path;
@@ -67,12 +67,13 @@ impl Snapshot {
     }
 
     /// Whether a connection opened under an earlier snapshot may stay open
-    /// under this one: its name must still be a configured client, and its
+    /// under this one: its certificate must still resolve to the same
+    /// configured client (its name, SAN or key may have changed), and its
     /// certificate must pass this snapshot's verifier (CA and CRL). The
     /// certificate is verified again only when this snapshot trusts other
     /// CA or CRL material than `trusted`, what it last passed under (then
     /// `trusted` becomes this snapshot's); a reload that changed no TLS
-    /// file costs open connections a name lookup each. Returns whether it
+    /// file costs open connections a lookup per SAN and CN. Returns whether it
     /// was verified again.
     pub fn still_admits(
         &self,
@@ -81,6 +82,16 @@ impl Snapshot {
     ) -> Result<bool, String> {
         if !self.config.clients.contains_key(&*identity.name) {
             return Err("client removed from the configuration".into());
+        }
+        match identity.presented.resolve(&self.config) {
+            Ok(name) if name == identity.name => {}
+            Ok(name) => {
+                return Err(format!(
+                    "the certificate is now client {name:?} in the configuration, not {:?}",
+                    identity.name
+                ))
+            }
+            Err(e) => return Err(format!("the certificate no longer names the client: {e}")),
         }
         if *trusted == self.tls.trust {
             return Ok(false);

@@ -5,7 +5,8 @@
 //! carry authority and subject key identifiers, and have exactly one
 //! extended key usage: serverAuth for the server (whose DNS/IP SANs are what
 //! Go checks; the CN is just the first SAN), clientAuth for clients (whose
-//! CN is the client name the gateway's policy matches). A leaf never
+//! CN is the client name, and whose optional DNS/URI SANs a client may be
+//! known by instead, `[clients.NAME] san`). A leaf never
 //! outlives its CA: notAfter is clamped to the CA's and the report says so.
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub struct IssueReport {
     pub kind: Kind,
     /// The new serial, hex.
     pub serial: String,
-    /// The SANs as `DNS:…`/`IP:…` (servers).
+    /// The SANs as `DNS:…`/`IP:…` (servers) or `DNS:…`/`URI:…` (clients).
     pub sans: Vec<String>,
     /// End of validity.
     pub not_after: OffsetDateTime,
@@ -70,14 +71,10 @@ pub fn issue_server(
     days: u32,
     force: bool,
 ) -> Result<IssueReport, PkiError> {
-    let mut parsed: Vec<San> = Vec::new();
-    for san in sans {
-        let san = San::parse(san.as_ref())?;
-        if !parsed.contains(&san) {
-            parsed.push(san);
-        }
-    }
-    let sans = parsed;
+    let sans = parse_sans(sans, |san| match san {
+        San::Uri(_) => Some("a server certificate's SANs are DNS names and IP addresses"),
+        _ => None,
+    })?;
     if sans.is_empty() {
         return Err(PkiError::NoSan);
     }
@@ -101,6 +98,28 @@ pub(super) fn server_locked(
     write_leaf(layout, &ca, &mut index, minted, None)
 }
 
+/// Parses `sans` in order, dropping repeats; `refuse` says why a SAN does
+/// not belong in this kind of certificate.
+fn parse_sans(
+    sans: &[impl AsRef<str>],
+    refuse: impl Fn(&San) -> Option<&'static str>,
+) -> Result<Vec<San>, PkiError> {
+    let mut parsed: Vec<San> = Vec::new();
+    for text in sans {
+        let san = San::parse(text.as_ref())?;
+        if let Some(reason) = refuse(&san) {
+            return Err(PkiError::BadSan {
+                san: text.as_ref().to_owned(),
+                reason: reason.into(),
+            });
+        }
+        if !parsed.contains(&san) {
+            parsed.push(san);
+        }
+    }
+    Ok(parsed)
+}
+
 /// Issues a client certificate for `name` valid for `days`, as
 /// `clients/NAME/{ca.pem,cert.pem,key.pem}` (the `DOCKER_CERT_PATH` layout).
 pub fn issue_client(
@@ -109,7 +128,23 @@ pub fn issue_client(
     days: u32,
     force: bool,
 ) -> Result<IssueReport, PkiError> {
+    issue_client_with_sans(dir, name, &[] as &[&str], days, force)
+}
+
+/// [`issue_client`] with `sans` (`URI:…` or `DNS:…`): what the gateway may
+/// know the client by instead of its CN, `name`.
+pub fn issue_client_with_sans(
+    dir: &Path,
+    name: &str,
+    sans: &[impl AsRef<str>],
+    days: u32,
+    force: bool,
+) -> Result<IssueReport, PkiError> {
     check_client_name(name)?;
+    let sans = parse_sans(sans, |san| match san {
+        San::Ip(_) => Some("a client is known by a URI or DNS SAN, not an address"),
+        _ => None,
+    })?;
     if RESERVED.contains(&name) {
         return Err(PkiError::BadName {
             name: name.to_owned(),
@@ -117,13 +152,14 @@ pub fn issue_client(
         });
     }
     cert::check_days(days)?;
-    client_locked(&PkiLock::exclusive(dir)?, name, days, force)
+    client_locked(&PkiLock::exclusive(dir)?, name, &sans, days, force)
 }
 
 /// `issue_client` in the folder `lock` holds, its arguments checked.
 pub(super) fn client_locked(
     lock: &PkiLock,
     name: &str,
+    sans: &[San],
     days: u32,
     force: bool,
 ) -> Result<IssueReport, PkiError> {
@@ -133,7 +169,7 @@ pub(super) fn client_locked(
         files::refuse_overwrite(&path, force)?;
     }
     let mut index = Index::load(layout)?;
-    let minted = mint(&ca, Kind::Client, name, &[], days)?;
+    let minted = mint(&ca, Kind::Client, name, sans, days)?;
     write_leaf(layout, &ca, &mut index, minted, None)
 }
 
@@ -170,6 +206,11 @@ pub(crate) fn mint(
                 .map(SanType::DnsName)
                 .map_err(|e| PkiError::generate(format!("the SAN {san}"), e)),
             San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
+            San::Uri(uri) => uri
+                .clone()
+                .try_into()
+                .map(SanType::URI)
+                .map_err(|e| PkiError::generate(format!("the SAN {san}"), e)),
         })
         .collect::<Result<_, _>>()?;
     params.is_ca = IsCa::ExplicitNoCa;

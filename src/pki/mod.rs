@@ -62,7 +62,7 @@ pub use error::PkiError;
 pub use index::Kind;
 pub use init::{init_ca, init_pki, InitReport, RootReport, Shape};
 pub use inspect::inspect;
-pub use leaf::{issue_client, issue_server, IssueReport};
+pub use leaf::{issue_client, issue_client_with_sans, issue_server, IssueReport};
 pub use list::{expiring, list, Expiring, Window};
 pub use lock::LOCK_WAIT;
 pub use names::check_client_name;

@@ -1,6 +1,7 @@
 //! Checks for the names that end up in certificates and file paths: client
 //! names (a common name and a directory under `clients/`) and subject
-//! alternative names (`DNS:` and `IP:`). Everything is checked before any
+//! alternative names (`DNS:` and `IP:` for servers, `DNS:` and `URI:` for
+//! clients). Everything is checked before any
 //! file is touched, so bad input never leaves anything behind.
 
 use std::fmt;
@@ -43,24 +44,29 @@ pub fn check_client_name(name: &str) -> Result<(), PkiError> {
     Ok(())
 }
 
-/// One subject alternative name of a server certificate.
+/// One subject alternative name of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum San {
     /// A DNS name, possibly with a leading `*.` wildcard label.
     Dns(String),
     /// An IPv4 or IPv6 address.
     Ip(IpAddr),
+    /// A URI, such as a SPIFFE ID: what a client may be known by
+    /// (`[clients.NAME] san`). Kept exactly as given.
+    Uri(String),
 }
 
 impl San {
-    /// Parses `DNS:name` or `IP:address` (the prefix is case-insensitive).
+    /// Parses `DNS:name`, `IP:address` or `URI:uri` (the prefix is case-insensitive).
     pub fn parse(text: &str) -> Result<San, PkiError> {
         let bad = |reason: &str| PkiError::BadSan {
             san: text.to_owned(),
             reason: reason.to_owned(),
         };
+        let expected =
+            "expected DNS:<name> or IP:<address> (servers), DNS:<name> or URI:<uri> (clients)";
         let Some((kind, value)) = text.split_once(':') else {
-            return Err(bad("expected DNS:<name> or IP:<address>"));
+            return Err(bad(expected));
         };
         match kind.to_ascii_uppercase().as_str() {
             "DNS" => {
@@ -71,7 +77,14 @@ impl San {
                 .parse::<IpAddr>()
                 .map(San::Ip)
                 .map_err(|_| bad("not an IPv4 or IPv6 address")),
-            _ => Err(bad("expected DNS:<name> or IP:<address>")),
+            "URI" if !value.contains(':') => {
+                Err(bad("a URI has a scheme, such as spiffe://example.org/ci"))
+            }
+            "URI" if !value.bytes().all(|b| b.is_ascii_graphic()) => {
+                Err(bad("a URI is printable ASCII without spaces"))
+            }
+            "URI" => Ok(San::Uri(value.to_owned())),
+            _ => Err(bad(expected)),
         }
     }
 
@@ -88,6 +101,7 @@ impl San {
         match self {
             San::Dns(name) => name.clone(),
             San::Ip(ip) => ip.to_string(),
+            San::Uri(uri) => uri.clone(),
         }
     }
 }
@@ -97,6 +111,7 @@ impl fmt::Display for San {
         match self {
             San::Dns(name) => write!(f, "DNS:{name}"),
             San::Ip(ip) => write!(f, "IP:{ip}"),
+            San::Uri(uri) => write!(f, "URI:{uri}"),
         }
     }
 }
@@ -186,12 +201,20 @@ mod tests {
             ("DNS:a.*.com", "is not allowed"),
             ("IP:300.1.1.1", "not an IPv4"),
             ("host.example.com", "expected DNS"),
-            ("URI:x", "expected DNS"),
+            ("URI:x", "has a scheme"),
+            ("URI:spiffe://a b", "without spaces"),
+            ("URL:x:y", "expected DNS"),
         ];
         for (san, reason) in reasons {
             let err = San::parse(san).unwrap_err().to_string();
             assert!(err.contains(reason), "{san}: {err}");
         }
+        assert_eq!(
+            San::parse("uri:spiffe://example.org/CI")
+                .unwrap()
+                .to_string(),
+            "URI:spiffe://example.org/CI"
+        );
         let long_label = format!("DNS:{}.com", "a".repeat(64));
         assert!(San::parse(&long_label).is_err());
         let long_name = format!("DNS:{}", vec!["a".repeat(60); 5].join("."));

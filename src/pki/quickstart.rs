@@ -74,7 +74,7 @@ fn quickstart_locked(lock: &PkiLock, host: San) -> Result<QuickstartReport, PkiE
         } else {
             report
                 .clients
-                .push(client_locked(lock, name, DEFAULT_CLIENT_DAYS, false)?);
+                .push(client_locked(lock, name, &[], DEFAULT_CLIENT_DAYS, false)?);
         }
     }
     Ok(report)

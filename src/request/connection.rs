@@ -107,7 +107,9 @@ fn serve_http<'a>(
         .iter()
         .map(|c| c.clone().into_owned())
         .collect();
-    let identity = Identity::from_chain(&chain);
+    // Resolved once, against the configuration current now; a reload
+    // resolves it again ([`revoked`]).
+    let identity = Identity::resolve(&chain, &shared.state.borrow().config);
     match &identity {
         Ok(id) => metrics::client_certificate(
             || metrics::ClientLabel::new(Some(&id.name), &shared.state.borrow().config),

@@ -1,18 +1,26 @@
-//! Who is on the other end of a connection: the client's name is the subject
-//! Common Name of the certificate it presented (already verified by the TLS
-//! handshake). A certificate without a CN, or with more than one, names no
-//! one and is refused.
+//! Who is on the other end of a connection: the one configured client the
+//! certificate it presented (already verified by the TLS handshake) is
+//! known as, by its subject CN or by a SAN, and with the pinned key when the
+//! client pins one (the rule: [`crate::config::identities`]). Resolved once
+//! per connection, at the handshake, and again for each reload while the
+//! connection is open. A certificate that matches no client names no one
+//! and is refused, saying what was looked for.
 
 use std::fmt;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
+use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::config::identities::{San, Spki};
+use crate::config::Config;
 
 /// A verified client, fixed for the life of its connection.
 #[derive(Clone)]
 pub struct Identity {
-    /// The certificate's subject CN: the key into `[clients]`.
+    /// The configured client the certificate matched: the key into
+    /// `[clients]`, and the name policies, metrics and audit lines use.
     pub name: Arc<str>,
     /// The certificate serial in hex, for audit and revocation.
     pub serial: Arc<str>,
@@ -21,6 +29,9 @@ pub struct Identity {
     pub not_after: i64,
     /// The chain as presented, kept so a reload can verify it again.
     pub chain: Arc<[CertificateDer<'static>]>,
+    /// What the certificate says of itself, kept so a reload can resolve
+    /// it again without parsing it.
+    pub presented: Arc<Presented>,
 }
 
 impl fmt::Debug for Identity {
@@ -29,6 +40,43 @@ impl fmt::Debug for Identity {
             .field("name", &self.name)
             .field("serial", &self.serial)
             .finish()
+    }
+}
+
+/// The parts of a client certificate that name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// The subject CN, or why it names no one.
+    pub cn: Result<Arc<str>, IdentityError>,
+    /// Its URI and DNS SANs (DNS lowercased); other SAN kinds name no client.
+    pub sans: Box<[San]>,
+    /// The hash of its SubjectPublicKeyInfo.
+    pub spki: Spki,
+}
+
+/// What a certificate that matched no client was looked up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmatched {
+    /// `None` when the certificate has no usable CN.
+    pub cn: Option<Arc<str>>,
+    pub sans: Box<[San]>,
+}
+
+impl fmt::Display for Unmatched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cn {
+            Some(cn) => write!(f, "CN {cn:?} and ")?,
+            None => write!(f, "CN (it has no usable one) and ")?,
+        }
+        if self.sans.is_empty() {
+            return write!(f, "no URI or DNS SANs");
+        }
+        write!(f, "SANs ")?;
+        for (i, san) in self.sans.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{:?}", san.to_string())?;
+        }
+        Ok(())
     }
 }
 
@@ -44,26 +92,131 @@ pub enum IdentityError {
     SeveralCommonNames(usize),
     #[error("the client certificate's Common Name is not a printable UTF-8 string")]
     BadCommonName,
+    #[error("no client in the gateway's configuration is known by its {0}")]
+    Unknown(Box<Unmatched>),
+    #[error("its SANs name two clients, {first:?} ({first_san}) and {second:?} ({second_san}); a certificate must name one")]
+    SeveralClients {
+        first: Arc<str>,
+        first_san: Arc<str>,
+        second: Arc<str>,
+        second_san: Arc<str>,
+    },
+    #[error("its {by} names client {client:?}, which is pinned to another key (spki_sha256)")]
+    WrongKey { client: Arc<str>, by: Arc<str> },
 }
 
-impl Identity {
-    pub fn from_chain(chain: &[CertificateDer<'static>]) -> Result<Identity, IdentityError> {
+impl Presented {
+    /// Reads the naming parts of the leaf certificate of `chain`, with its
+    /// serial and notAfter.
+    fn read(
+        chain: &[CertificateDer<'static>],
+    ) -> Result<(Presented, Arc<str>, i64), IdentityError> {
         let leaf = chain.first().ok_or(IdentityError::Missing)?;
         let (_, cert) = X509Certificate::from_der(leaf).map_err(|_| IdentityError::Unparsable)?;
         let cns: Vec<_> = cert.subject().iter_common_name().collect();
-        let name = match cns.as_slice() {
-            [] => return Err(IdentityError::NoCommonName),
-            [one] => one.as_str().map_err(|_| IdentityError::BadCommonName)?,
-            many => return Err(IdentityError::SeveralCommonNames(many.len())),
+        let cn = match cns.as_slice() {
+            [] => Err(IdentityError::NoCommonName),
+            [one] => match one.as_str() {
+                Ok(name) if !name.is_empty() && !name.chars().any(char::is_control) => {
+                    Ok(Arc::from(name))
+                }
+                _ => Err(IdentityError::BadCommonName),
+            },
+            many => Err(IdentityError::SeveralCommonNames(many.len())),
         };
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(IdentityError::BadCommonName);
+        // rustls accepted the certificate, so a SAN extension it carries
+        // parses; one that does not is treated as none.
+        let sans = match cert.subject_alternative_name() {
+            Ok(Some(ext)) => ext
+                .value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::URI(uri) => Some(San::Uri((*uri).into())),
+                    GeneralName::DNSName(dns) => Some(San::dns(dns)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Box::default(),
+        };
+        let presented = Presented {
+            cn,
+            sans,
+            spki: Spki::of(cert.public_key().raw),
+        };
+        let serial = cert.raw_serial_as_string().replace(':', "").into();
+        Ok((presented, serial, cert.validity().not_after.timestamp()))
+    }
+
+    /// The one client of `config` this certificate is known as.
+    pub fn resolve(&self, config: &Config) -> Result<Arc<str>, IdentityError> {
+        let mut found: Option<(&str, &San)> = None;
+        for san in &*self.sans {
+            let Some(name) = config.identities.by_san(san) else {
+                continue;
+            };
+            match found {
+                Some((first, first_san)) if first != name => {
+                    return Err(IdentityError::SeveralClients {
+                        first: first.into(),
+                        first_san: first_san.to_string().into(),
+                        second: name.into(),
+                        second_san: san.to_string().into(),
+                    })
+                }
+                Some(_) => {}
+                None => found = Some((name, san)),
+            }
         }
+        let (name, by) = match found {
+            Some((name, san)) => (name, format!("SAN {san}")),
+            None => {
+                let unknown = |cn: Option<&Arc<str>>| {
+                    IdentityError::Unknown(Box::new(Unmatched {
+                        cn: cn.cloned(),
+                        sans: self.sans.clone(),
+                    }))
+                };
+                let cn = match &self.cn {
+                    Ok(cn) => cn,
+                    // A bad CN is the problem only when there is nothing else to go by.
+                    Err(e) if self.sans.is_empty() => return Err(e.clone()),
+                    Err(_) => return Err(unknown(None)),
+                };
+                let known_by_cn = config
+                    .clients
+                    .get_key_value(&**cn)
+                    .filter(|(_, c)| c.known_by.san.is_none());
+                match known_by_cn {
+                    Some((name, _)) => (name.as_str(), format!("CN {cn:?}")),
+                    None => return Err(unknown(Some(cn))),
+                }
+            }
+        };
+        let pinned = config.clients.get(name).and_then(|c| c.known_by.spki);
+        if pinned.is_some_and(|spki| spki != self.spki) {
+            return Err(IdentityError::WrongKey {
+                client: name.into(),
+                by: by.into(),
+            });
+        }
+        Ok(name.into())
+    }
+}
+
+impl Identity {
+    /// The client `config` knows the leaf certificate of `chain` as.
+    pub fn resolve(
+        chain: &[CertificateDer<'static>],
+        config: &Config,
+    ) -> Result<Identity, IdentityError> {
+        let (presented, serial, not_after) = Presented::read(chain)?;
         Ok(Identity {
-            name: name.into(),
-            serial: cert.raw_serial_as_string().replace(':', "").into(),
-            not_after: cert.validity().not_after.timestamp(),
+            name: presented.resolve(config)?,
+            serial,
+            not_after,
             chain: chain.to_vec().into(),
+            presented: Arc::new(presented),
         })
     }
 }

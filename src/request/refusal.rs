@@ -113,6 +113,9 @@ impl Refusal {
         match self {
             Refusal::NonCanonical { .. } => Reason::NonCanonical,
             Refusal::BadRequest(_) => Reason::BadRequest,
+            // A certificate that names no configured client is an unknown
+            // client, as it was when clients were known by CN alone.
+            Refusal::Identity(IdentityError::Unknown(_)) => Reason::UnknownClient,
             Refusal::Identity(_) => Reason::BadIdentity,
             Refusal::UnknownClient { .. } => Reason::UnknownClient,
             Refusal::NotAllowed { .. } => Reason::NoRule,

@@ -384,3 +384,55 @@ impl OpensslPki {
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temporary path")
 }
+
+/// A client certificate made by `openssl x509 -req`, signed by the CA in
+/// `ca_dir` (`ca.pem`, `ca-key.pem`, as `pki init` writes them), for
+/// `subject` with `extensions` (extension-file lines, such as a
+/// `subjectAltName`), written as `out/cert.pem` and `out/key.pem`.
+pub fn client_signed_by(ca_dir: &Path, out: &Path, subject: &str, extensions: &str) {
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(
+        out.join("client.ext"),
+        format!("basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n{extensions}\n"),
+    )
+    .unwrap();
+    openssl(
+        out,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "req.pem",
+            "-subj",
+            subject,
+        ],
+    );
+    let (ca, ca_key) = (ca_dir.join("ca.pem"), ca_dir.join("ca-key.pem"));
+    openssl(
+        out,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "req.pem",
+            "-CA",
+            ca.to_str().unwrap(),
+            "-CAkey",
+            ca_key.to_str().unwrap(),
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "cert.pem",
+        ],
+    );
+}
