@@ -56,6 +56,9 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// The config says it means to have no clients (`allow_no_clients`).
     pub allow_no_clients: bool,
+    /// Some client has a tenant: then what unconfined clients create is
+    /// marked as no tenant's, so it cannot inherit a tenant's label.
+    pub tenants_in_use: bool,
 }
 
 /// One configured client.
@@ -352,11 +355,13 @@ impl Validator<'_> {
                     None
                 }
             });
+        let tenants_in_use = clients.values().any(|c| c.tenant.is_some());
         Some(Config {
             source: source.to_owned(),
             listen: listen.ok()?,
             upstream,
             tls,
+            tenants_in_use,
             clients,
             identities,
             policies,

@@ -201,10 +201,21 @@ impl Gateway {
             tasks: &self.shared.tasks,
         };
         let tenant = passed.tenancy.as_ref().map(|p| Arc::clone(&p.tenant));
+        let confined = passed
+            .tenancy
+            .as_ref()
+            .is_some_and(|p| !p.tenant.is_empty());
         match (forward(engine, parts, body, client_upgrade).await?, tenant) {
             (Forwarded::Response(response), Some(tenant)) if filter_answer => Ok(
                 Forwarded::Response(filtered(response, &tenant, snapshot.upstream.socket()).await?),
             ),
+            (Forwarded::Response(response), Some(_))
+                if confined && response.status() == StatusCode::CONFLICT =>
+            {
+                Ok(Forwarded::Response(
+                    without_ids(response, snapshot.upstream.socket()).await?,
+                ))
+            }
             (Forwarded::Response(response), Some(tenant)) if remember_exec => {
                 let (response, id) = created_id(response, snapshot.upstream.socket()).await?;
                 if let Some(id) = id {
@@ -337,6 +348,26 @@ async fn created_id(
         .map_err(|never| match never {})
         .boxed_unsync();
     Ok((Response::from_parts(parts, body), id))
+}
+
+/// A conflict answer with the object IDs in its message left out.
+async fn without_ids(
+    response: Response<ResponseBody>,
+    socket: &std::path::Path,
+) -> Result<Response<ResponseBody>, Refusal> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = Limited::new(body, MAX_FILTERED_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|e| answer_failed(socket, format!("reading a conflict answer: {e}")))?
+        .to_bytes();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = Full::new(Bytes::from(crate::request::tenant::conflict_message(
+        &bytes,
+    )))
+    .map_err(|never| match never {})
+    .boxed_unsync();
+    Ok(Response::from_parts(parts, body))
 }
 
 /// An Engine answer the gateway had to read and could not.

@@ -204,6 +204,17 @@ pub fn head<'c>(
         None => None,
     };
     let tenancy = match &configured.tenant {
+        None if config.tenants_in_use => {
+            let plan = tenant::unconfined(route.map(|r| r.name));
+            if let Some(plan) = &plan {
+                trail.note(|| Step::TenantPlan {
+                    tenant: String::new(),
+                    scope: format!("{:?}", plan.scope),
+                    lookups: Vec::new(),
+                });
+            }
+            plan
+        }
         None => None,
         Some(tenant) => {
             let found = route.map(|r| (r.name, r.capture(&target.route).unwrap_or("")));

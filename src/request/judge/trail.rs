@@ -141,6 +141,10 @@ impl fmt::Display for Step {
                 f,
                 "{endpoint:?}: nothing in it needs a grant that policy {policy:?} lacks"
             ),
+            Step::TenantPlan { tenant, scope, .. } if tenant.is_empty() => write!(
+                f,
+                "unconfined ({scope}): unless it names a tenant in dockgate.tenant, what it creates is marked as no tenant's, so it cannot inherit one from its image"
+            ),
             Step::TenantPlan {
                 tenant,
                 scope,

@@ -524,6 +524,24 @@ fn forged(labels: &Object, tenant: &str) -> Result<(), TenantRefusal> {
     Ok(())
 }
 
+/// An unconfined client's container config with `dockgate.tenant` set to
+/// no tenant, unless the client named one. `None`: unchanged.
+pub fn mark(bytes: &[u8]) -> Result<Option<Vec<u8>>, TenantRefusal> {
+    let mut value = parse(bytes)?;
+    let Value::Object(top) = &mut value else {
+        return Err(unreadable("the body is not a JSON object"));
+    };
+    if let Some(i) = member(top, "Labels")? {
+        if let Value::Object(labels) = &top.members[i].1 {
+            if labels.members.iter().any(|(k, _)| k == LABEL) {
+                return Ok(None);
+            }
+        }
+    }
+    label(top, "")?;
+    Ok(Some(value.to_json().into_bytes()))
+}
+
 /// Sets the tenant's label in the body's `Labels`, refusing one the client
 /// set to another tenant.
 fn label(top: &mut Object, tenant: &str) -> Result<(), TenantRefusal> {

@@ -216,6 +216,24 @@ pub fn build(
     Ok(encode(&pairs))
 }
 
+/// An unconfined client's build query with `dockgate.tenant` set to no
+/// tenant among the image labels, unless the client named one. `None`:
+/// unchanged.
+pub fn mark_build(query: Option<&str>) -> Result<Option<String>, TenantRefusal> {
+    let pairs = pairs(query)?;
+    let labels = pairs
+        .iter()
+        .find(|(k, _)| k == "labels")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if let Ok(Value::Object(object)) = json::parse(labels.as_bytes()) {
+        if object.members.iter().any(|(k, _)| k == LABEL) {
+            return Ok(None);
+        }
+    }
+    build(query, "", None).map(Some)
+}
+
 /// A commit's query: the container by its full ID, and a last change that
 /// labels the image for the tenant (changes apply in order, so it wins).
 pub fn commit(query: Option<&str>, container: &str, tenant: &str) -> Result<String, TenantRefusal> {
@@ -335,6 +353,30 @@ mod tests {
             None,
         );
         assert!(matches!(forged, Err(TenantRefusal::ForgedLabel { .. })));
+    }
+
+    #[test]
+    fn an_unconfined_build_is_marked_as_no_tenants_unless_it_names_one() {
+        let q = mark_build(Some("t=x")).unwrap().unwrap();
+        let pairs = build_query::parse(&q).unwrap();
+        assert_eq!(pairs[1].1, r#"{"dockgate.tenant":""}"#);
+        let named = "labels=%7B%22dockgate.tenant%22%3A%22a%22%7D";
+        assert_eq!(mark_build(Some(named)).unwrap(), None);
+    }
+
+    #[test]
+    fn conflict_messages_lose_their_ids() {
+        let m = br#"{"message":"Conflict. The container name "/b" is already in use by container "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef". You have to remove it"}"#;
+        let out = String::from_utf8(super::super::conflict_message(m)).unwrap();
+        assert!(out.contains("by container \"(hidden)\""), "{out}");
+        assert!(out.contains("\"/b\""), "{out}");
+        let short = br#"{"message":"unable to delete 0a1b2c3d4e5f (must be forced) - image is being used by stopped container 1234567890ab"}"#;
+        let out = String::from_utf8(super::super::conflict_message(short)).unwrap();
+        assert!(
+            !out.contains("0a1b2c3d4e5f") && !out.contains("1234567890ab"),
+            "{out}"
+        );
+        assert!(out.contains("must be forced"), "{out}");
     }
 
     #[test]

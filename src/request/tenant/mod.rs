@@ -243,6 +243,9 @@ pub struct Plan {
     capture: Option<(usize, usize)>,
     /// The request creates an exec instance in the tenant's container.
     creates_exec: bool,
+    /// The client is confined to `tenant`; `false` for an unconfined
+    /// client's create, which is only marked ([`unconfined`]).
+    confined: bool,
 }
 
 /// How the request is rewritten once every object passed.
@@ -263,15 +266,23 @@ pub struct Edits {
 }
 
 impl Plan {
+    /// Whether the client is confined (not an unconfined client's create,
+    /// which is only marked).
+    pub fn is_confined(&self) -> bool {
+        self.confined
+    }
+
     /// Whether the body must be read for confinement.
     pub fn reads_body(&self) -> bool {
-        matches!(
-            self.scope,
-            Scope::ContainerCreate
-                | Scope::ContainerStart
-                | Scope::NetworkMember
-                | Scope::Creates(_)
-        )
+        self.scope == Scope::ContainerCreate
+            || self.confined
+                && matches!(
+                    self.scope,
+                    Scope::ContainerCreate
+                        | Scope::ContainerStart
+                        | Scope::NetworkMember
+                        | Scope::Creates(_)
+                )
     }
 
     /// Adds the objects the body names.
@@ -279,6 +290,27 @@ impl Plan {
         self.lookups.extend(body::references(self.scope, bytes)?);
         Ok(())
     }
+}
+
+/// For an unconfined client while tenants are in use: a container create or
+/// a build that names no tenant in `dockgate.tenant` gets the label with an
+/// empty value, which is no tenant's. Containers and images inherit their
+/// image's labels, so without it a deploy job running a tenant's image
+/// would hand that tenant the container. Nothing is looked up.
+pub fn unconfined(route: Option<&'static str>) -> Option<Plan> {
+    let scope = match route? {
+        "ContainerCreate" => Scope::ContainerCreate,
+        "ImageBuild" => Scope::Build,
+        _ => return None,
+    };
+    Some(Plan {
+        tenant: Arc::from(""),
+        scope,
+        lookups: Vec::new(),
+        capture: None,
+        creates_exec: false,
+        confined: false,
+    })
 }
 
 /// Plans the confinement of a request to `route` (the canonical route,
@@ -307,6 +339,7 @@ pub fn plan(
         lookups: Vec::new(),
         capture: None,
         creates_exec: name == "ExecCreate",
+        confined: true,
     };
     let pairs = || {
         build_query::parse(query.unwrap_or(""))
@@ -476,6 +509,19 @@ pub fn decide(
     answers: &[Answer],
 ) -> Result<Edits, TenantRefusal> {
     assert_eq!(plan.lookups.len(), answers.len(), "one answer per lookup");
+    if !plan.confined {
+        return Ok(Edits {
+            query: match plan.scope {
+                Scope::Build => filters::mark_build(query)?,
+                _ => None,
+            },
+            body: match plan.scope {
+                Scope::ContainerCreate => body::mark(body)?,
+                _ => None,
+            },
+            ..Edits::default()
+        });
+    }
     let tenant = &plan.tenant;
     let mut edits = Edits::default();
     let mut resolved = Vec::new();
@@ -613,6 +659,33 @@ pub fn filter_data_usage(answer: &[u8], tenant: &str) -> Option<Vec<u8>> {
         items.clear();
     }
     serde_json::to_vec(&value).ok()
+}
+
+/// An Engine conflict message (409) for a confined client, with object IDs
+/// left out: the Engine names the holder of a name or the user of an image
+/// or volume, which may be another tenant's container.
+pub fn conflict_message(answer: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(answer);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 12 {
+            out.push_str("(hidden)");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.into_bytes()
 }
 
 impl fmt::Display for Lookup {
