@@ -80,7 +80,8 @@ fn main() -> ExitCode {
             println!("{client}: {method} {path}\n{explanation}");
             match explanation.verdict {
                 dockgate::cli::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,
-                dockgate::cli::explain::Verdict::Deny { .. } => ExitCode::FAILURE,
+                dockgate::cli::explain::Verdict::Deny { .. }
+                | dockgate::cli::explain::Verdict::WouldDeny { .. } => ExitCode::FAILURE,
             }
         }
         Cli::Pki(cmd) => {

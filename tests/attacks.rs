@@ -33,6 +33,11 @@ policies = ["read"]
 [clients.carol]
 policies = ["ci"]
 
+# Audit mode forwards what its policies refuse, never what cannot be judged.
+[clients.erin]
+policies = ["read"]
+mode = "audit"
+
 [policies.read]
 allow = ["GET /_ping", "GET /containers/json", "GET /events", "GET /fake/**"]
 # The fake Engine's fault routes are not Engine API routes.
@@ -61,7 +66,7 @@ max_handshakes = 512
 max_handshakes_per_address = 512
 "#;
 
-const CLIENTS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+const CLIENTS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 
 fn setup() -> (Pki, FakeEngine, Gateway) {
     let pki = Pki::new(&CLIENTS);
@@ -482,6 +487,27 @@ fn path_tricks_are_refused_before_any_policy() {
             Want::Unparsed(431),
         ),
     ];
+    // Each refused trick again from a client in audit mode: refused all the
+    // same, and nothing reaches the Engine.
+    let audited: Vec<Case> = cases
+        .iter()
+        .filter_map(|c| match c.want {
+            Want::Refused(400, fragments) => Some(case(
+                c.name,
+                "erin",
+                c.request.clone(),
+                refused(400, fragments),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        audited.len() >= 10,
+        "every refused trick again: {}",
+        audited.len()
+    );
+    let mut cases = cases;
+    cases.extend(audited);
     run(&pki, &engine, &gateway, cases);
 }
 

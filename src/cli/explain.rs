@@ -21,8 +21,19 @@ pub struct Explanation {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Allow { policy: String, rule: String },
-    Deny { status: u16, reason: String },
+    Allow {
+        policy: String,
+        rule: String,
+    },
+    Deny {
+        status: u16,
+        reason: String,
+    },
+    /// A client in audit mode: forwarded, though enforce mode would refuse it.
+    WouldDeny {
+        status: u16,
+        reason: String,
+    },
 }
 
 impl fmt::Display for Explanation {
@@ -35,6 +46,10 @@ impl fmt::Display for Explanation {
                 write!(f, "ALLOW by policy {policy:?}, rule {rule:?}")
             }
             Verdict::Deny { status, reason } => write!(f, "DENY ({status}): {reason}"),
+            Verdict::WouldDeny { status, reason } => write!(
+                f,
+                "FORWARDED in audit mode; enforce mode would DENY ({status}): {reason}"
+            ),
         }
     }
 }
@@ -112,12 +127,19 @@ pub fn explain(
     }
     let mut all = steps(&trail);
     all.extend(steps_after);
-    Explanation {
-        steps: all,
-        verdict: Verdict::Allow {
+    let verdict = match &passed.would_deny {
+        Some(refusal) => Verdict::WouldDeny {
+            status: refusal.status().as_u16(),
+            reason: reason(refusal),
+        },
+        None => Verdict::Allow {
             policy: passed.allowed.policy.name.to_string(),
             rule: passed.allowed.rule.to_string(),
         },
+    };
+    Explanation {
+        steps: all,
+        verdict,
     }
 }
 

@@ -72,6 +72,20 @@ pub struct Client {
     /// How its certificate is recognized: by its CN (the name) unless a
     /// SAN is given, and only with the pinned key if one is.
     pub known_by: KnownBy,
+    pub mode: Mode,
+}
+
+/// What happens to a client's requests its policies would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// They are refused.
+    #[default]
+    Enforce,
+    /// They are forwarded, and their audit line says `would_deny` with the
+    /// refusal they would have had. What dockgate cannot judge (targets,
+    /// headers, bodies the Engine could read differently), identities,
+    /// limits and tenant confinement are enforced all the same.
+    Audit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,12 +535,28 @@ impl Validator<'_> {
                         .ok()
                 }),
             };
+            let mode = match &client.mode {
+                None => Mode::Enforce,
+                Some(m) => match m.get_ref().as_str() {
+                    "enforce" => Mode::Enforce,
+                    "audit" => Mode::Audit,
+                    other => {
+                        self.problem(
+                            &format!("clients.{name}.mode"),
+                            m,
+                            format!("{other:?} is not a mode: \"enforce\" or \"audit\""),
+                        );
+                        Mode::Enforce
+                    }
+                },
+            };
             out.insert(
                 name.clone(),
                 Client {
                     policies: list,
                     tenant,
                     known_by,
+                    mode,
                 },
             );
         }

@@ -138,6 +138,30 @@ pub struct Allowed<'a> {
     pub rule: &'a Rule,
 }
 
+/// What a request no rule allowed is judged with, for a client in audit
+/// mode: a policy without rules or grants, so whatever its body asks of the
+/// host is recorded as well.
+static NOTHING: std::sync::LazyLock<(Policy, Rule)> = std::sync::LazyLock::new(|| {
+    let policy =
+        Policy::compile("(no rule)", Vec::new(), Grants::none()).expect("an empty policy compiles");
+    let rule = Rule {
+        method: None,
+        glob: String::new(),
+        text: "(no rule)".into(),
+    };
+    (policy, rule)
+});
+
+impl Allowed<'static> {
+    /// [`NOTHING`]: no rule allowed the request, and nothing is granted.
+    pub fn nothing() -> Allowed<'static> {
+        Allowed {
+            policy: &NOTHING.0,
+            rule: &NOTHING.1,
+        }
+    }
+}
+
 /// Finds the first policy, in the client's order, with a rule allowing the request.
 pub fn decide<'a>(
     policies: &'a [Arc<Policy>],

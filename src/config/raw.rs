@@ -92,6 +92,8 @@ pub struct RawClient {
     pub san: Option<Spanned<String>>,
     /// The SHA-256 of the one key the client's certificate may have, in hex.
     pub spki_sha256: Option<Spanned<String>>,
+    /// `"enforce"` (the default) or `"audit"`.
+    pub mode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

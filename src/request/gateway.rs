@@ -188,9 +188,17 @@ impl Gateway {
             (None, Some(body)) => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
             (None, None) => unreachable!("a body is either read or streamed"),
         };
-        record.decide(Decision::Allow {
-            policy: Arc::clone(&passed.allowed.policy.name),
-            rule: Arc::clone(passed.allowed.rule.text()),
+        record.decide(match passed.would_deny.take() {
+            // Audit mode: forwarded all the same, and said so.
+            Some(refusal) => Decision::WouldDeny {
+                reason: refusal.reason(),
+                policy: refusal.policy().cloned(),
+                detail: refusal.to_string().into(),
+            },
+            None => Decision::Allow {
+                policy: Arc::clone(&passed.allowed.policy.name),
+                rule: Arc::clone(passed.allowed.rule.text()),
+            },
         });
         let client_upgrade = passed
             .upgrade

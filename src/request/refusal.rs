@@ -147,6 +147,16 @@ impl Refusal {
         }
     }
 
+    /// Whether a client in audit mode gets the request forwarded all the
+    /// same: refusals of what its policies allow. What dockgate cannot
+    /// judge, who the client is, its limits and its tenant never are.
+    pub fn auditable(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NotAllowed { .. } | Refusal::UnknownRoute { .. } | Refusal::Forbidden { .. }
+        )
+    }
+
     /// Whether the Engine was involved (for audit: `decision = allow`).
     pub fn after_forwarding(&self) -> bool {
         matches!(self, Refusal::Upstream(_) | Refusal::UnexpectedUpgrade)

@@ -31,6 +31,8 @@ pub struct Fields<'a> {
     pub policy: &'a str,
     pub rule: &'a str,
     pub reason: &'a str,
+    /// For `would_deny`: the refusal enforce mode would have answered.
+    pub detail: &'a str,
     pub status: u16,
     pub upgraded: bool,
     pub bytes_in: u64,
@@ -81,7 +83,7 @@ fn json(f: &Fields<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}\n");
 }
 
-fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 9] {
+fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 10] {
     [
         ("client", f.client),
         ("tenant", f.tenant),
@@ -92,6 +94,7 @@ fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 9] {
         ("policy", f.policy),
         ("rule", f.rule),
         ("reason", f.reason),
+        ("detail", f.detail),
     ]
 }
 
@@ -239,6 +242,7 @@ mod tests {
             policy: "ci",
             rule: "GET /_ping",
             reason: "",
+            detail: "",
             status: 200,
             upgraded: false,
             bytes_in: 0,
@@ -265,7 +269,7 @@ mod tests {
             out,
             "2026-11-22T23:23:24.530243Z  INFO dockgate::request::audit: request client=\"ci-runner\" \
              tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
-             rule=\"GET /_ping\" reason=\"\" peer=127.0.0.1:40000 status=200 upgraded=false \
+             rule=\"GET /_ping\" reason=\"\" detail=\"\" peer=127.0.0.1:40000 status=200 upgraded=false \
              bytes_in=0 bytes_out=2 duration_ms=1234.567\n"
         );
     }

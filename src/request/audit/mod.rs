@@ -36,6 +36,13 @@ pub enum Decision {
         reason: Reason,
         policy: Option<Arc<str>>,
     },
+    /// A client in audit mode: forwarded, though enforce mode would have
+    /// refused it for `reason` (`detail` says what it would have answered).
+    WouldDeny {
+        reason: Reason,
+        policy: Option<Arc<str>>,
+        detail: Box<str>,
+    },
 }
 
 /// Byte counters shared by the request body, response body and tunnel.
@@ -135,12 +142,27 @@ impl Record {
         if std::mem::replace(&mut self.emitted, true) {
             return;
         }
-        let (decision, policy, rule, reason) = match &self.decision {
-            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, None),
-            Some(Decision::Deny { reason, policy }) => {
-                ("deny", policy.as_deref().unwrap_or(""), "", Some(*reason))
-            }
-            None => ("deny", "", "", Some(Reason::Unjudged)),
+        let (decision, policy, rule, reason, detail) = match &self.decision {
+            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, None, ""),
+            Some(Decision::Deny { reason, policy }) => (
+                "deny",
+                policy.as_deref().unwrap_or(""),
+                "",
+                Some(*reason),
+                "",
+            ),
+            Some(Decision::WouldDeny {
+                reason,
+                policy,
+                detail,
+            }) => (
+                "would_deny",
+                policy.as_deref().unwrap_or(""),
+                "",
+                Some(*reason),
+                &**detail,
+            ),
+            None => ("deny", "", "", Some(Reason::Unjudged), ""),
         };
         let elapsed = self.started.elapsed();
         if let Some(log) = crate::run::logging::audit_output() {
@@ -155,6 +177,7 @@ impl Record {
                 policy,
                 rule,
                 reason: reason.map_or("", Reason::as_str),
+                detail,
                 status: self.status,
                 upgraded: self.upgraded,
                 bytes_in: self.meter.bytes_in.load(Ordering::Relaxed),

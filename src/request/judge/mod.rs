@@ -69,6 +69,11 @@ pub struct Passed<'c> {
     /// The body inspection still to do: [`body`] must be called with the
     /// complete body before forwarding.
     pub reads_body: Option<Endpoint>,
+    /// For a client in audit mode: the first refusal enforce mode would
+    /// have answered; the request is forwarded and audited as `would_deny`.
+    pub would_deny: Option<Refusal>,
+    /// The client is in audit mode.
+    pub audit: bool,
     /// The confinement still to do, for a client confined to a tenant:
     /// [`body`] (when [`Plan::reads_body`]), then [`confine`] with the
     /// Engine's answer for each object the request names.
@@ -119,6 +124,8 @@ pub fn head<'c>(
             client: name.to_owned(),
         })?;
     let policies = &configured.policies;
+    let audit = configured.mode == crate::config::Mode::Audit;
+    let mut would_deny = None;
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
@@ -132,17 +139,23 @@ pub fn head<'c>(
             decided |= rule.is_some();
         }
     }
-    let allowed =
-        policy::decide(policies, method, &target.route).ok_or_else(|| Refusal::NotAllowed {
-            client: name.to_owned(),
-            method: method.to_string(),
-            path: request.uri.path().to_owned(),
-            policies: policies
-                .iter()
-                .map(|p| &*p.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+    let allowed = match policy::decide(policies, method, &target.route) {
+        Some(allowed) => allowed,
+        None => {
+            let refusal = Refusal::NotAllowed {
+                client: name.to_owned(),
+                method: method.to_string(),
+                path: request.uri.path().to_owned(),
+                policies: policies
+                    .iter()
+                    .map(|p| &*p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            soften(audit, refusal, &mut would_deny, trail)?;
+            Allowed::nothing()
+        }
+    };
     let grants = &allowed.policy.grants;
 
     let route = route::find(method, &target.route);
@@ -170,21 +183,28 @@ pub fn head<'c>(
                     target.route
                 )
             };
-            return Err(Refusal::UnknownRoute {
-                client: name.to_owned(),
-                method: method.to_string(),
-                path: request.uri.path().to_owned(),
-                what,
-                policy: std::sync::Arc::clone(&allowed.policy.name),
-            });
+            soften(
+                audit,
+                Refusal::UnknownRoute {
+                    client: name.to_owned(),
+                    method: method.to_string(),
+                    path: request.uri.path().to_owned(),
+                    what,
+                    policy: std::sync::Arc::clone(&allowed.policy.name),
+                },
+                &mut would_deny,
+                trail,
+            )?;
+            None
         }
     };
     let reads_body = match inspect {
         Some(endpoint) if endpoint.reads_body() => {
             // The query is the head's: judge it now, the body once it is read.
             if endpoint == Endpoint::ContainerStart {
-                inspect::judge(endpoint, request.uri.query(), &[], grants)
-                    .map_err(|r| refusal_for(r, forbidden))?;
+                if let Err(r) = inspect::judge(endpoint, request.uri.query(), &[], grants) {
+                    soften(audit, refusal_for(r, forbidden), &mut would_deny, trail)?;
+                }
             }
             trail.note(|| Step::BodyToInspect {
                 endpoint,
@@ -193,8 +213,10 @@ pub fn head<'c>(
             Some(endpoint)
         }
         Some(endpoint) => {
-            inspect::judge(endpoint, request.uri.query(), &[], grants)
-                .map_err(|r| refusal_for(r, forbidden))?;
+            match inspect::judge(endpoint, request.uri.query(), &[], grants) {
+                Ok(()) => {}
+                Err(r) => soften(audit, refusal_for(r, forbidden), &mut would_deny, trail)?,
+            }
             trail.note(|| Step::Inspected {
                 endpoint,
                 policy: allowed.policy.name.to_string(),
@@ -241,6 +263,8 @@ pub fn head<'c>(
         allowed,
         upgrade,
         reads_body,
+        would_deny,
+        audit,
         tenancy,
     })
 }
@@ -328,17 +352,42 @@ pub fn body(
         policy: std::sync::Arc::clone(&passed.allowed.policy.name),
         refusal: Box::new(refusal),
     };
-    inspect::judge(
+    if let Err(r) = inspect::judge(
         endpoint,
         request.uri.query(),
         bytes,
         &passed.allowed.policy.grants,
-    )
-    .map_err(|r| refusal_for(r, forbidden))?;
+    ) {
+        soften(
+            passed.audit,
+            refusal_for(r, forbidden),
+            &mut passed.would_deny,
+            trail,
+        )?;
+    }
     trail.note(|| Step::Inspected {
         endpoint,
         policy: passed.allowed.policy.name.to_string(),
     });
+    Ok(())
+}
+
+/// In audit mode a refusal of what the policies allow is noted (the first
+/// one is what enforce mode would have answered) and the judgement goes on;
+/// every other refusal stands.
+fn soften(
+    audit: bool,
+    refusal: Refusal,
+    would_deny: &mut Option<Refusal>,
+    trail: &mut Trail,
+) -> Result<(), Refusal> {
+    if !(audit && refusal.auditable()) {
+        return Err(refusal);
+    }
+    trail.note(|| Step::WouldDeny {
+        refusal: refusal.to_string(),
+    });
+    would_deny.get_or_insert(refusal);
     Ok(())
 }
 

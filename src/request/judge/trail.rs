@@ -44,6 +44,9 @@ pub enum Step {
         scope: String,
         lookups: Vec<String>,
     },
+    /// The client is in audit mode: enforce mode would refuse this; the
+    /// judgement goes on, and the request will be forwarded.
+    WouldDeny { refusal: String },
     /// Every object was the tenant's; the request is rewritten so the
     /// Engine acts on exactly those.
     Confined {
@@ -161,6 +164,10 @@ impl fmt::Display for Step {
                 f,
                 "confined to tenant {tenant:?} ({scope}): the Engine is asked about {}; each must carry the label dockgate.tenant={tenant}",
                 lookups.join(", ")
+            ),
+            Step::WouldDeny { refusal } => write!(
+                f,
+                "audit mode: enforce mode would refuse it ({refusal}); it is forwarded and logged as would_deny"
             ),
             Step::Confined {
                 tenant,
