@@ -143,7 +143,7 @@ pub fn bundled(r: &BundleReport) {
 pub fn revoked(r: &RevokeReport) {
     println!("revoked {} (serial {})", r.name, r.serial);
     println!(
-        "wrote {} (CRL number {}); reload the gateway to apply it",
+        "wrote {} (CRL number {}); a gateway using it reloads it within seconds and closes the client's connections (a copy elsewhere needs copying)",
         r.crl.display(),
         r.crl_number
     );
