@@ -166,21 +166,34 @@ fn endpoint_links(
             ))),
         };
     };
-    if let Some(i) = member(endpoint, "Links")? {
-        let Value::Array(items) = &mut endpoint.members[i].1 else {
-            return Err(unreadable(format!("{field} is not an array")));
+    containers(endpoint, "Links", field, Form::Link, visit)
+}
+
+/// Visits each container named in the string list `name` of `object`
+/// (`field` names it in messages).
+fn containers(
+    object: &mut Object,
+    name: &str,
+    field: &'static str,
+    form: Form,
+    visit: &mut dyn FnMut(Slot<'_>) -> Result<(), TenantRefusal>,
+) -> Result<(), TenantRefusal> {
+    let Some(i) = member(object, name)? else {
+        return Ok(());
+    };
+    let Value::Array(items) = &mut object.members[i].1 else {
+        return Err(unreadable(format!("{field} is not an array")));
+    };
+    for item in items {
+        let Value::String(text) = item else {
+            return Err(unreadable(format!("{field} holds a non-string")));
         };
-        for item in items {
-            let Value::String(text) = item else {
-                return Err(unreadable(format!("{field} holds a non-string")));
-            };
-            visit(Slot {
-                kind: Kind::Container,
-                field,
-                text,
-                form: Form::Link,
-            })?;
-        }
+        visit(Slot {
+            kind: Kind::Container,
+            field,
+            text,
+            form,
+        })?;
     }
     Ok(())
 }
@@ -315,22 +328,7 @@ fn walk_host(
         ("Links", "Links", "HostConfig.Links", Form::Link),
     ];
     for (name, top_name, nested_name, form) in lists {
-        if let Some(i) = member(host, name)? {
-            let Value::Array(items) = &mut host.members[i].1 else {
-                return Err(unreadable(format!("{prefix}{name} is not an array")));
-            };
-            for item in items {
-                let Value::String(text) = item else {
-                    return Err(unreadable(format!("{prefix}{name} holds a non-string")));
-                };
-                visit(Slot {
-                    kind: Kind::Container,
-                    field: name_of(top_name, nested_name),
-                    text,
-                    form,
-                })?;
-            }
-        }
+        containers(host, name, name_of(top_name, nested_name), form, visit)?;
     }
     // A named volume in `Binds` that is missing is created with this driver.
     let volume_driver = match member(host, "VolumeDriver")? {
