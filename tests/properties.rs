@@ -365,6 +365,15 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         "Runtime",
         "NetworkingConfig",
         "EndpointsConfig",
+        "VolumesFrom",
+        "Links",
+        "PidMode",
+        "Labels",
+        "Container",
+        "EndpointConfig",
+        "Name",
+        "VolumeOptions",
+        "dockgate.tenant",
     ]);
     let scalar = prop::sample::select(vec![
         "true",
@@ -383,6 +392,9 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         "{}",
         "[]",
         "\"ALL\"",
+        "\"container:web\"",
+        "[\"/db:ro\",\"web:alias\"]",
+        "\"team-b\"",
     ]);
     let leaf = (key.clone(), scalar).prop_map(|(k, v)| format!("\"{k}\":{v}"));
     let object = leaf.prop_recursive(3, 16, 4, move |inner| {
@@ -431,6 +443,38 @@ proptest! {
         if let Ok(rule) = Rule::parse(&rule) {
             if let Ok(policy) = Policy::compile("fuzz", vec![rule], Grants::none()) {
                 let _ = policy.first_match(&method, &route);
+            }
+        }
+    }
+
+    /// Arbitrary bodies never panic the tenant's body walker, and a body it
+    /// rewrites is JSON the Engine can read.
+    #[test]
+    fn the_tenant_body_walker_never_panics_and_writes_json(body in body()) {
+        use dockgate::request::tenant::{self, Answer};
+        let tenant: std::sync::Arc<str> = "t".into();
+        let routes = [
+            ("ContainerCreate", "/containers/create", 0..0),
+            ("ContainerStart", "/containers/x/start", 12..13),
+            ("NetworkConnect", "/networks/n/connect", 10..11),
+            ("VolumeCreate", "/volumes/create", 0..0),
+            ("NetworkCreate", "/networks/create", 0..0),
+        ];
+        for (name, route, captured) in routes {
+            let found = Some((name, &route[captured]));
+            let Ok(mut plan) = tenant::plan(&tenant, found, route, None) else { continue };
+            if plan.add_body(&body).is_err() {
+                continue;
+            }
+            let answers: Vec<_> = plan
+                .lookups
+                .iter()
+                .map(|_| Answer::Found { id: "0".repeat(64), tenant: Some("t".into()) })
+                .collect();
+            if let Ok(edits) = tenant::decide(&plan, route, None, &body, &answers) {
+                if let Some(edited) = edits.body {
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&edited).is_ok(), "{}", String::from_utf8_lossy(&edited));
+                }
             }
         }
     }
