@@ -816,6 +816,9 @@ fn the_audit_line_names_the_tenant_and_why_a_request_was_refused() {
     };
     assert_eq!(get("/containers/owned-by-team-b--x/json"), 404);
     assert_eq!(get("/containers/owned-by-team-a--y/json"), 200);
+    // The fake Engine's answer about this one names no ID: the question
+    // failed, and the line says so.
+    assert_eq!(get("/containers/unanswerable/json"), 502);
     let line = |path: &str| {
         served
             .log()
@@ -836,6 +839,14 @@ fn the_audit_line_names_the_tenant_and_why_a_request_was_refused() {
     ] {
         assert!(refused.contains(field), "{field} in {refused}");
     }
+    support::eventually("the failed question's line", || {
+        line("unanswerable").is_some()
+    });
+    let failed = line("unanswerable").unwrap();
+    assert!(
+        failed.contains(r#"decision="deny""#) && failed.contains(r#"reason="upstream_error""#),
+        "{failed}"
+    );
     let allowed = line("owned-by-team-a--y").unwrap();
     assert!(allowed.contains(r#"tenant="team-a""#) && allowed.contains(r#"decision="allow""#));
 }

@@ -163,7 +163,18 @@ impl Gateway {
                 timeout: limits.request_header_timeout,
                 exec_owners: &self.shared.exec_owners,
             };
-            let edits = confine(&asker, &passed, plan, name, head, judged.as_deref()).await?;
+            let edits = confine(&asker, &passed, plan, name, head, judged.as_deref())
+                .await
+                .inspect_err(|refusal| {
+                    // The Engine failed a question before anything was
+                    // decided: the request was refused for it.
+                    if refusal.after_forwarding() {
+                        record.decide(Decision::Deny {
+                            reason: refusal.reason(),
+                            policy: None,
+                        });
+                    }
+                })?;
             if edits.route.is_some() || edits.query.is_some() {
                 parts.uri = rewritten_target(&passed.target, &parts.uri, &edits)?;
             }
