@@ -344,7 +344,9 @@ pub fn body(
     bytes: &[u8],
     trail: &mut Trail,
 ) -> Result<(), Refusal> {
-    if let Some(plan) = passed.tenancy.as_mut().filter(|p| p.reads_body()) {
+    // An unconfined client's create is only marked: it names nothing to look up.
+    let confined = |p: &&mut Plan| p.reads_body() && p.is_confined();
+    if let Some(plan) = passed.tenancy.as_mut().filter(confined) {
         let refuse = tenant_refusal(plan, client, request);
         let before = plan.lookups.len();
         plan.add_body(bytes).map_err(refuse)?;
