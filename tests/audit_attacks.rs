@@ -240,3 +240,38 @@ fn an_unconfined_build_is_marked_unless_its_first_labels_name_a_tenant() {
         assert_eq!(engine.request_count(), before, "nothing reached the Engine");
     }
 }
+
+#[test]
+fn an_unconfined_create_asks_the_engine_nothing() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["deployer"]);
+    let gateway = Gateway::start(&pki, engine.path(), CONFIG);
+    // Objects a confined client's create would have looked up.
+    let body = r#"{"Image":"x","HostConfig":{"Binds":["data:/data"],"VolumesFrom":["other"],"NetworkMode":"container:other"},"NetworkingConfig":{"EndpointsConfig":{"backend":{}}}}"#;
+    let before = engine.request_count();
+    let (status, answer) = gateway_request(
+        &gateway,
+        &pki,
+        "deployer",
+        "POST",
+        "/containers/create",
+        body,
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(engine.request_count(), before, "nothing reached the Engine");
+    let body = r#"{"Image":"x","HostConfig":{"Binds":["data:/data"]},"NetworkingConfig":{"EndpointsConfig":{"backend":{}}}}"#;
+    let (status, answer) = gateway_request(
+        &gateway,
+        &pki,
+        "deployer",
+        "POST",
+        "/containers/create",
+        body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let reached: Vec<_> = engine.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert_eq!(reached, ["POST /containers/create"], "only the create");
+}
