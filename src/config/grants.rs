@@ -189,6 +189,10 @@ pub struct Grants {
     pub(crate) swarm: bool,
     pub(crate) checkpoints: bool,
     pub(crate) unknown_routes: bool,
+    /// Never from configuration: every value passes and fields dockgate does
+    /// not know are passed over, so that the inspector reads a request to its
+    /// end ([`Grants::reading_past`]).
+    pub(crate) read_past: bool,
 }
 
 /// Capability names as the Engine normalises them: upper case, without the `CAP_` prefix.
@@ -283,12 +287,24 @@ impl Grants {
             swarm: raw.swarm,
             checkpoints: raw.checkpoints,
             unknown_routes: raw.unknown_routes,
+            read_past: false,
         })
     }
 
     /// Whether requests to routes the route table does not know may pass.
     pub fn unknown_routes(&self) -> bool {
         self.unknown_routes
+    }
+
+    /// Every grant, and past what no grant allows: the inspector reads on
+    /// where it would stop at a refusal, and refuses only what it cannot
+    /// judge. Audit mode forwards a refused request only if this passes.
+    pub fn reading_past() -> &'static Grants {
+        static GRANTS: std::sync::OnceLock<Grants> = std::sync::OnceLock::new();
+        GRANTS.get_or_init(|| Grants {
+            read_past: true,
+            ..Grants::compile(&RawGrants::everything()).expect("every grant compiles")
+        })
     }
 
     /// Nothing granted: the default for a policy without a `grants` table.
@@ -335,6 +351,7 @@ impl Grants {
             swarm: any(|g| g.swarm),
             checkpoints: any(|g| g.checkpoints),
             unknown_routes: any(|g| g.unknown_routes),
+            read_past: any(|g| g.read_past),
         }
     }
 

@@ -16,10 +16,9 @@ pub fn judge(query: Option<&str>, grants: &Grants) -> Result<(), Refusal> {
         return Ok(());
     };
     let pairs = parse(query)?;
-    if let Some((key, _)) = pairs
-        .iter()
-        .find(|(key, value)| !value.is_empty() && !KNOWN.contains(&key.as_str()))
-    {
+    if let Some((key, _)) = pairs.iter().find(|(key, value)| {
+        !grants.read_past && !value.is_empty() && !KNOWN.contains(&key.as_str())
+    }) {
         return Err(Refusal::unknown_field(
             format!("query parameter {key:?}"),
             "an empty value",

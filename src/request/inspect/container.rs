@@ -18,7 +18,11 @@ pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
         return Err(Refusal::ambiguous("container create needs a JSON body"));
     }
     let value = json::parse(body)?;
-    super::schema::check_known(super::schema::Shape::ContainerCreate, &value)?;
+    super::schema::check_shape(
+        super::schema::Shape::ContainerCreate,
+        &value,
+        grants.read_past,
+    )?;
     judge_wrapper(value.as_object("the create body")?, grants)
 }
 
@@ -56,7 +60,11 @@ pub fn judge_start(query: Option<&str>, body: &[u8], grants: &Grants) -> Result<
         return Ok(());
     }
     let value = json::parse(body)?;
-    super::schema::check_known(super::schema::Shape::ContainerStart, &value)?;
+    super::schema::check_shape(
+        super::schema::Shape::ContainerStart,
+        &value,
+        grants.read_past,
+    )?;
     match value {
         Value::Null => Ok(()),
         value => judge_wrapper(value.as_object("the start body")?, grants),
@@ -66,14 +74,18 @@ pub fn judge_start(query: Option<&str>, body: &[u8], grants: &Grants) -> Result<
 /// `POST /containers/{id}/update`: an UpdateConfig embeds Resources.
 pub fn judge_update(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
-    super::schema::check_known(super::schema::Shape::ContainerUpdate, &value)?;
+    super::schema::check_shape(
+        super::schema::Shape::ContainerUpdate,
+        &value,
+        grants.read_past,
+    )?;
     judge_resources(value.as_object("the update body")?, "", grants)
 }
 
 /// `POST /containers/{id}/exec`.
 pub fn judge_exec(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
-    super::schema::check_known(super::schema::Shape::ExecCreate, &value)?;
+    super::schema::check_shape(super::schema::Shape::ExecCreate, &value, grants.read_past)?;
     let config = value.as_object("the exec body")?;
     if let Some(v) = config.field("Privileged", "Privileged")? {
         if v.as_bool("Privileged")? && !grants.privileged {
@@ -204,7 +216,7 @@ fn judge_host_config(config: &Object, prefix: &str, grants: &Grants) -> Result<(
     if let Some(v) = get("Runtime")? {
         let runtime = v.as_str(&path("Runtime"))?;
         let default = runtime.is_empty() || runtime == "runc";
-        if !default && !grants.runtimes.iter().any(|r| r == runtime) {
+        if !default && !grants.read_past && !grants.runtimes.iter().any(|r| r == runtime) {
             return Err(Refusal::forbidden(
                 format!("{} ({runtime})", path("Runtime")),
                 format!("runtimes including {runtime:?}"),

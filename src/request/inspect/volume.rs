@@ -81,7 +81,7 @@ const PATH_OPTIONS: &[(&str, PathUse)] = &[
 /// `POST /volumes/create`.
 pub fn judge_create(body: &[u8], grants: &Grants) -> Result<(), Refusal> {
     let value = json::parse(body)?;
-    super::schema::check_known(super::schema::Shape::VolumeCreate, &value)?;
+    super::schema::check_shape(super::schema::Shape::VolumeCreate, &value, grants.read_past)?;
     let config = value.as_object("the volume create body")?;
     // A cluster volume is a swarm CSI volume, mounted on whichever nodes the cluster picks.
     if let Some(spec) = config.field("ClusterVolumeSpec", "ClusterVolumeSpec")? {

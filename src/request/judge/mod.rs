@@ -27,6 +27,7 @@ mod trail;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Uri};
 
+use crate::config::grants::Grants;
 use crate::config::policy::{self, Allowed};
 use crate::config::Config;
 use crate::request::headers;
@@ -203,7 +204,13 @@ pub fn head<'c>(
             // The query is the head's: judge it now, the body once it is read.
             if endpoint == Endpoint::ContainerStart {
                 if let Err(r) = inspect::judge(endpoint, request.uri.query(), &[], grants) {
-                    soften(audit, refusal_for(r, forbidden), &mut would_deny, trail)?;
+                    let refusal = read_past(audit, endpoint, request.uri.query(), &[], r);
+                    soften(
+                        audit,
+                        refusal_for(refusal, forbidden),
+                        &mut would_deny,
+                        trail,
+                    )?;
                 }
             }
             trail.note(|| Step::BodyToInspect {
@@ -215,7 +222,15 @@ pub fn head<'c>(
         Some(endpoint) => {
             match inspect::judge(endpoint, request.uri.query(), &[], grants) {
                 Ok(()) => {}
-                Err(r) => soften(audit, refusal_for(r, forbidden), &mut would_deny, trail)?,
+                Err(r) => {
+                    let refusal = read_past(audit, endpoint, request.uri.query(), &[], r);
+                    soften(
+                        audit,
+                        refusal_for(refusal, forbidden),
+                        &mut would_deny,
+                        trail,
+                    )?;
+                }
             }
             trail.note(|| Step::Inspected {
                 endpoint,
@@ -329,7 +344,9 @@ pub fn body(
     bytes: &[u8],
     trail: &mut Trail,
 ) -> Result<(), Refusal> {
-    if let Some(plan) = passed.tenancy.as_mut().filter(|p| p.reads_body()) {
+    // An unconfined client's create is only marked: it names nothing to look up.
+    let confined = |p: &&mut Plan| p.reads_body() && p.is_confined();
+    if let Some(plan) = passed.tenancy.as_mut().filter(confined) {
         let refuse = tenant_refusal(plan, client, request);
         let before = plan.lookups.len();
         plan.add_body(bytes).map_err(refuse)?;
@@ -358,9 +375,10 @@ pub fn body(
         bytes,
         &passed.allowed.policy.grants,
     ) {
+        let refusal = read_past(passed.audit, endpoint, request.uri.query(), bytes, r);
         soften(
             passed.audit,
-            refusal_for(r, forbidden),
+            refusal_for(refusal, forbidden),
             &mut passed.would_deny,
             trail,
         )?;
@@ -389,6 +407,31 @@ fn soften(
     });
     would_deny.get_or_insert(refusal);
     Ok(())
+}
+
+/// In audit mode, an inspector refusal of what a grant could allow is
+/// softened only if the rest of the request can be judged too: the
+/// inspector stops at its first refusal, and an ambiguity after it would
+/// otherwise reach the Engine. The request is read again with every grant
+/// and past unknown fields; anything that reading still refuses stands as
+/// a request that cannot be judged.
+fn read_past(
+    audit: bool,
+    endpoint: Endpoint,
+    query: Option<&str>,
+    body: &[u8],
+    refusal: inspect::Refusal,
+) -> inspect::Refusal {
+    if !audit || matches!(refusal, inspect::Refusal::Ambiguous(_)) {
+        return refusal;
+    }
+    match inspect::judge(endpoint, query, body, Grants::reading_past()) {
+        Ok(()) => refusal,
+        Err(ambiguous @ inspect::Refusal::Ambiguous(_)) => ambiguous,
+        Err(other) => inspect::Refusal::ambiguous(format!(
+            "{refusal}, and past it {other}, which no grant allows"
+        )),
+    }
 }
 
 /// An inspector verdict as the request path's refusal.

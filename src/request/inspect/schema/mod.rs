@@ -75,27 +75,35 @@ impl Shape {
 /// Refuses `value` if it has a member that is not a known field of `shape` (at any depth) and
 /// is not a zero value, or a known field of a JSON type Go would not decode into it.
 pub fn check_known(shape: Shape, value: &Value) -> Result<(), Refusal> {
-    check(&Ty::Struct(shape.root()), value, "")
+    check_shape(shape, value, false)
 }
 
-fn check(ty: &Ty, value: &Value, path: &str) -> Result<(), Refusal> {
+/// As [`check_known`], or, with `read_past`, passing over members that are no
+/// known field so that every known one is still checked.
+pub fn check_shape(shape: Shape, value: &Value, read_past: bool) -> Result<(), Refusal> {
+    check(&Ty::Struct(shape.root()), value, "", read_past)
+}
+
+fn check(ty: &Ty, value: &Value, path: &str, past: bool) -> Result<(), Refusal> {
     match (ty, value) {
         (_, Value::Null)
         | (Ty::Str, Value::String(_))
         | (Ty::Bool, Value::Bool(_))
         | (Ty::Num, Value::Number(_))
         | (Ty::StrSlice, Value::String(_)) => Ok(()),
-        (Ty::StrSlice, Value::Array(items)) => each(&Ty::Str, items, path),
-        (Ty::Array(item), Value::Array(items)) => each(item, items, path),
+        (Ty::StrSlice, Value::Array(items)) => each(&Ty::Str, items, path, past),
+        (Ty::Array(item), Value::Array(items)) => each(item, items, path, past),
         (Ty::Map(item), Value::Object(map)) => {
             for (key, member) in &map.members {
-                check(item, member, &join(path, key))?;
+                check(item, member, &join(path, key), past)?;
             }
             Ok(())
         }
-        (Ty::Struct(parts), Value::Object(object)) => check_struct(parts, object, path),
-        (Ty::LxcConf, Value::Array(items)) => each(&Ty::Struct(fields::KEY_VALUE), items, path),
-        (Ty::LxcConf, Value::Object(_)) => check(&Ty::Map(&Ty::Str), value, path),
+        (Ty::Struct(parts), Value::Object(object)) => check_struct(parts, object, path, past),
+        (Ty::LxcConf, Value::Array(items)) => {
+            each(&Ty::Struct(fields::KEY_VALUE), items, path, past)
+        }
+        (Ty::LxcConf, Value::Object(_)) => check(&Ty::Map(&Ty::Str), value, path, past),
         (ty, value) => Err(Refusal::ambiguous(format!(
             "{} must be {}, not {}",
             name(path),
@@ -105,19 +113,19 @@ fn check(ty: &Ty, value: &Value, path: &str) -> Result<(), Refusal> {
     }
 }
 
-fn each(ty: &Ty, items: &[Value], path: &str) -> Result<(), Refusal> {
+fn each(ty: &Ty, items: &[Value], path: &str, past: bool) -> Result<(), Refusal> {
     for (i, item) in items.iter().enumerate() {
-        check(ty, item, &format!("{path}[{i}]"))?;
+        check(ty, item, &format!("{path}[{i}]"), past)?;
     }
     Ok(())
 }
 
-fn check_struct(parts: Struct, object: &Object, path: &str) -> Result<(), Refusal> {
+fn check_struct(parts: Struct, object: &Object, path: &str, past: bool) -> Result<(), Refusal> {
     for (key, member) in &object.members {
         let path = join(path, key);
         match lookup(parts, key) {
-            Some(field) => check(&field.ty, member, &path)?,
-            None if member.is_zero() => {}
+            Some(field) => check(&field.ty, member, &path, past)?,
+            None if past || member.is_zero() => {}
             None => return Err(Refusal::unknown_field(path, ZERO)),
         }
     }
