@@ -57,7 +57,7 @@ pub enum Refusal {
         what: String,
         policy: Arc<str>,
     },
-    #[error("dockgate: client {client:?} (tenant {tenant:?}) may not {method} {path}: {refusal}")]
+    #[error("dockgate: client {client:?}{} may not {method} {path}: {refusal}", tenant_note(.tenant))]
     Tenant {
         client: String,
         tenant: Arc<str>,
@@ -77,6 +77,15 @@ pub enum Refusal {
     UnexpectedUpgrade,
     #[error("dockgate: this gateway audits every request and its audit log cannot take more lines now (the log output has stopped draining); try again later")]
     AuditUnavailable,
+}
+
+/// ` (tenant "NAME")`, or nothing for an unconfined client's create.
+fn tenant_note(tenant: &str) -> String {
+    if tenant.is_empty() {
+        String::new()
+    } else {
+        format!(" (tenant {tenant:?})")
+    }
 }
 
 impl Refusal {
