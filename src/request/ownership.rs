@@ -14,11 +14,53 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
-use serde_json::Value;
+use serde::Deserialize;
 use tokio_util::task::TaskTracker;
 
 use crate::request::tenant::{Answer, ExecOwners, Kind, Lookup, LABEL};
 use crate::request::upstream::{EngineLink, Upstream, UpstreamError};
+
+/// The fields of an inspect (or create) answer the questions read, by the
+/// Engine's exact names; the rest of the answer is passed over unkept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Inspected {
+    /// Containers, images, networks.
+    #[serde(rename = "Id")]
+    id: Option<String>,
+    /// Exec instances.
+    #[serde(rename = "ID")]
+    exec_id: Option<String>,
+    /// Volumes, whose name is their ID.
+    #[serde(rename = "Name")]
+    name: Option<String>,
+    /// An exec instance's container.
+    #[serde(rename = "ContainerID")]
+    container_id: Option<String>,
+    /// Volumes and networks.
+    #[serde(rename = "Labels")]
+    labels: Option<Labels>,
+    /// Containers and images keep their labels in their config.
+    #[serde(rename = "Config")]
+    config: Option<Config>,
+    /// An error answer's text.
+    message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Config {
+    #[serde(rename = "Labels")]
+    labels: Option<Labels>,
+}
+
+/// Of a label map, only the tenant's label.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Labels {
+    #[serde(rename = "dockgate.tenant")]
+    tenant: Option<String>,
+}
 
 /// The largest inspect answer read; a container's is a few kilobytes.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
@@ -80,33 +122,21 @@ impl Asker<'_> {
                 message_of(&body)
             )));
         }
-        let text = |v: &Value| v.as_str().map(str::to_owned);
-        let label = |labels: &Value| labels.get(LABEL).and_then(text);
+        let tenant = |labels: Option<Labels>| labels.and_then(|l| l.tenant);
         let found = match kind {
-            Kind::Container | Kind::Image => (body.get("Id").and_then(text), {
-                body.get("Config")
-                    .and_then(|c| c.get("Labels"))
-                    .and_then(label)
-            }),
-            Kind::Network => (
-                body.get("Id").and_then(text),
-                body.get("Labels").and_then(label),
-            ),
-            Kind::Volume => (
-                body.get("Name").and_then(text),
-                body.get("Labels").and_then(label),
-            ),
+            Kind::Container | Kind::Image => (body.id, tenant(body.config.and_then(|c| c.labels))),
+            Kind::Network => (body.id, tenant(body.labels)),
+            Kind::Volume => (body.name, tenant(body.labels)),
             Kind::Exec => {
                 // An exec instance is its container's.
                 let container = body
-                    .get("ContainerID")
-                    .and_then(text)
+                    .container_id
                     .ok_or_else(|| self.failed("an exec inspect without ContainerID".into()))?;
                 let owner = match Box::pin(self.answer(Kind::Container, &container)).await? {
                     Answer::Found { tenant, .. } => tenant,
                     Answer::Missing { .. } => None,
                 };
-                (body.get("ID").and_then(text), owner)
+                (body.exec_id, owner)
             }
         };
         match found {
@@ -145,14 +175,10 @@ impl Asker<'_> {
                 message_of(&answer)
             )));
         }
-        Ok(answer
-            .get("Labels")
-            .and_then(|l| l.get(LABEL))
-            .and_then(Value::as_str)
-            == Some(tenant))
+        Ok(answer.labels.and_then(|l| l.tenant).as_deref() == Some(tenant))
     }
 
-    async fn get(&self, path: &str) -> Result<(StatusCode, Value), UpstreamError> {
+    async fn get(&self, path: &str) -> Result<(StatusCode, Inspected), UpstreamError> {
         self.request(Method::GET, path, Bytes::new()).await
     }
 
@@ -161,7 +187,7 @@ impl Asker<'_> {
         method: Method,
         path: &str,
         body: Bytes,
-    ) -> Result<(StatusCode, Value), UpstreamError> {
+    ) -> Result<(StatusCode, Inspected), UpstreamError> {
         let has_body = !body.is_empty();
         let body = if has_body {
             Full::new(body)
@@ -191,7 +217,9 @@ impl Asker<'_> {
                 .to_bytes();
             Ok((
                 status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                // An answer that is not what the Engine sends names no ID
+                // and no tenant: the question fails, or finds no owner.
+                serde_json::from_slice(&bytes).unwrap_or_default(),
             ))
         };
         tokio::time::timeout(self.timeout, exchange)
@@ -227,11 +255,8 @@ fn inspect_path(kind: Kind, reference: &str) -> String {
     }
 }
 
-fn message_of(body: &Value) -> String {
-    body.get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
+fn message_of(body: &Inspected) -> String {
+    body.message.clone().unwrap_or_default()
 }
 
 /// A name no object has yet: random enough that no client guesses it.
@@ -244,4 +269,38 @@ fn rand_u64() -> u64 {
             .map_or(0, |d| d.as_nanos() as u64),
     );
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_label_is_read_where_each_kind_keeps_it() {
+        let container: Inspected = serde_json::from_str(&format!(
+            r#"{{"Id":"c1","Name":"/web","HostConfig":{{"Binds":null}},"Config":{{"Env":["A=1"],"Labels":{{"x":"y","{LABEL}":"team-a"}}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(container.id.as_deref(), Some("c1"));
+        assert_eq!(
+            container
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|l| l.tenant),
+            Some("team-a".to_owned())
+        );
+        let volume: Inspected =
+            serde_json::from_str(r#"{"Name":"v","Labels":null,"Driver":"local"}"#).unwrap();
+        assert_eq!(volume.name.as_deref(), Some("v"));
+        assert!(volume.labels.is_none());
+        let exec: Inspected =
+            serde_json::from_str(r#"{"ID":"e","ContainerID":"c","Running":false}"#).unwrap();
+        assert_eq!(
+            (exec.exec_id.as_deref(), exec.container_id.as_deref()),
+            (Some("e"), Some("c"))
+        );
+        let missing: Inspected =
+            serde_json::from_str(r#"{"message":"No such container: x"}"#).unwrap();
+        assert_eq!(message_of(&missing), "No such container: x");
+    }
 }
