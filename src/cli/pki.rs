@@ -20,7 +20,7 @@ pub enum PkiCommand {
     /// With --intermediate, a root CA (root-ca.pem, root-ca-key.pem) signs
     /// the CA, and every later command signs with the CA alone: move
     /// root-ca-key.pem offline. ca.pem then holds the CA and the root (what
-    /// [tls] ca and clients need), crl.pem both CAs' CRLs.
+    /// `[tls] ca` and clients need), crl.pem both CAs' CRLs.
     Init {
         /// Directory for the PKI.
         #[arg(long, default_value = "certs")]
@@ -107,7 +107,7 @@ pub enum PkiCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// The context's name (default: NAME); docker context names match
-        /// ^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$.
+        /// `^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$`.
         #[arg(long)]
         context: Option<String>,
         /// Replace an existing FILE.
@@ -148,7 +148,7 @@ pub enum PkiCommand {
     /// Issue a new key and certificate for NAME (or `server`), same SANs.
     ///
     /// The new files replace the old ones in place; the old certificate is
-    /// kept as cert.<serial>.pem (server-cert.<serial>.pem) and stays valid
+    /// kept as `cert.<serial>.pem` (`server-cert.<serial>.pem`) and stays valid
     /// until it expires or is revoked.
     Renew {
         /// A client name or `server`.

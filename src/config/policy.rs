@@ -153,7 +153,7 @@ static NOTHING: std::sync::LazyLock<(Policy, Rule)> = std::sync::LazyLock::new(|
 });
 
 impl Allowed<'static> {
-    /// [`NOTHING`]: no rule allowed the request, and nothing is granted.
+    /// `NOTHING`: no rule allowed the request, and nothing is granted.
     pub fn nothing() -> Allowed<'static> {
         Allowed {
             policy: &NOTHING.0,

@@ -10,7 +10,7 @@
 //! and CRLs.
 //!
 //! Before any signature is checked, a client's chain must be no longer
-//! than the CA set allows ([`ChainBound`]): an unauthenticated client
+//! than the CA set allows (`ChainBound`): an unauthenticated client
 //! sending a long made-up chain would otherwise cost the gateway the work
 //! of several handshakes.
 

@@ -1,5 +1,5 @@
 //! The accept loop: it only accepts, lets each connection in under
-//! `max_connections` and the handshake limits ([`Shared::arrive`]) and
+//! `max_connections` and the handshake limits (`Shared::arrive`) and
 //! hands it to a worker thread ([`crate::request::workers`]); the handshake
 //! and everything after it run in the connection's own task, so a slow or
 //! silent client never stalls anyone else. A refused connection is closed

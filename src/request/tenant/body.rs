@@ -11,9 +11,6 @@ use crate::request::inspect::options::bind_spec::{BindSpec, Source};
 
 use super::{Kind, Lookup, Role, Scope, TenantRefusal, LABEL};
 
-/// A body edit, for `explain`.
-pub type BodyEdit = Vec<u8>;
-
 /// Network modes that name no network object.
 const BUILTIN_NETWORKS: [&str; 5] = ["", "default", "bridge", "host", "none"];
 

@@ -26,6 +26,16 @@
 //! Images are the exception the Engine's use needs: every client may list,
 //! inspect, pull and run any image, but only its own may be deleted, tagged
 //! or written over by a build, a commit or an import.
+//!
+//! While any client has a tenant, [`unconfined`] marks what an unconfined
+//! client creates as no tenant's, since containers and images would
+//! otherwise inherit a tenant's label from their image.
+//!
+//! # Layout
+//! - this file: the routes, the plan, the decision, narrowed answers;
+//! - `body`: the objects a body names, and the rewritten body;
+//! - [`filters`]: the rewritten query (label filters, build labels, commit);
+//! - `exec_owners`: the tenants of exec instances confined clients made.
 
 mod body;
 mod exec_owners;
@@ -36,7 +46,6 @@ use std::sync::Arc;
 
 use crate::request::inspect::build_query;
 
-pub use body::BodyEdit;
 pub use exec_owners::ExecOwners;
 
 /// The label that names an object's tenant.
