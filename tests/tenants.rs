@@ -467,6 +467,14 @@ fn images_may_be_used_by_all_but_deleted_tagged_or_overwritten_only_by_their_ten
         "",
     );
     assert_eq!(status, 403, "{answer}");
+    // A tag written in the repository gives way to the tag parameter.
+    let (status, answer) = w.req(
+        "b1",
+        "POST",
+        &format!("/commit?container={b}&repo={repo}:decoy&tag=a"),
+        "",
+    );
+    assert_eq!(status, 403, "{answer}");
     let (test_repo, test_tag) = TEST_IMAGE.split_once(':').unwrap();
     let (status, answer) = w.req(
         "b1",

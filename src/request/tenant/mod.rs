@@ -496,15 +496,23 @@ fn names_tag_or_digest(image: &str) -> bool {
 
 /// The tag a `repo` and `tag` pair writes, as the Engine's image lookup
 /// reads it; `None` when it writes no tag (no repository, or a digest).
+/// A `tag` replaces a tag written in `repo` (the Engine tags the repository
+/// of the parsed reference), so `repo=app:1&tag=2` writes `app:2`.
 fn image_tag(repo: &str, tag: &str) -> Option<String> {
     if repo.is_empty() || repo.contains('@') || tag.contains(':') {
         return None;
     }
-    Some(if tag.is_empty() {
-        repo.to_owned()
-    } else {
-        format!("{repo}:{tag}")
-    })
+    if tag.is_empty() {
+        return Some(repo.to_owned());
+    }
+    // A `:` in the last path component starts a tag; one before a `/` is a
+    // registry's port.
+    let name_start = repo.rfind('/').map_or(0, |i| i + 1);
+    let repository = match repo[name_start..].find(':') {
+        Some(i) => &repo[..name_start + i],
+        None => repo,
+    };
+    Some(format!("{repository}:{tag}"))
 }
 
 /// Decides a planned request with the Engine's answers (one per lookup, in
@@ -710,5 +718,29 @@ impl fmt::Display for Lookup {
             }
             Role::NewName => write!(f, "the volume name {:?} it takes", self.reference),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_written_is_the_repository_with_the_tag_parameter() {
+        assert_eq!(image_tag("app", "").as_deref(), Some("app"));
+        assert_eq!(image_tag("app:1", "").as_deref(), Some("app:1"));
+        assert_eq!(image_tag("app", "2").as_deref(), Some("app:2"));
+        assert_eq!(image_tag("app:1", "2").as_deref(), Some("app:2"));
+        assert_eq!(
+            image_tag("registry:5000/team/app:1", "2").as_deref(),
+            Some("registry:5000/team/app:2")
+        );
+        assert_eq!(
+            image_tag("registry:5000/app", "2").as_deref(),
+            Some("registry:5000/app:2")
+        );
+        assert_eq!(image_tag("app", "sha256:00"), None);
+        assert_eq!(image_tag("app@sha256:00", ""), None);
+        assert_eq!(image_tag("", "2"), None);
     }
 }
