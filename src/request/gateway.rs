@@ -139,9 +139,7 @@ impl Gateway {
         let mut passed = judge::head(config, client, head, &mut Trail::off())?;
         let name = client.name.unwrap_or_default();
         let limits = &config.limits;
-        let mut judged = None;
-        let mut streamed = None;
-        if passed.reads_body() {
+        let mut body = if passed.reads_body() {
             let bytes = read_inspected_body(
                 body,
                 limits.max_inspected_body_bytes,
@@ -149,10 +147,10 @@ impl Gateway {
             )
             .await?;
             judge::body(&mut passed, name, head, &bytes, &mut Trail::off())?;
-            judged = Some(bytes);
+            RequestBody::Judged(bytes)
         } else {
-            streamed = Some(body);
-        }
+            RequestBody::Streamed(body)
+        };
         let mut filter_answer = false;
         let mut remember_exec = false;
         if let Some(plan) = &passed.tenancy {
@@ -163,7 +161,11 @@ impl Gateway {
                 timeout: limits.request_header_timeout,
                 exec_owners: &self.shared.exec_owners,
             };
-            let edits = confine(&asker, &passed, plan, name, head, judged.as_deref())
+            let judged = match &body {
+                RequestBody::Judged(bytes) => Some(&bytes[..]),
+                RequestBody::Streamed(_) => None,
+            };
+            let edits = confine(&asker, &passed, plan, name, head, judged)
                 .await
                 .inspect_err(|refusal| {
                     // The Engine failed a question before anything was
@@ -178,14 +180,14 @@ impl Gateway {
             if edits.route.is_some() || edits.query.is_some() {
                 parts.uri = rewritten_target(&passed.target, &parts.uri, &edits)?;
             }
-            if let Some(body) = edits.body {
-                judged = Some(Bytes::from(body));
+            if let Some(rewritten) = edits.body {
+                body = RequestBody::Judged(Bytes::from(rewritten));
             }
             filter_answer = edits.filter_answer;
             remember_exec = edits.remember_exec;
         }
-        let body = match (judged, streamed) {
-            (Some(bytes), _) => {
+        let body = match body {
+            RequestBody::Judged(bytes) => {
                 // Forward exactly the bytes that were judged (and, for a
                 // confined client, rewritten to name what was judged).
                 record
@@ -196,8 +198,9 @@ impl Gateway {
                     .map_err(|never| match never {})
                     .boxed_unsync()
             }
-            (None, Some(body)) => Metered::request(body, Arc::clone(&record.meter)).boxed_unsync(),
-            (None, None) => unreachable!("a body is either read or streamed"),
+            RequestBody::Streamed(body) => {
+                Metered::request(body, Arc::clone(&record.meter)).boxed_unsync()
+            }
         };
         record.decide(match passed.would_deny.take() {
             // Audit mode: forwarded all the same, and said so.
@@ -223,7 +226,7 @@ impl Gateway {
         let confined = passed
             .tenancy
             .as_ref()
-            .is_some_and(|p| !p.tenant.is_empty());
+            .is_some_and(judge::Plan::is_confined);
         match (forward(engine, parts, body, client_upgrade).await?, tenant) {
             (Forwarded::Response(response), Some(tenant)) if filter_answer => Ok(
                 Forwarded::Response(filtered(response, &tenant, snapshot.upstream.socket()).await?),
@@ -399,6 +402,13 @@ fn answer_failed(socket: &std::path::Path, message: String) -> Refusal {
 
 /// The largest answer read whole to be filtered.
 const MAX_FILTERED_ANSWER_BYTES: usize = 64 << 20;
+
+/// A request's body: read whole to be judged (and perhaps rewritten), or
+/// streamed to the Engine as it arrives.
+enum RequestBody {
+    Judged(Bytes),
+    Streamed(Incoming),
+}
 
 /// An answer's body on its way back.
 type ResponseBody = UnsyncBoxBody<Bytes, hyper::Error>;
