@@ -94,6 +94,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cli::Preset(cmd) => {
+            drop(held);
+            match dockgate::cli::preset::run(&cmd) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dockgate preset: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::cli::pki::PkiCommand;
+use crate::cli::preset::PresetCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,4 +50,7 @@ pub enum Cli {
     /// Create and manage the CA, server and client certificates.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// List the shipped policy presets, or show one.
+    #[command(subcommand)]
+    Preset(PresetCommand),
 }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use hyper::{HeaderMap, Method, Uri};
 
-use crate::config::Config;
+use crate::config::{preset, Config};
 use crate::request::inspect;
 use crate::request::judge::{self, Trail};
 use crate::request::refusal::Refusal;
@@ -153,6 +153,11 @@ fn reason(refusal: &Refusal) -> String {
         Refusal::Forbidden {
             policy, refusal, ..
         } => match &**refusal {
+            // A preset cannot be edited: the grant goes in a policy of the
+            // admin's, listed before the preset so that its rule decides.
+            inspect::Refusal::Forbidden { field, needs } if policy.starts_with(preset::PREFIX) => format!(
+                "{field} needs a grant the policy lacks: presets grant nothing; add a policy of your own with this route's rule and {needs} under its grants, listed before {policy}"
+            ),
             inspect::Refusal::Forbidden { field, needs } => format!(
                 "{field} needs a grant the policy lacks: add {needs} under [policies.{policy}.grants]"
             ),

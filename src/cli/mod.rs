@@ -6,9 +6,11 @@
 //! * [`explain`] — how the judge would decide one request, step by step.
 //! * [`quickstart`] — from nothing to a serving gateway in one command.
 //! * [`pki`] — `dockgate pki`'s subcommands, each a call into [`crate::pki`].
+//! * [`preset`] — `dockgate preset`: the shipped policies, listed and shown.
 
 pub mod args;
 pub mod check;
 pub mod explain;
 pub mod pki;
+pub mod preset;
 pub mod quickstart;

@@ -4,6 +4,7 @@
 //!
 //! * [`policy`] — allow rules and the glob matcher compiled from them.
 //! * [`grants`] — what a policy lets its clients do to the host.
+//! * [`preset`] — the policies dockgate ships, named `preset:NAME`.
 //! * [`tls`] — certificates, CRL and the rustls server configuration.
 //! * [`identities`] — how a certificate is known as a client (CN, SAN, key).
 //! * [`expiry`] — when the loaded CAs and CRLs run out, for the metrics.
@@ -18,6 +19,7 @@ pub mod files;
 pub mod grants;
 pub mod identities;
 pub mod policy;
+pub mod preset;
 pub mod raw;
 pub mod snapshot;
 pub mod tls;
@@ -447,36 +449,57 @@ impl Validator<'_> {
     ) -> BTreeMap<String, Arc<Policy>> {
         let mut out = BTreeMap::new();
         for (name, policy) in raw {
-            let mut rules = Vec::new();
-            for (i, text) in policy.allow.iter().enumerate() {
-                match Rule::parse(text.get_ref()) {
-                    Ok(rule) => rules.push(rule),
-                    Err(e) => self.problem(
-                        &format!("policies.{name}.allow[{i}]"),
-                        text,
-                        format!("{:?}: {e}", text.get_ref()),
-                    ),
-                }
-            }
-            let grants = match &policy.grants {
-                None => Grants::none(),
-                Some(raw) => Grants::compile(raw.get_ref()).unwrap_or_else(|e| {
-                    self.problem(&format!("policies.{name}.grants"), raw, e.to_string());
-                    Grants::none()
-                }),
-            };
-            match Policy::compile(name, rules, grants) {
-                Ok(p) => {
-                    out.insert(name.clone(), Arc::new(p));
-                }
-                Err(e) => self.problems.push(Problem {
+            if name.starts_with(preset::PREFIX) {
+                self.problems.push(Problem {
                     line: None,
-                    key: format!("policies.{name}.allow"),
-                    message: e.to_string(),
-                }),
+                    key: format!("policies.{name}"),
+                    message: format!(
+                        "names starting with {:?} are dockgate's presets: name your policy differently",
+                        preset::PREFIX
+                    ),
+                });
+                continue;
+            }
+            if let Some(p) = self.policy(name, policy) {
+                out.insert(name.clone(), Arc::new(p));
             }
         }
         out
+    }
+
+    /// Compiles one `[policies.NAME]` table; presets are compiled by the
+    /// same function, so a preset is exactly what the same table in a
+    /// config would be.
+    fn policy(&mut self, name: &str, policy: &raw::RawPolicy) -> Option<Policy> {
+        let mut rules = Vec::new();
+        for (i, text) in policy.allow.iter().enumerate() {
+            match Rule::parse(text.get_ref()) {
+                Ok(rule) => rules.push(rule),
+                Err(e) => self.problem(
+                    &format!("policies.{name}.allow[{i}]"),
+                    text,
+                    format!("{:?}: {e}", text.get_ref()),
+                ),
+            }
+        }
+        let grants = match &policy.grants {
+            None => Grants::none(),
+            Some(raw) => Grants::compile(raw.get_ref()).unwrap_or_else(|e| {
+                self.problem(&format!("policies.{name}.grants"), raw, e.to_string());
+                Grants::none()
+            }),
+        };
+        match Policy::compile(name, rules, grants) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.problems.push(Problem {
+                    line: None,
+                    key: format!("policies.{name}.allow"),
+                    message: e.to_string(),
+                });
+                None
+            }
+        }
     }
 
     fn clients(
@@ -492,6 +515,20 @@ impl Validator<'_> {
             }
             let mut list = Vec::new();
             for p in client.policies.get_ref() {
+                if let Some(wanted) = p.get_ref().strip_prefix(preset::PREFIX) {
+                    match preset::find(wanted) {
+                        Some(policy) => list.push(policy),
+                        None => self.problem(
+                            &key,
+                            p,
+                            format!(
+                                "no preset named {wanted:?} (presets: {})",
+                                preset::names().collect::<Vec<_>>().join(", ")
+                            ),
+                        ),
+                    }
+                    continue;
+                }
                 match policies.get(p.get_ref()) {
                     Some(policy) => list.push(Arc::clone(policy)),
                     None => self.problem(
