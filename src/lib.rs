@@ -14,8 +14,8 @@
 //! path, and the request path reads the configuration.
 //!
 //! * [`config`] — what the admin wrote, parsed, validated and compiled: the
-//!   TOML file, policies and grants, TLS material, and the snapshot a reload
-//!   swaps at once.
+//!   TOML file, policies, the shipped presets and grants, TLS material, and
+//!   the snapshot a reload swaps at once.
 //! * [`request`] — the request path, in the order a request meets it: the
 //!   accept loop, the worker threads, the connection and its TLS identity,
 //!   the gateway, the one judge (with the Engine's route table and the body
@@ -23,7 +23,7 @@
 //! * [`run`] — running it: bind, serve, reload and drain; shutdown, systemd
 //!   readiness, the open-file limit, metrics and the health check, and logs
 //!   that never block serving.
-//! * [`cli`] — the commands: their arguments, `check`, `explain` and
+//! * [`cli`] — the commands: their arguments, `check`, `explain`, `preset` and
 //!   `quickstart`.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
 

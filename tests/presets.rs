@@ -911,3 +911,36 @@ fn the_command_lists_and_shows_presets() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no preset named \"nginx\""));
 }
+
+#[test]
+fn explain_names_the_preset_and_where_its_missing_grant_goes() {
+    let text = format!(
+        "listen = \"127.0.0.1:2376\"\n[tls]\nca = \"ca.pem\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n{}",
+        config("/srv/managed")
+    );
+    let config = dockgate::config::Config::parse(std::path::Path::new("dockgate.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let allowed =
+        dockgate::cli::explain::explain(&config, "traefik", "GET", "/v1.24/containers/json", None)
+            .to_string();
+    assert!(
+        allowed.contains("ALLOW by policy \"preset:traefik\", rule \"GET /containers/json\""),
+        "{allowed}"
+    );
+    let refused = dockgate::cli::explain::explain(
+        &config,
+        "watchtower",
+        "POST",
+        "/v1.25/containers/create",
+        Some(HOST_ROOT_BINDS.as_bytes()),
+    )
+    .to_string();
+    assert!(
+        refused.contains("presets grant nothing; add a policy of your own"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("listed before preset:watchtower"),
+        "{refused}"
+    );
+}
