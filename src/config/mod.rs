@@ -450,8 +450,14 @@ impl Validator<'_> {
         let mut out = BTreeMap::new();
         for (name, policy) in raw {
             if name.starts_with(preset::PREFIX) {
+                // The table's own key has no span; its first rule is next to it.
+                let line = policy
+                    .allow
+                    .first()
+                    .filter(|rule| rule.span().end > 0)
+                    .map(|rule| self.line(rule.span().start));
                 self.problems.push(Problem {
-                    line: None,
+                    line,
                     key: format!("policies.{name}"),
                     message: format!(
                         "names starting with {:?} are dockgate's presets: name your policy differently",
