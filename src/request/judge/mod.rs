@@ -127,10 +127,19 @@ pub fn head<'c>(
     let policies = &configured.policies;
     let audit = configured.mode == crate::config::Mode::Audit;
     let mut would_deny = None;
+    let query = policy::Query::read(request.uri.query());
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
-            let rule = policy.first_match(method, &target.route);
+            let found = policy.first_match(method, &target.route, &query);
+            if let Some((rule, miss)) = &found.missed {
+                trail.note(|| Step::QueryMiss {
+                    policy: policy.name.to_string(),
+                    rule: rule.to_string(),
+                    miss: miss.to_string(),
+                });
+            }
+            let rule = found.rule;
             trail.note(|| Step::Policy {
                 policy: policy.name.to_string(),
                 request: format!("{method} {}", target.route),
@@ -140,9 +149,24 @@ pub fn head<'c>(
             decided |= rule.is_some();
         }
     }
-    let allowed = match policy::decide(policies, method, &target.route) {
-        Some(allowed) => allowed,
-        None => {
+    let allowed = match policy::decide(policies, method, &target.route, &query) {
+        Ok(allowed) => allowed,
+        Err(missed) => {
+            let query_miss = missed.map(|m| {
+                let rule = format!("rule {:?} of policy {:?}", m.rule.text(), m.policy.name);
+                match m.miss {
+                    // Neither softened nor shown as a near miss: the
+                    // Engine could read this query otherwise.
+                    policy::Miss::Unreadable(_) => Err(Refusal::BadRequest(format!(
+                        "{rule} cannot judge the query: {}",
+                        m.miss
+                    ))),
+                    policy::Miss::Mismatch(why) => Ok(format!(
+                        "{rule} matches but for its query constraint: {why}"
+                    )),
+                }
+            });
+            let query_miss = query_miss.transpose()?;
             let refusal = Refusal::NotAllowed {
                 client: name.to_owned(),
                 method: method.to_string(),
@@ -152,6 +176,7 @@ pub fn head<'c>(
                     .map(|p| &*p.name)
                     .collect::<Vec<_>>()
                     .join(", "),
+                query_miss,
             };
             soften(audit, refusal, &mut would_deny, trail)?;
             Allowed::nothing()
