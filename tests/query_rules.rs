@@ -313,3 +313,32 @@ fn the_docker_cli_may_hup_but_not_kill_through_a_query_rule() {
         );
     }
 }
+
+#[test]
+fn check_warns_of_constraints_that_never_decide() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["reloader"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dockgate.toml");
+    let body = r#"
+[clients.reloader]
+policies = ["reload"]
+
+[policies.reload]
+allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /containers/*/restart?t"]
+"#;
+    std::fs::write(&config, support::config_text(&pki, engine.path(), body)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockgate"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = support::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for part in [
+        r#"rule "POST /containers/*/kill?signal=HUP" never decides: the earlier rule "* /containers/*/kill" allows the same requests whatever their query"#,
+        r#"in rule "POST /containers/*/restart?t" the last "?" is a glob wildcard"#,
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+}

@@ -157,6 +157,20 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
                 "has no rules: it allows nothing",
             );
         }
+        for (rule, earlier) in policy.shadowed_constraints() {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("rule {:?} never decides: the earlier rule {:?} allows the same requests whatever their query", rule.text(), earlier.text()),
+            );
+        }
+        for rule in policy.rules.iter().filter(|r| r.looks_like_a_query()) {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("in rule {:?} the last \"?\" is a glob wildcard for one character; a query constraint is \"?KEY=VALUE|VALUE\"", rule.text()),
+            );
+        }
     }
     report
 }

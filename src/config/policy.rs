@@ -337,6 +337,39 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Query-constrained rules that never decide, each with the earlier
+    /// rule of the policy that allows the same method on the same glob
+    /// whatever the query.
+    pub fn shadowed_constraints(&self) -> Vec<(&Rule, &Rule)> {
+        let mut found = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.query.is_empty() {
+                continue;
+            }
+            let earlier = self.rules[..i].iter().find(|e| {
+                e.query.is_empty()
+                    && e.glob == rule.glob
+                    && (e.method.is_none() || e.method == rule.method)
+            });
+            if let Some(earlier) = earlier {
+                found.push((rule, earlier));
+            }
+        }
+        found
+    }
+}
+
+impl Rule {
+    /// Whether the glob ends in `?KEY` with no `=`: a wildcard where a
+    /// query constraint was likely meant.
+    pub fn looks_like_a_query(&self) -> bool {
+        self.glob.rsplit_once('?').is_some_and(|(_, tail)| {
+            !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    }
+}
+
 /// What one policy makes of a request.
 #[derive(Debug, Clone)]
 pub struct Match<'a> {
@@ -641,5 +674,37 @@ mod tests {
         for (text, expected) in table {
             assert_eq!(Rule::parse(text), Err(expected), "{text}");
         }
+    }
+
+    #[test]
+    fn shadowed_constraints_and_glob_wildcards_are_found() {
+        let p = policy(&[
+            "POST /containers/*/kill?signal=HUP",
+            "* /containers/*/kill",
+            "POST /containers/*/kill?signal=TERM",
+            "GET /containers/*/json?size=1",
+            "POST /containers/*/json",
+            "POST /containers/*/restart?t",
+            "GET /images/ab?/json",
+        ]);
+        let shadowed: Vec<(String, String)> = p
+            .shadowed_constraints()
+            .into_iter()
+            .map(|(r, e)| (r.to_string(), e.to_string()))
+            .collect();
+        assert_eq!(
+            shadowed,
+            [(
+                "POST /containers/*/kill?signal=TERM".to_owned(),
+                "* /containers/*/kill".to_owned()
+            )]
+        );
+        let wildcards: Vec<String> = p
+            .rules
+            .iter()
+            .filter(|r| r.looks_like_a_query())
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(wildcards, ["POST /containers/*/restart?t"]);
     }
 }
