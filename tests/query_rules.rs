@@ -342,3 +342,76 @@ allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /co
         assert!(text.contains(part), "{part} in {text}");
     }
 }
+
+/// Why the tricks are refused: the real Engine acts on each of them, and
+/// not always as a reader that takes the last value or leaves escapes
+/// undecoded would think. Each is refused by dockgate, then sent to the
+/// Engine directly, and the signal the container traps is counted.
+#[test]
+fn the_engine_acts_on_the_tricks_dockgate_refuses() {
+    let Some(socket) = support::real_engine() else {
+        return;
+    };
+    let pki = Pki::new(&["reloader"]);
+    let gateway = Gateway::start(&pki, &socket, CONFIG);
+    let name = format!("dgt-query-tricks-{}", std::process::id());
+    let _cleanup = support::RemoveContainers(vec![name.clone()]);
+    let docker = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("/usr/local/bin/docker");
+        cmd.args(["-H", "unix:///var/run/docker.sock"]).args(args);
+        let out = support::run(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            support::text(&out.stderr)
+        );
+        support::text(&out.stdout)
+    };
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        support::TEST_IMAGE,
+        "sh",
+        "-c",
+        "for s in HUP USR1 USR2; do trap \"echo got-$s\" $s; done; echo ready; while true; do sleep 1 & wait; done",
+    ]);
+    let got = || {
+        let logs = docker(&["logs", &name]);
+        ["HUP", "USR1", "USR2"].map(|s| logs.matches(&format!("got-{s}\n")).count())
+    };
+    support::eventually("the container traps signals", || {
+        docker(&["logs", &name]).contains("ready")
+    });
+    // (query, the Engine's status, the signal it sends: 0 HUP, 1 USR1, 2 USR2)
+    let cases: &[(&str, u16, Option<usize>)] = &[
+        ("signal=HUP&signal=USR1", 204, Some(0)),
+        ("signal=USR1&signal=HUP", 204, Some(1)),
+        ("sig%6Eal=USR2", 204, Some(2)),
+        ("signal=%55SR1", 204, Some(1)),
+        ("signal=HUP&sig%6Eal=USR2", 204, Some(0)),
+        ("Signal=HUP&signal=USR2", 204, Some(2)),
+        ("signal=hup", 204, Some(0)),
+        ("signal=HUP;signal=USR1", 400, None),
+        ("signal=+HUP", 400, None),
+        ("signal=HUP%00", 400, None),
+    ];
+    let target = |q: &str| format!("/v1.41/containers/{name}/kill?{q}");
+    let mut expected = [0; 3];
+    for &(query, status, signal) in cases {
+        let (refused, answer) =
+            gateway_request(&gateway, &pki, "reloader", "POST", &target(query), "");
+        assert!(matches!(refused, 400 | 403), "{query}: {answer}");
+        assert_eq!(got(), expected, "{query}: dockgate let no signal through");
+
+        let (answered, body) = support::engine_request(&socket, "POST", &target(query), "");
+        assert_eq!(answered, status, "{query}: the Engine answered {body}");
+        if let Some(signal) = signal {
+            expected[signal] += 1;
+        }
+        support::eventually(&format!("{query}: the Engine's signal arrived"), || {
+            got() == expected
+        });
+    }
+}
