@@ -67,7 +67,7 @@ impl fmt::Display for Miss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Miss::Mismatch(why) => f.write_str(why),
-            Miss::Unreadable(why) => write!(f, "{why}, which the Engine could read otherwise"),
+            Miss::Unreadable(why) => write!(f, "{why} (the Engine could read it otherwise)"),
         }
     }
 }
@@ -209,6 +209,14 @@ impl Rule {
         }
     }
 
+    /// Whether the glob ends in `?KEY` with no `=`: a wildcard where a
+    /// query constraint was likely meant.
+    pub fn looks_like_a_query(&self) -> bool {
+        self.glob.rsplit_once('?').is_some_and(|(_, tail)| {
+            !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    }
+
     /// The rule as text, shared rather than copied.
     pub fn text(&self) -> &Arc<str> {
         &self.text
@@ -335,9 +343,7 @@ impl Policy {
         }
         found
     }
-}
 
-impl Policy {
     /// Query-constrained rules that never decide, each with the earlier
     /// rule of the policy that allows the same method on the same glob
     /// whatever the query.
@@ -357,16 +363,6 @@ impl Policy {
             }
         }
         found
-    }
-}
-
-impl Rule {
-    /// Whether the glob ends in `?KEY` with no `=`: a wildcard where a
-    /// query constraint was likely meant.
-    pub fn looks_like_a_query(&self) -> bool {
-        self.glob.rsplit_once('?').is_some_and(|(_, tail)| {
-            !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        })
     }
 }
 
