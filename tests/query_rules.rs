@@ -315,7 +315,7 @@ fn the_docker_cli_may_hup_but_not_kill_through_a_query_rule() {
 }
 
 #[test]
-fn check_warns_of_constraints_that_never_decide() {
+fn check_warns_of_constraints_that_never_decide_or_that_the_engine_does_not_read() {
     let engine = FakeEngine::start();
     let pki = Pki::new(&["reloader"]);
     let dir = tempfile::tempdir().unwrap();
@@ -325,7 +325,8 @@ fn check_warns_of_constraints_that_never_decide() {
 policies = ["reload"]
 
 [policies.reload]
-allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /containers/*/restart?t"]
+allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /containers/*/restart?t",
+         "POST /containers/*/kill?sig=HUP", "POST /containers/*/stop?t=10", "DELETE /containers/*?force=|0"]
 "#;
     std::fs::write(&config, support::config_text(&pki, engine.path(), body)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockgate"))
@@ -338,8 +339,16 @@ allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /co
     for part in [
         r#"rule "POST /containers/*/kill?signal=HUP" never decides: the earlier rule "* /containers/*/kill" allows the same requests whatever their query"#,
         r#"in rule "POST /containers/*/restart?t" the last "?" is a glob wildcard"#,
+        r#"rule "POST /containers/*/kill?sig=HUP" constrains "sig", which the Engine does not read on ContainerKill"#,
     ] {
         assert!(text.contains(part), "{part} in {text}");
+    }
+    // Keys the Engine reads draw no warning.
+    for rule in [
+        "POST /containers/*/stop?t=10",
+        "DELETE /containers/*?force=|0",
+    ] {
+        assert!(!text.contains(rule), "{rule} in {text}");
     }
 }
 

@@ -344,6 +344,14 @@ impl Policy {
         found
     }
 
+    /// The rules whose glob matches `route`, whatever the method and query.
+    pub fn rules_matching(&self, route: &str) -> impl Iterator<Item = &Rule> {
+        self.globs
+            .matches(route)
+            .into_iter()
+            .map(|i| &self.rules[i])
+    }
+
     /// Query-constrained rules that never decide, each with the earlier
     /// rule of the policy that allows the same method on the same glob
     /// whatever the query.
