@@ -8,7 +8,8 @@
 //!
 //! 1. [`head`]: the method and target ([`crate::request::path`]), header shapes the
 //!    Engine could read differently, the client's identity and connection
-//!    limit, the client's policies (the first rule that matches decides), the
+//!    limit, the client's policies (the first rule that matches decides; a
+//!    rule's query constraints read the query as the Engine does), the
 //!    Engine's route for the request ([`route`]), and every check that needs
 //!    no body: the query and the grant-only routes ([`crate::request::inspect`]).
 //! 2. [`body`]: for routes whose JSON body can grant the host, the body
@@ -152,21 +153,7 @@ pub fn head<'c>(
     let allowed = match policy::decide(policies, method, &target.route, &query) {
         Ok(allowed) => allowed,
         Err(missed) => {
-            let query_miss = missed.map(|m| {
-                let rule = format!("rule {:?} of policy {:?}", m.rule.text(), m.policy.name);
-                match m.miss {
-                    // Neither softened nor shown as a near miss: the
-                    // Engine could read this query otherwise.
-                    policy::Miss::Unreadable(_) => Err(Refusal::BadRequest(format!(
-                        "{rule} cannot judge the query: {}",
-                        m.miss
-                    ))),
-                    policy::Miss::Mismatch(why) => Ok(format!(
-                        "{rule} matches but for its query constraint: {why}"
-                    )),
-                }
-            });
-            let query_miss = query_miss.transpose()?;
+            let query_miss = missed.map(near_miss).transpose()?;
             let refusal = Refusal::NotAllowed {
                 client: name.to_owned(),
                 method: method.to_string(),
@@ -307,6 +294,25 @@ pub fn head<'c>(
         audit,
         tenancy,
     })
+}
+
+/// What the refusal of a request no rule allowed says of a rule that
+/// matched all but its query; a query the Engine could read otherwise is
+/// refused outright, in every mode.
+fn near_miss(missed: policy::Missed<'_>) -> Result<String, Refusal> {
+    let rule = format!(
+        "rule {:?} of policy {:?}",
+        missed.rule.text(),
+        missed.policy.name
+    );
+    match missed.miss {
+        policy::Miss::Mismatch(why) => Ok(format!(
+            "{rule} matches but for its query constraint: {why}"
+        )),
+        unreadable @ policy::Miss::Unreadable(_) => Err(Refusal::BadRequest(format!(
+            "{rule} cannot judge the query: {unreadable}"
+        ))),
+    }
 }
 
 /// The refusal of a confined client's request.
