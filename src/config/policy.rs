@@ -314,7 +314,8 @@ impl Policy {
     /// The first rule, in written order, that allows `method` on `route`
     /// with `query`, and the first rule before it that matched all but the
     /// query (one the Engine could read otherwise ahead of a mismatch).
-    pub fn first_match(&self, method: &Method, route: &str, query: &Query) -> Match<'_> {
+    /// What [`decide`] asks of each policy.
+    pub fn match_request(&self, method: &Method, route: &str, query: &Query) -> Match<'_> {
         let mut found = Match {
             rule: None,
             missed: None,
@@ -342,6 +343,14 @@ impl Policy {
             }
         }
         found
+    }
+
+    /// The first rule, in written order, whose method and glob match,
+    /// whatever its query constraints: which rule lets some request to a
+    /// route through, for questions about routes rather than requests.
+    pub fn first_match(&self, method: &Method, route: &str) -> Option<&Rule> {
+        self.rules_matching(route)
+            .find(|rule| rule.matches_method(method))
     }
 
     /// The rules whose glob matches `route`, whatever the method and query.
@@ -435,7 +444,7 @@ pub fn decide<'a>(
 ) -> Result<Allowed<'a>, Option<Missed<'a>>> {
     let mut missed: Option<Missed<'a>> = None;
     for policy in policies {
-        let found = policy.first_match(method, route, query);
+        let found = policy.match_request(method, route, query);
         if let Some(rule) = found.rule {
             return Ok(Allowed { policy, rule });
         }
@@ -491,7 +500,7 @@ mod tests {
         ];
         for (method, path, expected) in table {
             let got = p
-                .first_match(&method.parse().unwrap(), path, &Query::read(None))
+                .match_request(&method.parse().unwrap(), path, &Query::read(None))
                 .rule
                 .map(|r| r.to_string());
             assert_eq!(got.as_deref(), expected, "{method} {path}");
@@ -547,7 +556,7 @@ mod tests {
     fn kill_verdicts(rules: &[&str], table: &[(Option<&str>, &str)]) {
         let p = policy(rules);
         for (query, expected) in table {
-            let found = p.first_match(&Method::POST, "/containers/x/kill", &Query::read(*query));
+            let found = p.match_request(&Method::POST, "/containers/x/kill", &Query::read(*query));
             let got = match (found.rule, &found.missed) {
                 (Some(rule), _) => rule.to_string(),
                 (None, Some((_, Miss::Mismatch(_)))) => "Mismatch".to_owned(),
@@ -635,6 +644,10 @@ mod tests {
                 (Some("signal=KILL&t=10&t=1"), "Unreadable"),
             ],
         );
+        // Route-level questions ignore the query.
+        let p = policy(&[both, any]);
+        let first = p.first_match(&Method::POST, "/containers/x/kill");
+        assert_eq!(first.map(|r| r.to_string()).as_deref(), Some(both));
         kill_verdicts(
             &[both, any],
             &[

@@ -132,7 +132,7 @@ pub fn head<'c>(
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
-            let found = policy.first_match(method, &target.route, &query);
+            let found = policy.match_request(method, &target.route, &query);
             if let Some((rule, miss)) = &found.missed {
                 trail.note(|| Step::QueryMiss {
                     policy: policy.name.to_string(),
