@@ -14,7 +14,7 @@
 //!   tenant's label, and the client's other parameters unchanged.
 
 use dockgate::config::grants::{Grants, RawGrants};
-use dockgate::config::policy::{Policy, Rule};
+use dockgate::config::policy::{Policy, Query, Rule};
 use dockgate::request::inspect::{self, Endpoint};
 use dockgate::request::path;
 use hyper::{Method, Uri};
@@ -438,10 +438,11 @@ proptest! {
 
     /// Arbitrary rule text and paths never panic the rule parser or matcher.
     #[test]
-    fn rules_never_panic(rule in "[A-Z*]{0,7} [/a-z*?{},\\[\\]!\\\\.-]{0,16}|.{0,24}", route in "/[a-z/*.{}-]{0,24}", method in 0usize..6) {
+    fn rules_never_panic(rule in "[A-Z*]{0,7} [/a-z*?{},\\[\\]!\\\\.=|&-]{0,24}|.{0,24}", route in "/[a-z/*.{}-]{0,24}", query in "[a-z=&;%+|0-9A-F]{0,16}|.{0,16}", method in 0usize..6) {
         let method = [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::PATCH][method].clone();
         if let Ok(rule) = Rule::parse(&rule) {
             if let Ok(policy) = Policy::compile("fuzz", vec![rule], Grants::none()) {
+                let _ = policy.match_request(&method, &route, &Query::read(Some(&query)));
                 let _ = policy.first_match(&method, &route);
             }
         }

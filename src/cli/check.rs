@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use x509_parser::time::ASN1Time;
 
+use crate::config::policy::{Policy, Rule};
 use crate::config::snapshot::{LoadError, Snapshot};
 use crate::config::tls::TlsFacts;
 use crate::config::Config;
+use crate::request::judge::route::{Route, ROUTES};
 
 /// Certificates closer than this to expiry get a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -157,8 +159,67 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
                 "has no rules: it allows nothing",
             );
         }
+        for (rule, earlier) in policy.shadowed_constraints() {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("rule {:?} never decides: the earlier rule {:?} allows the same requests whatever their query", rule.text(), earlier.text()),
+            );
+        }
+        for (rule, key, routes) in unread_constraints(policy) {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("rule {:?} constrains {key:?}, which the Engine does not read on {routes}: a request may send it and still get the Engine's default", rule.text()),
+            );
+        }
+        for rule in policy.rules.iter().filter(|r| r.looks_like_a_query()) {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("in rule {:?} the last \"?\" is a glob wildcard for one character; a query constraint is \"?KEY=VALUE|VALUE\"", rule.text()),
+            );
+        }
     }
     report
+}
+
+/// Constrained keys that no Engine route a rule reaches reads: a typo
+/// (`sig=HUP`) would let a request through that the Engine then reads with
+/// its default. Only routes whose parameters are listed are judged.
+fn unread_constraints(policy: &Policy) -> Vec<(&Rule, &str, String)> {
+    let mut found = Vec::new();
+    for rule in policy.rules.iter().filter(|r| !r.query.is_empty()) {
+        let reached: Vec<&Route> = ROUTES
+            .iter()
+            .filter(|route| rule.method.as_ref().is_none_or(|m| *m == route.method))
+            .filter(|route| {
+                policy
+                    .rules_matching(&route.example())
+                    .any(|r| std::ptr::eq(r, rule))
+            })
+            .collect();
+        let Some(read) = reached
+            .iter()
+            .map(|route| route.query_parameters())
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        if reached.is_empty() {
+            continue;
+        }
+        for constraint in &rule.query {
+            if !read
+                .iter()
+                .any(|keys| keys.contains(&constraint.key.as_str()))
+            {
+                let names: Vec<&str> = reached.iter().map(|r| r.name).collect();
+                found.push((rule, constraint.key.as_str(), names.join(", ")));
+            }
+        }
+    }
+    found
 }
 
 fn config_errors(mut report: Report, text: &str) -> Report {

@@ -32,12 +32,14 @@ pub enum Refusal {
     Identity(IdentityError),
     #[error("dockgate: client {client:?} is not in the gateway's configuration")]
     UnknownClient { client: String },
-    #[error("dockgate: client {client:?} may not {method} {path} (no rule in policies {policies} allows it)")]
+    #[error("dockgate: client {client:?} may not {method} {path} (no rule in policies {policies} allows it{})", query_note(.query_miss))]
     NotAllowed {
         client: String,
         method: String,
         path: String,
         policies: String,
+        /// A rule that matched all but the query, and why not the query.
+        query_miss: Option<String>,
     },
     #[error("dockgate: client {client:?} may not {method} {path}: {refusal} (policy {policy:?})")]
     Forbidden {
@@ -77,6 +79,14 @@ pub enum Refusal {
     UnexpectedUpgrade,
     #[error("dockgate: this gateway audits every request and its audit log cannot take more lines now (the log output has stopped draining); try again later")]
     AuditUnavailable,
+}
+
+/// `; rule "..." ... matches but for its query constraint: ...`, or nothing.
+fn query_note(miss: &Option<String>) -> String {
+    match miss {
+        Some(miss) => format!("; {miss}"),
+        None => String::new(),
+    }
 }
 
 /// ` (tenant "NAME")`, or nothing for an unconfined client's create.

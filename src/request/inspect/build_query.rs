@@ -109,19 +109,42 @@ const KNOWN: &[&str] = &[
 
 /// Decoded `(key, value)` pairs in order. Pairs whose key is not inspected may be anything.
 pub fn parse(query: &str) -> Result<Vec<(String, String)>, Refusal> {
+    Ok(params(query)?
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect())
+}
+
+/// One decoded query pair, and whether it was written exactly as it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub key: String,
+    pub value: String,
+    /// Neither key nor value holds a percent escape or a `+`: what a
+    /// policy rule names is matched only where no decoding was involved.
+    pub literal: bool,
+}
+
+/// The pairs of [`parse`], each with whether it was written literally.
+pub fn params(query: &str) -> Result<Vec<Param>, Refusal> {
     if query.contains(';') {
         return Err(Refusal::ambiguous(
             "query contains ';', which Go versions split differently",
         ));
     }
-    let mut pairs = Vec::new();
+    let mut params = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = unescape(key)?;
-        let value = unescape(value)?;
-        pairs.push((key, value));
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = unescape(raw_key)?;
+        let value = unescape(raw_value)?;
+        let literal = key == raw_key && value == raw_value;
+        params.push(Param {
+            key,
+            value,
+            literal,
+        });
     }
-    Ok(pairs)
+    Ok(params)
 }
 
 /// Go's `QueryUnescape`: `+` is a space, `%XX` a byte; the result must be UTF-8 here.

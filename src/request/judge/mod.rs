@@ -8,7 +8,8 @@
 //!
 //! 1. [`head`]: the method and target ([`crate::request::path`]), header shapes the
 //!    Engine could read differently, the client's identity and connection
-//!    limit, the client's policies (the first rule that matches decides), the
+//!    limit, the client's policies (the first rule that matches decides; a
+//!    rule's query constraints read the query as the Engine does), the
 //!    Engine's route for the request ([`route`]), and every check that needs
 //!    no body: the query and the grant-only routes ([`crate::request::inspect`]).
 //! 2. [`body`]: for routes whose JSON body can grant the host, the body
@@ -127,10 +128,19 @@ pub fn head<'c>(
     let policies = &configured.policies;
     let audit = configured.mode == crate::config::Mode::Audit;
     let mut would_deny = None;
+    let query = policy::Query::read(request.uri.query());
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
-            let rule = policy.first_match(method, &target.route);
+            let found = policy.match_request(method, &target.route, &query);
+            if let Some((rule, miss)) = &found.missed {
+                trail.note(|| Step::QueryMiss {
+                    policy: policy.name.to_string(),
+                    rule: rule.to_string(),
+                    miss: miss.to_string(),
+                });
+            }
+            let rule = found.rule;
             trail.note(|| Step::Policy {
                 policy: policy.name.to_string(),
                 request: format!("{method} {}", target.route),
@@ -140,9 +150,10 @@ pub fn head<'c>(
             decided |= rule.is_some();
         }
     }
-    let allowed = match policy::decide(policies, method, &target.route) {
-        Some(allowed) => allowed,
-        None => {
+    let allowed = match policy::decide(policies, method, &target.route, &query) {
+        Ok(allowed) => allowed,
+        Err(missed) => {
+            let query_miss = missed.map(near_miss).transpose()?;
             let refusal = Refusal::NotAllowed {
                 client: name.to_owned(),
                 method: method.to_string(),
@@ -152,6 +163,7 @@ pub fn head<'c>(
                     .map(|p| &*p.name)
                     .collect::<Vec<_>>()
                     .join(", "),
+                query_miss,
             };
             soften(audit, refusal, &mut would_deny, trail)?;
             Allowed::nothing()
@@ -282,6 +294,25 @@ pub fn head<'c>(
         audit,
         tenancy,
     })
+}
+
+/// What the refusal of a request no rule allowed says of a rule that
+/// matched all but its query; a query the Engine could read otherwise is
+/// refused outright, in every mode.
+fn near_miss(missed: policy::Missed<'_>) -> Result<String, Refusal> {
+    let rule = format!(
+        "rule {:?} of policy {:?}",
+        missed.rule.text(),
+        missed.policy.name
+    );
+    match missed.miss {
+        policy::Miss::Mismatch(why) => Ok(format!(
+            "{rule} matches but for its query constraint: {why}"
+        )),
+        unreadable @ policy::Miss::Unreadable(_) => Err(Refusal::BadRequest(format!(
+            "{rule} cannot judge the query: {unreadable}"
+        ))),
+    }
 }
 
 /// The refusal of a confined client's request.

@@ -212,6 +212,20 @@ const TABLE: &[Entry] = &[
     ("POST", "/grpc", "BuildKit", Some(E::BuildKit)),
 ];
 
+/// Route names and the query parameters their handlers read: moby's
+/// `postContainersKill`, `postContainersStop`, `postContainersRestart`
+/// (`signal` from API 1.42), `postContainersWait`, `deleteContainers`,
+/// `postContainersResize` and `postContainerExecResize`.
+const QUERY_PARAMETERS: &[(&str, &[&str])] = &[
+    ("ContainerKill", &["signal"]),
+    ("ContainerStop", &["t", "signal"]),
+    ("ContainerRestart", &["t", "signal"]),
+    ("ContainerWait", &["condition"]),
+    ("ContainerDelete", &["force", "v", "link"]),
+    ("ContainerResize", &["h", "w"]),
+    ("ExecResize", &["h", "w"]),
+];
+
 /// Every route, compiled once.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     TABLE
@@ -277,6 +291,28 @@ impl Route {
     /// Engine's router captures it (greedy), if this route matches.
     pub fn capture<'r>(&self, route: &'r str) -> Option<&'r str> {
         capture_first(&self.tokens, route, None)
+    }
+
+    /// A path this route matches: each variable is `x`.
+    pub fn example(&self) -> String {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(lit) => lit,
+                Token::Segment | Token::Any { .. } => "x",
+            })
+            .collect()
+    }
+
+    /// Every query parameter the route's handler reads, Engine 17.06 to
+    /// now, for the routes a query constraint is written for; `None` for
+    /// a route not listed. A rule that constrains another key constrains
+    /// nothing the Engine acts on.
+    pub fn query_parameters(&self) -> Option<&'static [&'static str]> {
+        QUERY_PARAMETERS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, keys)| *keys)
     }
 }
 
@@ -494,5 +530,22 @@ mod tests {
     fn a_wrong_method_is_told_from_an_unknown_path() {
         assert!(path_is_known("/info"));
         assert!(!path_is_known("/nope"));
+    }
+
+    #[test]
+    fn examples_match_their_routes_and_listed_parameters_name_routes() {
+        for route in ROUTES.iter() {
+            assert!(
+                matches(&route.tokens, &route.example()),
+                "{}",
+                route.template
+            );
+        }
+        for (name, _) in QUERY_PARAMETERS {
+            assert!(ROUTES.iter().any(|r| r.name == *name), "{name}");
+        }
+        let kill = find(&Method::POST, "/containers/x/kill").unwrap();
+        assert_eq!(kill.example(), "/containers/x/kill");
+        assert_eq!(kill.query_parameters(), Some(&["signal"][..]));
     }
 }

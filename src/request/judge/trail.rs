@@ -25,6 +25,12 @@ pub enum Step {
         /// Whether this is the first policy with a match, the one that decides.
         decides: bool,
     },
+    /// A rule of `policy` matched the method and path but not the query.
+    QueryMiss {
+        policy: String,
+        rule: String,
+        miss: String,
+    },
     /// The Engine's route for the request (`None`: no route matches).
     Route {
         name: Option<&'static str>,
@@ -127,6 +133,10 @@ impl fmt::Display for Step {
                 rule: None,
                 ..
             } => write!(f, "policy {policy:?}: no rule matches {request}"),
+            Step::QueryMiss { policy, rule, miss } => write!(
+                f,
+                "policy {policy:?}: rule {rule:?} matches the method and path, but not the query: {miss}"
+            ),
             Step::Route {
                 name: Some(name),
                 template: Some(template),
