@@ -260,10 +260,10 @@ impl Identities {
 
     /// The client a peer of the shared socket is: the one listing its uid,
     /// else the one listing its gid.
-    pub fn by_peer(&self, uid: u32, gid: u32) -> Option<&str> {
-        self.by_uid
-            .get(&uid)
-            .or_else(|| self.by_gid.get(&gid))
+    /// An id that is `None` (one that names no one) matches nothing.
+    pub fn by_peer(&self, uid: Option<u32>, gid: Option<u32>) -> Option<&str> {
+        uid.and_then(|uid| self.by_uid.get(&uid))
+            .or_else(|| gid.and_then(|gid| self.by_gid.get(&gid)))
             .map(String::as_str)
     }
 
@@ -360,9 +360,12 @@ mod tests {
         let devs = local(&[], &[100], Some("/run/d.sock"));
         let (index, clashes) = Identities::index([("alice", &alice), ("devs", &devs)]);
         assert!(clashes.is_empty());
-        assert_eq!(index.by_peer(1000, 100), Some("alice"));
-        assert_eq!(index.by_peer(1001, 100), Some("devs"));
-        assert_eq!(index.by_peer(1001, 101), None);
+        assert_eq!(index.by_peer(Some(1000), Some(100)), Some("alice"));
+        assert_eq!(index.by_peer(Some(1001), Some(100)), Some("devs"));
+        assert_eq!(index.by_peer(Some(1001), Some(101)), None);
+        assert_eq!(index.by_peer(None, Some(100)), Some("devs"));
+        assert_eq!(index.by_peer(Some(1000), None), Some("alice"));
+        assert_eq!(index.by_peer(None, None), None);
         assert_eq!(index.by_socket(Path::new("/run/d.sock")), Some("devs"));
 
         let bob = local(&[1000], &[100], Some("/run/d.sock"));

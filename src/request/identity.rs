@@ -120,10 +120,12 @@ pub enum IdentityError {
     },
     #[error("its {by} names client {client:?}, which is pinned to another key (spki_sha256)")]
     WrongKey { client: Arc<str>, by: Arc<str> },
-    #[error("no client in the gateway's configuration is known by uid {uid} or gid {gid} (the peer's credentials on {})", socket.display())]
+    #[error("no client in the gateway's configuration is known by uid {uid} or gid {gid} (the peer's credentials on {}){}", socket.display(), if *unmapped { "; 65534 is how dockgate's user namespace shows ids it does not map, which name no one" } else { "" })]
     UnknownPeer {
         uid: u32,
         gid: u32,
+        /// One of them is the kernel's stand-in for an unmapped id.
+        unmapped: bool,
         socket: Arc<Path>,
     },
     #[error("the socket {} is no longer in the gateway's configuration", .0.display())]
@@ -284,11 +286,15 @@ impl LocalPeer {
         if !shared {
             return Err(IdentityError::SocketGone(Arc::clone(&self.socket)));
         }
-        match config.identities.by_peer(self.uid, self.gid) {
+        // An id this process's namespace does not map stands for anyone.
+        let uid = self.uid_mapped.then_some(self.uid);
+        let gid = self.gid_mapped.then_some(self.gid);
+        match config.identities.by_peer(uid, gid) {
             Some(name) => Ok(name.into()),
             None => Err(IdentityError::UnknownPeer {
                 uid: self.uid,
                 gid: self.gid,
+                unmapped: !(self.uid_mapped && self.gid_mapped),
                 socket: Arc::clone(&self.socket),
             }),
         }
