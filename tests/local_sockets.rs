@@ -298,6 +298,79 @@ fn sockets_follow_start_reload_and_stop() {
     assert!(!second.exists(), "stop left the socket");
 }
 
+/// Served from a user namespace that maps only root, as systemd's
+/// `PrivateUsers=yes` maps only root and the service user: every other
+/// peer shows as 65534, which names no client even when one lists it.
+#[test]
+fn an_id_the_namespace_does_not_map_names_no_one() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&[]);
+    let dir = socket_dir();
+    let shared = dir.path().join("docker.sock");
+    let text = config_text(
+        &pki,
+        engine.path(),
+        &format!(
+            "local_listen = \"{}\"\nlocal_listen_mode = \"0666\"\n\
+             [clients.root]\npolicies = [\"ping\"]\nuids = [0]\n\
+             [clients.nobody]\npolicies = [\"ping\"]\nuids = [65534]\n{POLICIES}",
+            shared.display()
+        ),
+    );
+    let mut served = process::spawn_under(&["unshare", "--user", "--map-root-user"], |config| {
+        std::fs::write(config, text).unwrap()
+    });
+    served.ready();
+    if uid() == 0 {
+        // This process is root outside, which the namespace maps to its root.
+        assert_eq!(request(&shared, "GET", "/_ping"), (200, "OK".into()));
+    }
+    let before = engine.request_count();
+    let (status, body) = request_as_nobody(&shared, "/_ping");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("known by uid 65534 or gid 65534") && body.contains("ids it does not map"),
+        "{body}"
+    );
+    assert_eq!(
+        engine.request_count(),
+        before,
+        "an unmapped peer reached the Engine"
+    );
+    served.stop();
+}
+
+#[test]
+fn a_client_at_its_connection_limit_is_refused_on_its_socket_too() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&[]);
+    let dir = socket_dir();
+    let own = dir.path().join("own.sock");
+    let body = format!(
+        "[clients.app]\npolicies = [\"ping\"]\nsocket = \"{}\"\n\
+         [limits]\nmax_connections_per_client = 1\nshutdown_grace = \"2s\"\n{POLICIES}",
+        own.display()
+    );
+    let gateway = Gateway::start(&pki, engine.path(), &body);
+    let mut held = UnixStream::connect(&own).unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    held.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = held.read(&mut buf).unwrap();
+    assert!(text(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let before = engine.request_count();
+    let (status, body) = request(&own, "GET", "/_ping");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(engine.request_count(), before);
+    drop(held);
+    eventually("the held connection's place is given back", || {
+        request(&own, "GET", "/_ping").0 == 200
+    });
+    gateway.stop();
+}
+
 #[test]
 fn start_refuses_to_replace_what_is_not_a_socket() {
     let engine = FakeEngine::start();
