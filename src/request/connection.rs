@@ -3,7 +3,7 @@
 //! the accept), the client's identity and its place under
 //! `max_connections_per_client`, then HTTP/1.1 served by the gateway until
 //! the connection closes, shutdown drains it, or a reload no longer admits
-//! its client. Both kinds end in one [`serve_http`] over their stream.
+//! its client. Both kinds end in one `serve_http` over their stream.
 
 use std::convert::Infallible;
 use std::future::Future;
