@@ -184,6 +184,21 @@ fn the_shared_socket_knows_peers_by_uid_then_gid_and_refuses_the_rest() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("client \\\"nobody\\\""), "{body}");
     assert_eq!(engine.request_count(), 3);
+
+    // A reload narrowing the mode applies to the open socket: uid 65534,
+    // outside dockgate's group, can no longer connect.
+    let narrowed = config("[clients.nobody]\npolicies = [\"events\"]\nuids = [65534]\n").replace(
+        "local_listen_mode = \"0666\"",
+        "local_listen_mode = \"0660\"",
+    );
+    gateway.rewrite(&pki, engine.path(), &narrowed).unwrap();
+    assert_eq!(mode(&shared), 0o660);
+    let (status, _) = request_as_nobody(&shared, "/_ping");
+    assert_eq!(
+        status, 0,
+        "curl connected through a 0660 socket as uid 65534"
+    );
+    assert_eq!(engine.request_count(), 3);
     gateway.stop();
 }
 
