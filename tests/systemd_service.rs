@@ -4,7 +4,8 @@
 //! `docker` group and reaches the host's Engine through its socket, allows
 //! and refuses, reloads, keeps its policy through a broken reload, drains
 //! an open stream on stop, fails plainly without the group, and starts from
-//! `dockgate.socket` on the first connection.
+//! `dockgate.socket` on the first connection. A client socket in
+//! `/run/dockgate` serves the docker CLI.
 //!
 //! The image (Debian minbase with systemd, in the host's release so the
 //! binary built here runs in it) is made once by `mmdebstrap` from the
@@ -43,6 +44,7 @@ fn the_shipped_unit_runs_under_systemd_as_readme_installs_it() {
     let pid = runs_unprivileged_with_the_docker_group(&machine);
     serves_and_refuses(&machine);
     reload_applies_a_new_policy_and_a_broken_one_changes_nothing(&machine, &pid);
+    a_client_socket_in_the_runtime_directory_serves(&machine);
     stop_drains_and_exits_zero(&machine);
     without_the_docker_group_the_engine_is_unreachable(&machine);
     the_socket_unit_starts_the_service_on_the_first_connection(&machine);
@@ -209,6 +211,28 @@ grep -A1 '^\[clients.viewer\]$' {config} | grep -qx 'policies = \["read-only", "
     machine.reload_until("configuration reloaded");
     viewer_may_not_run(machine);
     machine.still_running_as(pid, "after the mended reload");
+}
+
+/// `/run/dockgate` is the service's, entered by its group; a client's
+/// socket a reload adds there is made with its mode and serves the docker
+/// CLI without TLS.
+fn a_client_socket_in_the_runtime_directory_serves(machine: &Container) {
+    let dir = machine.ok("the runtime directory", "stat -c '%a %U %G' /run/dockgate");
+    assert_eq!(dir.trim(), "750 dockgate dockgate");
+    machine.ok(
+        "adding a client with a socket of its own",
+        r#"printf '\n[clients.local]\npolicies = ["read-only"]\nsocket = "/run/dockgate/local.sock"\n' >> /etc/dockgate/dockgate.toml"#,
+    );
+    machine.reload_until("configuration reloaded");
+    let socket = machine.ok(
+        "the client's socket",
+        "stat -c '%a %U %G %F' /run/dockgate/local.sock",
+    );
+    assert_eq!(socket.trim(), "660 dockgate dockgate socket");
+    machine.ok(
+        "docker ps through the socket",
+        &format!("DOCKER_CONFIG=/tmp/docker-local {DOCKER} -H unix:///run/dockgate/local.sock ps"),
+    );
 }
 
 /// `systemctl stop` with a stream open: the gateway drains for its grace

@@ -123,9 +123,10 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
             Some(tenant) => format!("tenant {tenant}"),
             None => "no tenant (unconfined)".to_owned(),
         };
-        let known_by = match &client.known_by.san {
-            Some(san) => format!("known by SAN {san}"),
-            None => "known by CN".to_owned(),
+        let known_by = match (&client.known_by.local, &client.known_by.san) {
+            (Some(local), _) => known_locally(local),
+            (None, Some(san)) => format!("known by SAN {san}"),
+            (None, None) => "known by CN".to_owned(),
         };
         let pinned = match &client.known_by.spki {
             Some(spki) => format!(" with key {spki}"),
@@ -356,4 +357,30 @@ async fn check_engine(config: &Config, timeout: Duration, report: &mut Report) {
         ),
         Err(why) => report.push(Level::Warning, "upstream", why),
     }
+}
+
+/// How a local client is known, for the report: its own socket, and the
+/// uids and gids it is on the shared socket.
+fn known_locally(local: &crate::config::identities::Local) -> String {
+    let mut ways = Vec::new();
+    if let Some(socket) = &local.socket {
+        ways.push(format!(
+            "its own socket {} (mode {:04o})",
+            socket.path.display(),
+            socket.mode
+        ));
+    }
+    let list = |ids: &[u32]| {
+        ids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !local.uids.is_empty() {
+        ways.push(format!("uid {} on local_listen", list(&local.uids)));
+    }
+    if !local.gids.is_empty() {
+        ways.push(format!("gid {} on local_listen", list(&local.gids)));
+    }
+    format!("known locally only, by {}", ways.join(", or "))
 }

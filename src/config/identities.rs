@@ -20,9 +20,24 @@
 //! CN and SAN matching never compete: a client known by CN `web` and one
 //! known by `san = "DNS:web"` are distinct, and a certificate carrying both
 //! is the SAN client.
+//!
+//! A local client (`socket`, `uids` or `gids`) is known only on unix
+//! sockets, never by a certificate: its name is no CN, and it can have no
+//! `san` or `spki_sha256`. On its own `socket`, whoever can open the socket
+//! is the client. On the shared `local_listen` socket, the peer's
+//! credentials as the kernel reports them (`SO_PEERCRED`: the uid and the
+//! primary gid of the process that connected) are looked up:
+//!
+//! 1. A client listing the peer's uid is the peer.
+//! 2. Otherwise a client listing the peer's gid is; supplementary groups
+//!    are not looked at (the kernel does not report them).
+//!
+//! No two clients may list the same uid, the same gid or the same socket
+//! (refused at load), so each step finds one client at most.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// One subject alternative name a client is known by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,46 +131,147 @@ impl fmt::Debug for Spki {
     }
 }
 
-/// How one client's certificate is recognized.
+/// A unix socket dockgate creates and serves, with the file mode it has
+/// from its creation on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalSocket {
+    pub path: PathBuf,
+    pub mode: u32,
+}
+
+/// The default mode of a socket dockgate creates: its owner (dockgate) and
+/// dockgate's group may connect, nobody else.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
+/// How a local client is known: by its own socket, by uids or gids on the
+/// shared socket, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Local {
+    /// Its own socket: whoever opens it is the client.
+    pub socket: Option<LocalSocket>,
+    /// On the shared socket, peers with one of these uids.
+    pub uids: Vec<u32>,
+    /// On the shared socket, peers with one of these primary gids (a uid
+    /// match wins).
+    pub gids: Vec<u32>,
+}
+
+/// How one client is recognized.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KnownBy {
     /// Known by this SAN instead of its CN.
     pub san: Option<San>,
     /// Only with this key.
     pub spki: Option<Spki>,
+    /// Known only on unix sockets, never by a certificate.
+    pub local: Option<Local>,
 }
 
-/// The SANs clients are known by, each to its client: built once per
-/// config so that resolving a certificate costs a lookup per SAN it carries.
+/// What two clients both claim: the key (`san`, `uids`, `gids`, `socket`),
+/// the value, and the clients in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash {
+    pub key: &'static str,
+    pub value: String,
+    pub first: String,
+    pub second: String,
+}
+
+/// The SANs, uids, gids and sockets clients are known by, each to its
+/// client: built once per config so that resolving a certificate costs a
+/// lookup per SAN it carries, and a local peer a lookup or two.
 #[derive(Debug, Clone, Default)]
 pub struct Identities {
     by_san: HashMap<San, String>,
+    by_uid: HashMap<u32, String>,
+    by_gid: HashMap<u32, String>,
+    by_socket: HashMap<PathBuf, String>,
+}
+
+/// Adds `value → name` to `map`, or records the clash with its first claimant.
+fn claim<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, String>,
+    clashes: &mut Vec<Clash>,
+    (key, value, shown): (&'static str, &K, String),
+    name: &str,
+) {
+    match map.get(value) {
+        Some(first) if first != name => clashes.push(Clash {
+            key,
+            value: shown,
+            first: first.clone(),
+            second: name.to_owned(),
+        }),
+        Some(_) => {}
+        None => {
+            map.insert(value.clone(), name.to_owned());
+        }
+    }
 }
 
 impl Identities {
-    /// Indexes `clients` (name, how it is known). A SAN two clients claim
-    /// comes back as `Err((first, second))`, in the order given; the index
-    /// keeps the first.
+    /// Indexes `clients` (name, how it is known). A value two clients claim
+    /// comes back as a [`Clash`]; the index keeps the first.
     pub fn index<'a>(
         clients: impl IntoIterator<Item = (&'a str, &'a KnownBy)>,
-    ) -> (Identities, Vec<(String, String)>) {
-        let mut by_san: HashMap<San, String> = HashMap::new();
+    ) -> (Identities, Vec<Clash>) {
+        let mut index = Identities::default();
         let mut clashes = Vec::new();
         for (name, known) in clients {
-            let Some(san) = &known.san else { continue };
-            match by_san.get(san) {
-                Some(first) => clashes.push((first.clone(), name.to_owned())),
-                None => {
-                    by_san.insert(san.clone(), name.to_owned());
-                }
+            if let Some(san) = &known.san {
+                claim(
+                    &mut index.by_san,
+                    &mut clashes,
+                    ("san", san, san.to_string()),
+                    name,
+                );
+            }
+            let Some(local) = &known.local else { continue };
+            for uid in &local.uids {
+                let shown = uid.to_string();
+                claim(&mut index.by_uid, &mut clashes, ("uids", uid, shown), name);
+            }
+            for gid in &local.gids {
+                let shown = gid.to_string();
+                claim(&mut index.by_gid, &mut clashes, ("gids", gid, shown), name);
+            }
+            if let Some(socket) = &local.socket {
+                let shown = socket.path.display().to_string();
+                claim(
+                    &mut index.by_socket,
+                    &mut clashes,
+                    ("socket", &socket.path, shown),
+                    name,
+                );
             }
         }
-        (Identities { by_san }, clashes)
+        (index, clashes)
     }
 
     /// The client known by `san`, if any.
     pub fn by_san(&self, san: &San) -> Option<&str> {
         self.by_san.get(san).map(String::as_str)
+    }
+
+    /// The client whose own socket is `path`, if any.
+    pub fn by_socket(&self, path: &Path) -> Option<&str> {
+        self.by_socket.get(path).map(String::as_str)
+    }
+
+    /// The client a peer of the shared socket is: the one listing its uid,
+    /// else the one listing its gid.
+    /// An id that is `None` (one that names no one) matches nothing.
+    pub fn by_peer(&self, uid: Option<u32>, gid: Option<u32>) -> Option<&str> {
+        uid.and_then(|uid| self.by_uid.get(&uid))
+            .or_else(|| gid.and_then(|gid| self.by_gid.get(&gid)))
+            .map(String::as_str)
+    }
+
+    /// Every per-client socket, with its client.
+    pub fn sockets(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.by_socket
+            .iter()
+            .map(|(path, name)| (path.as_path(), name.as_str()))
     }
 }
 
@@ -210,15 +326,61 @@ mod tests {
     fn a_san_claimed_twice_is_a_clash_naming_both_clients() {
         let a = KnownBy {
             san: Some(San::parse("DNS:Web").unwrap()),
-            spki: None,
+            ..KnownBy::default()
         };
         let b = KnownBy {
             san: Some(San::parse("DNS:web").unwrap()),
             spki: Some(Spki([1; 32])),
+            local: None,
         };
         let cn = KnownBy::default();
         let (index, clashes) = Identities::index([("a", &a), ("b", &b), ("web", &cn)]);
-        assert_eq!(clashes, [("a".to_owned(), "b".to_owned())]);
+        let pairs: Vec<_> = clashes
+            .iter()
+            .map(|c| (c.key, c.first.as_str(), c.second.as_str()))
+            .collect();
+        assert_eq!(pairs, [("san", "a", "b")]);
         assert_eq!(index.by_san(&San::dns("WEB")), Some("a"));
+    }
+
+    #[test]
+    fn a_uid_match_wins_over_a_gid_match_and_claims_clash() {
+        let local = |uids: &[u32], gids: &[u32], socket: Option<&str>| KnownBy {
+            local: Some(Local {
+                socket: socket.map(|p| LocalSocket {
+                    path: p.into(),
+                    mode: DEFAULT_SOCKET_MODE,
+                }),
+                uids: uids.to_vec(),
+                gids: gids.to_vec(),
+            }),
+            ..KnownBy::default()
+        };
+        let alice = local(&[1000], &[], None);
+        let devs = local(&[], &[100], Some("/run/d.sock"));
+        let (index, clashes) = Identities::index([("alice", &alice), ("devs", &devs)]);
+        assert!(clashes.is_empty());
+        assert_eq!(index.by_peer(Some(1000), Some(100)), Some("alice"));
+        assert_eq!(index.by_peer(Some(1001), Some(100)), Some("devs"));
+        assert_eq!(index.by_peer(Some(1001), Some(101)), None);
+        assert_eq!(index.by_peer(None, Some(100)), Some("devs"));
+        assert_eq!(index.by_peer(Some(1000), None), Some("alice"));
+        assert_eq!(index.by_peer(None, None), None);
+        assert_eq!(index.by_socket(Path::new("/run/d.sock")), Some("devs"));
+
+        let bob = local(&[1000], &[100], Some("/run/d.sock"));
+        let (_, clashes) = Identities::index([("alice", &alice), ("devs", &devs), ("bob", &bob)]);
+        let keys: Vec<_> = clashes
+            .iter()
+            .map(|c| (c.key, c.value.as_str(), c.first.as_str(), c.second.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("uids", "1000", "alice", "bob"),
+                ("gids", "100", "devs", "bob"),
+                ("socket", "/run/d.sock", "devs", "bob"),
+            ]
+        );
     }
 }

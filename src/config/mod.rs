@@ -6,7 +6,8 @@
 //! * [`grants`] — what a policy lets its clients do to the host.
 //! * [`preset`] — the policies dockgate ships, named `preset:NAME`.
 //! * [`tls`] — certificates, CRL and the rustls server configuration.
-//! * [`identities`] — how a certificate is known as a client (CN, SAN, key).
+//! * [`identities`] — how a peer is known as a client (a certificate's CN,
+//!   SAN or key; a local socket, uid or gid).
 //! * [`expiry`] — when the loaded CAs and CRLs run out, for the metrics.
 //! * [`snapshot`] — everything a reload swaps at once.
 //!
@@ -34,7 +35,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::config::grants::Grants;
-use crate::config::identities::{Identities, KnownBy, San, Spki};
+use crate::config::identities::{
+    Clash, Identities, KnownBy, Local, LocalSocket, San, Spki, DEFAULT_SOCKET_MODE,
+};
 use crate::config::policy::{Policy, Rule};
 use raw::RawConfig;
 
@@ -46,6 +49,8 @@ pub struct Config {
     /// (those against the running configuration, on reload).
     pub source: PathBuf,
     pub listen: SocketAddr,
+    /// The shared local socket, where peers are known by uid or gid.
+    pub local_listen: Option<LocalSocket>,
     pub upstream: PathBuf,
     pub tls: TlsFiles,
     /// Client name (the `[clients.NAME]` key) → its policies and tenant.
@@ -71,8 +76,9 @@ pub struct Client {
     /// The tenant it is confined to ([`crate::request::tenant`]);
     /// `None`: it sees and touches everything its policies allow.
     pub tenant: Option<Arc<str>>,
-    /// How its certificate is recognized: by its CN (the name) unless a
-    /// SAN is given, and only with the pinned key if one is.
+    /// How it is recognized: a certificate by its CN (the name) unless a
+    /// SAN is given, and only with the pinned key if one is; or, for a
+    /// local client, only on unix sockets.
     pub known_by: KnownBy,
     pub mode: Mode,
 }
@@ -347,9 +353,21 @@ impl Validator<'_> {
                 raw.tls.crl.is_some().then_some("a crl is configured"),
             ),
         };
+        let local_listen = raw.local_listen.as_ref().map(|path| LocalSocket {
+            path: self.socket_path("local_listen", path, base),
+            mode: self.mode("local_listen_mode", raw.local_listen_mode.as_ref()),
+        });
+        if let (None, Some(mode)) = (&raw.local_listen, &raw.local_listen_mode) {
+            self.problem(
+                "local_listen_mode",
+                mode,
+                "set without local_listen: there is no shared socket to give it",
+            );
+        }
         let policies = self.policies(&raw.policies);
-        let clients = self.clients(&raw.clients, &policies);
+        let clients = self.clients(&raw.clients, &policies, base);
         let identities = self.identities(&raw.clients, &clients, source);
+        self.local_listen_is_shared(&raw, &clients, local_listen.as_ref());
         let allow_no_clients = self.allowed_absence(
             "allow_no_clients",
             raw.allow_no_clients.as_ref(),
@@ -375,6 +393,7 @@ impl Validator<'_> {
         Some(Config {
             source: source.to_owned(),
             listen: listen.ok()?,
+            local_listen,
             upstream,
             tls,
             tenants_in_use,
@@ -441,6 +460,143 @@ impl Validator<'_> {
             }
         }
         paths.iter().map(|p| base.join(p)).collect()
+    }
+
+    /// A socket path: resolved like every path, and short enough for a
+    /// unix socket address (108 bytes with its terminating NUL).
+    fn socket_path(&mut self, key: &str, value: &Spanned<String>, base: &Path) -> PathBuf {
+        let path = self.path(key, value, base);
+        if path.as_os_str().len() > 107 {
+            self.problem(
+                key,
+                value,
+                format!(
+                    "{} is longer than a unix socket path may be (107 bytes)",
+                    path.display()
+                ),
+            );
+        }
+        path
+    }
+
+    /// A file mode written in octal, `"0660"`; [`DEFAULT_SOCKET_MODE`]
+    /// when absent.
+    fn mode(&mut self, key: &str, value: Option<&Spanned<String>>) -> u32 {
+        let Some(value) = value else {
+            return DEFAULT_SOCKET_MODE;
+        };
+        match u32::from_str_radix(value.get_ref(), 8) {
+            Ok(mode) if mode <= 0o777 => mode,
+            _ => {
+                self.problem(
+                    key,
+                    value,
+                    format!(
+                        "{:?} is not a file mode: octal permission bits such as \"0660\"",
+                        value.get_ref()
+                    ),
+                );
+                DEFAULT_SOCKET_MODE
+            }
+        }
+    }
+
+    /// A local client's keys, checked; `None` for a certificate client.
+    fn local(&mut self, name: &str, client: &raw::RawClient, base: &Path) -> Option<Local> {
+        let local = client.socket.is_some() || client.uids.is_some() || client.gids.is_some();
+        if !local {
+            if let Some(mode) = &client.socket_mode {
+                self.problem(
+                    &format!("clients.{name}.socket_mode"),
+                    mode,
+                    "set without socket: there is no socket to give it",
+                );
+            }
+            return None;
+        }
+        for (key, value) in [
+            ("san", client.san.as_ref()),
+            ("spki_sha256", client.spki_sha256.as_ref()),
+        ] {
+            if let Some(value) = value {
+                self.problem(
+                    &format!("clients.{name}.{key}"),
+                    value,
+                    "a local client (socket, uids or gids) is known only on unix sockets, never by a certificate: remove one or the other",
+                );
+            }
+        }
+        let mut list = |key: &str, value: Option<&Spanned<Vec<u32>>>| match value {
+            Some(ids) if ids.get_ref().is_empty() => {
+                self.problem(
+                    &format!("clients.{name}.{key}"),
+                    ids,
+                    "an empty array: list at least one, or leave the key out",
+                );
+                Vec::new()
+            }
+            Some(ids) => ids.get_ref().clone(),
+            None => Vec::new(),
+        };
+        let uids = list("uids", client.uids.as_ref());
+        let gids = list("gids", client.gids.as_ref());
+        let socket = client.socket.as_ref().map(|path| LocalSocket {
+            path: self.socket_path(&format!("clients.{name}.socket"), path, base),
+            mode: self.mode(
+                &format!("clients.{name}.socket_mode"),
+                client.socket_mode.as_ref(),
+            ),
+        });
+        if socket.is_none() {
+            if let Some(mode) = &client.socket_mode {
+                self.problem(
+                    &format!("clients.{name}.socket_mode"),
+                    mode,
+                    "set without socket: there is no socket to give it",
+                );
+            }
+        }
+        Some(Local { socket, uids, gids })
+    }
+
+    /// Clients known by uid or gid need the shared socket, and no client's
+    /// own socket may be the shared one.
+    fn local_listen_is_shared(
+        &mut self,
+        raw: &RawConfig,
+        clients: &BTreeMap<String, Client>,
+        shared: Option<&LocalSocket>,
+    ) {
+        for (name, client) in clients {
+            let Some(local) = &client.known_by.local else {
+                continue;
+            };
+            let Some(rc) = raw.clients.get(name) else {
+                continue;
+            };
+            if shared.is_none() && (!local.uids.is_empty() || !local.gids.is_empty()) {
+                let value = rc.uids.as_ref().or(rc.gids.as_ref());
+                if let Some(value) = value {
+                    self.problem(
+                        &format!("clients.{name}"),
+                        value,
+                        "uids and gids name peers of the shared socket, and there is none: set local_listen",
+                    );
+                }
+            }
+            if let (Some(own), Some(shared), Some(at)) = (&local.socket, shared, &rc.socket) {
+                if own.path == shared.path {
+                    self.problem(
+                        &format!("clients.{name}.socket"),
+                        at,
+                        format!(
+                            "{} is also local_listen: a client's own socket is its alone, the shared one is everyone's",
+                            own.path.display()
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     fn policies(
@@ -512,6 +668,7 @@ impl Validator<'_> {
         &mut self,
         raw: &BTreeMap<String, raw::RawClient>,
         policies: &BTreeMap<String, Arc<Policy>>,
+        base: &Path,
     ) -> BTreeMap<String, Client> {
         let mut out = BTreeMap::new();
         for (name, client) in raw {
@@ -577,6 +734,7 @@ impl Validator<'_> {
                         .map_err(|e| self.problem(&format!("clients.{name}.spki_sha256"), spki, e))
                         .ok()
                 }),
+                local: self.local(name, client, base),
             };
             let mode = match &client.mode {
                 None => Mode::Enforce,
@@ -606,8 +764,9 @@ impl Validator<'_> {
         out
     }
 
-    /// Indexes the SANs clients are known by, refusing a SAN claimed by two
-    /// clients: a certificate carrying it would be either.
+    /// Indexes the SANs, uids, gids and sockets clients are known by,
+    /// refusing one claimed by two clients: a peer presenting it would be
+    /// either.
     fn identities(
         &mut self,
         raw: &BTreeMap<String, raw::RawClient>,
@@ -616,20 +775,51 @@ impl Validator<'_> {
     ) -> Identities {
         let (identities, clashes) =
             Identities::index(clients.iter().map(|(n, c)| (n.as_str(), &c.known_by)));
-        for (first, second) in clashes {
-            let (Some(first_san), Some(second_san)) = (
-                raw.get(&first).and_then(|c| c.san.as_ref()),
-                raw.get(&second).and_then(|c| c.san.as_ref()),
-            ) else {
+        for clash in clashes {
+            let (Some(first), Some(second)) = (raw.get(&clash.first), raw.get(&clash.second))
+            else {
                 continue;
             };
-            let at = self.line(first_san.span().start);
+            let (first_at, second_at) = match clash.key {
+                "san" => (first.san.as_ref(), second.san.as_ref()),
+                "socket" => (first.socket.as_ref(), second.socket.as_ref()),
+                _ => {
+                    let ids = |c: &raw::RawClient| match clash.key {
+                        "uids" => c.uids.as_ref().map(Spanned::span),
+                        _ => c.gids.as_ref().map(Spanned::span),
+                    };
+                    let (Some(first_span), Some(second_span)) = (ids(first), ids(second)) else {
+                        continue;
+                    };
+                    let at = self.line(first_span.start);
+                    let line = (second_span.end > 0).then(|| self.line(second_span.start));
+                    let (key, Clash { value, first, .. }) = (clash.key, &clash);
+                    self.problems.push(Problem {
+                        line,
+                        key: format!("clients.{}.{key}", clash.second),
+                        message: format!(
+                            "{value} is also in the {key} of client {first:?} ({}:{at}): two clients cannot both match one peer",
+                            source.display()
+                        ),
+                    });
+                    continue;
+                }
+            };
+            let (Some(first_at), Some(second_at)) = (first_at, second_at) else {
+                continue;
+            };
+            let at = self.line(first_at.span().start);
+            let (what, key, noun) = match clash.key {
+                "san" => ("a certificate carrying it", "san", "SAN"),
+                _ => ("a peer connecting to it", "socket", "socket"),
+            };
             self.problem(
-                &format!("clients.{second}.san"),
-                second_san,
+                &format!("clients.{}.{key}", clash.second),
+                second_at,
                 format!(
-                    "{:?} is also the san of client {first:?} ({}:{at}): two clients cannot be known by the same SAN, or a certificate carrying it would be either",
-                    second_san.get_ref(),
+                    "{:?} is also the {key} of client {:?} ({}:{at}): two clients cannot be known by the same {noun}, or {what} would be either",
+                    second_at.get_ref(),
+                    clash.first,
                     source.display(),
                 ),
             );

@@ -12,6 +12,11 @@ use toml::Spanned;
 pub struct RawConfig {
     /// Address the TLS listener binds, `host:port`.
     pub listen: Spanned<String>,
+    /// The one shared local socket, where clients are known by the peer's
+    /// uid or gid (`[clients.NAME] uids`, `gids`).
+    pub local_listen: Option<Spanned<String>>,
+    /// Its file mode, octal; `"0660"` when absent.
+    pub local_listen_mode: Option<Spanned<String>>,
     /// The Engine's unix socket.
     #[serde(default = "default_upstream")]
     pub upstream: Spanned<String>,
@@ -94,6 +99,15 @@ pub struct RawClient {
     pub spki_sha256: Option<Spanned<String>>,
     /// `"enforce"` (the default) or `"audit"`.
     pub mode: Option<Spanned<String>>,
+    /// A unix socket dockgate serves this client, and only it, on.
+    pub socket: Option<Spanned<String>>,
+    /// That socket's file mode, octal; `"0660"` when absent.
+    pub socket_mode: Option<Spanned<String>>,
+    /// On `local_listen`, the peers with one of these uids are this client.
+    pub uids: Option<Spanned<Vec<u32>>>,
+    /// On `local_listen`, the peers with one of these (primary) gids are
+    /// this client, unless their uid names another.
+    pub gids: Option<Spanned<Vec<u32>>>,
 }
 
 #[derive(Debug, Deserialize)]

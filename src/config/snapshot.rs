@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::config::files::{self, Reads, Unsettled};
 use crate::config::tls::{Tls, TlsError, TrustDigest};
 use crate::config::{Config, ConfigError};
-use crate::request::identity::Identity;
+use crate::request::identity::{Identity, Proof};
 use crate::request::upstream::Upstream;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -83,7 +83,24 @@ impl Snapshot {
         if !self.config.clients.contains_key(&*identity.name) {
             return Err("client removed from the configuration".into());
         }
-        match identity.presented.resolve(&self.config) {
+        let (chain, presented) = match &identity.proof {
+            Proof::Certificate {
+                chain, presented, ..
+            } => (chain, presented),
+            // No CA or CRL vouches for a local peer: its socket and
+            // credentials must still name the same client.
+            Proof::Local(peer) => {
+                return match peer.resolve(&self.config) {
+                    Ok(name) if name == identity.name => Ok(false),
+                    Ok(name) => Err(format!(
+                        "the peer is now client {name:?} in the configuration, not {:?}",
+                        identity.name
+                    )),
+                    Err(e) => Err(format!("the peer no longer names the client: {e}")),
+                };
+            }
+        };
+        match presented.resolve(&self.config) {
             Ok(name) if name == identity.name => {}
             Ok(name) => {
                 return Err(format!(
@@ -97,7 +114,7 @@ impl Snapshot {
             return Ok(false);
         }
         self.tls
-            .still_trusts(&identity.chain)
+            .still_trusts(chain)
             .map_err(|e| format!("certificate no longer accepted: {e}"))?;
         *trusted = self.tls.trust;
         Ok(true)

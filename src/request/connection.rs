@@ -1,8 +1,9 @@
 //! One client connection on its worker thread: the TLS handshake under a
-//! timeout, the client's identity and its place under
+//! timeout (a local socket has none: its peer's credentials are known at
+//! the accept), the client's identity and its place under
 //! `max_connections_per_client`, then HTTP/1.1 served by the gateway until
 //! the connection closes, shutdown drains it, or a reload no longer admits
-//! its client.
+//! its client. Both kinds end in one `serve_http` over their stream.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,7 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -22,31 +23,109 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::tls::{HandshakeFailure, TrustDigest};
 use crate::config::Limits;
 use crate::request::gateway::Gateway;
-use crate::request::identity::Identity;
-use crate::request::linger::{LingeringStream, UnreadBody};
+use crate::request::identity::{Identity, IdentityError, Proof};
+use crate::request::linger::{LingeringStream, Transport, UnreadBody};
+use crate::request::local::LocalPeer;
 use crate::request::shared::{revoked, Admission, Arrival, Lease, Shared};
 use crate::run::metrics;
 
-/// One client connection, from handshake to close.
-pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, arrival: Arrival) {
+/// A connection as an accept loop took it.
+pub enum Accepted {
+    /// On the TLS listener, from this address.
+    Tls(TcpStream, SocketAddr),
+    /// On a local socket, from this peer.
+    Local(UnixStream, LocalPeer),
+}
+
+/// Who is served on a connection, once its stream is ready.
+struct Peer {
+    /// As the audit line shows it.
+    shown: Arc<str>,
+    identity: Result<Identity, IdentityError>,
+    /// The CA and CRL a certificate passed under ([`Lease::trusted`]).
+    trusted: TrustDigest,
+}
+
+/// One client connection, from handshake (or accept) to close.
+pub(crate) async fn serve(accepted: Accepted, shared: Arc<Shared>, arrival: Arrival) {
     let _open = metrics::OpenGauge::connection();
     let limits = shared.state.borrow().config.limits.clone();
     let Arrival {
         permit,
         handshake: slot,
     } = arrival;
-    // The handshake's state and the served connection never live at the
-    // same time, and the stream moves into a boxed hyper connection: the
-    // task of a connection that idles on a stream for hours stays small.
-    let done = handshake(tcp, peer, &shared, &limits).await;
-    // Done or failed, it is no longer a handshake in progress.
-    drop(slot);
-    let serving = match done {
-        Some((tls, trusted)) => serve_http(tls, trusted, peer, &shared, &limits, permit),
-        None => return,
-    };
-    if let Some(serving) = serving {
-        serving.await;
+    match accepted {
+        Accepted::Tls(tcp, address) => {
+            // The handshake's state and the served connection never live at
+            // the same time, and the stream moves into a boxed hyper
+            // connection: the task of a connection that idles on a stream
+            // for hours stays small.
+            let done = handshake(tcp, address, &shared, &limits).await;
+            // Done or failed, it is no longer a handshake in progress.
+            drop(slot);
+            let Some((tls, trusted)) = done else { return };
+            let peer = certificate_peer(&tls, address, trusted, &shared);
+            if let Some(serving) = serve_http(tls, peer, &shared, &limits, permit) {
+                serving.await;
+            }
+        }
+        Accepted::Local(unix, local) => {
+            let (identity, trusted) = {
+                let snapshot = shared.state.borrow();
+                (
+                    Identity::local(local.clone(), &snapshot.config),
+                    snapshot.tls.trust,
+                )
+            };
+            if let Err(e) = &identity {
+                tracing::warn!(peer = %local, error = %e, "local peer names no client");
+            }
+            let peer = Peer {
+                shown: local.to_string().into(),
+                identity,
+                trusted,
+            };
+            if let Some(serving) = serve_http(unix, peer, &shared, &limits, permit) {
+                serving.await;
+            }
+        }
+    }
+}
+
+/// The client the certificate of a finished handshake names, resolved
+/// against the configuration current now; a reload resolves it again
+/// ([`revoked`]).
+fn certificate_peer(
+    tls: &TlsStream<TcpStream>,
+    address: SocketAddr,
+    trusted: TrustDigest,
+    shared: &Shared,
+) -> Peer {
+    let chain: Vec<_> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
+    let identity = Identity::resolve(&chain, &shared.state.borrow().config);
+    match &identity {
+        Ok(Identity {
+            name,
+            proof: Proof::Certificate { not_after, .. },
+            ..
+        }) => metrics::client_certificate(
+            || metrics::ClientLabel::new(Some(name), &shared.state.borrow().config),
+            *not_after,
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(peer = %address, error = %e, "client certificate names no client"),
+    }
+    Peer {
+        shown: address.to_string().into(),
+        identity,
+        trusted,
     }
 }
 
@@ -85,38 +164,24 @@ async fn handshake(
     }
 }
 
-/// Names the client, then serves HTTP/1.1 on the connection until it
-/// closes, shutdown ends it, or a reload revokes its client; `None` when
-/// the client is over its limit with enough refusals under way. Not an
-/// async fn on purpose: the connection is built and boxed here, so the
-/// returned future holds a pointer to it rather than the stream and its
-/// buffers inline.
-fn serve_http<'a>(
-    tls: TlsStream<TcpStream>,
-    trusted: TrustDigest,
-    peer: SocketAddr,
+/// Takes the client's place under its connection limit, then serves
+/// HTTP/1.1 on the connection until it closes, shutdown ends it, or a
+/// reload revokes its client; `None` when the client is over its limit
+/// with enough refusals under way. Not an async fn on purpose: the
+/// connection is built and boxed here, so the returned future holds a
+/// pointer to it rather than the stream and its buffers inline.
+fn serve_http<'a, S: Transport>(
+    stream: S,
+    peer: Peer,
     shared: &'a Arc<Shared>,
     limits: &Limits,
     permit: OwnedSemaphorePermit,
 ) -> Option<impl Future<Output = ()> + Send + 'a> {
-    let chain: Vec<_> = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.clone().into_owned())
-        .collect();
-    // Resolved once, against the configuration current now; a reload
-    // resolves it again ([`revoked`]).
-    let identity = Identity::resolve(&chain, &shared.state.borrow().config);
-    match &identity {
-        Ok(id) => metrics::client_certificate(
-            || metrics::ClientLabel::new(Some(&id.name), &shared.state.borrow().config),
-            id.not_after,
-        ),
-        Err(e) => tracing::warn!(%peer, error = %e, "client certificate names no client"),
-    }
+    let Peer {
+        shown: peer,
+        identity,
+        trusted,
+    } = peer;
     let limit = limits.max_connections_per_client;
     let (client, over_limit) = match identity.as_ref() {
         // Refused request by request, as soon as one arrives.
@@ -130,7 +195,7 @@ fn serve_http<'a>(
             Admission::Closed => {
                 // Released before it is counted, so whoever watches the
                 // count sees the permit back.
-                drop((tls, permit));
+                drop((stream, permit));
                 metrics::connection_refused("max_connections_per_client");
                 tracing::debug!(%peer, client = &*id.name, limit, "client over its connection limit with refusals under way; closing new connection");
                 return None;
@@ -145,14 +210,14 @@ fn serve_http<'a>(
 
     let gateway = Gateway {
         shared: Arc::clone(shared),
-        peer: peer.to_string().into(),
+        peer: Arc::clone(&peer),
         identity: identity.clone(),
         over_limit,
         link: Arc::default(),
         lease: Arc::clone(&lease),
     };
     let unread = UnreadBody::default();
-    let io = TokioIo::new(LingeringStream::new(tls, unread.clone()));
+    let io = TokioIo::new(LingeringStream::new(stream, unread.clone()));
     let service = service_fn(move |req: Request<Incoming>| {
         unread.request(req.body());
         let unread = unread.clone();

@@ -1,12 +1,15 @@
 //! Who is on the other end of a connection: the one configured client the
 //! certificate it presented (already verified by the TLS handshake) is
 //! known as, by its subject CN or by a SAN, and with the pinned key when the
-//! client pins one (the rule: [`crate::config::identities`]). Resolved once
-//! per connection, at the handshake, and again for each reload while the
-//! connection is open. A certificate that matches no client names no one
-//! and is refused, saying what was looked for.
+//! client pins one; or, on a unix socket, the client whose own socket it is,
+//! or the one whose uid or gid the peer has on the shared socket (the
+//! rules: [`crate::config::identities`]). Resolved once per connection, at
+//! the handshake or the accept, and again for each reload while the
+//! connection is open. A peer that matches no client names no one and is
+//! refused, saying what was looked for.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
@@ -15,23 +18,37 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::config::identities::{San, Spki};
 use crate::config::Config;
+use crate::request::local::LocalPeer;
 
 /// A verified client, fixed for the life of its connection.
 #[derive(Clone)]
 pub struct Identity {
-    /// The configured client the certificate matched: the key into
+    /// The configured client the peer matched: the key into
     /// `[clients]`, and the name policies, metrics and audit lines use.
     pub name: Arc<str>,
-    /// The certificate serial in hex, for audit and revocation.
+    /// The certificate serial in hex, for audit and revocation; empty for
+    /// a local peer.
     pub serial: Arc<str>,
-    /// The certificate's notAfter in seconds since the Unix epoch, read
-    /// while the certificate is parsed for its name, for the expiry metric.
-    pub not_after: i64,
-    /// The chain as presented, kept so a reload can verify it again.
-    pub chain: Arc<[CertificateDer<'static>]>,
-    /// What the certificate says of itself, kept so a reload can resolve
-    /// it again without parsing it.
-    pub presented: Arc<Presented>,
+    /// What the peer went by, kept so a reload can resolve it again.
+    pub proof: Proof,
+}
+
+/// What a client was known by.
+#[derive(Clone)]
+pub enum Proof {
+    Certificate {
+        /// The certificate's notAfter in seconds since the Unix epoch, read
+        /// while the certificate is parsed for its name, for the expiry
+        /// metric.
+        not_after: i64,
+        /// The chain as presented, kept so a reload can verify it again.
+        chain: Arc<[CertificateDer<'static>]>,
+        /// What the certificate says of itself, kept so a reload can
+        /// resolve it again without parsing it.
+        presented: Arc<Presented>,
+    },
+    /// A peer on a unix socket.
+    Local(Arc<LocalPeer>),
 }
 
 impl fmt::Debug for Identity {
@@ -103,6 +120,27 @@ pub enum IdentityError {
     },
     #[error("its {by} names client {client:?}, which is pinned to another key (spki_sha256)")]
     WrongKey { client: Arc<str>, by: Arc<str> },
+    #[error("no client in the gateway's configuration is known by uid {uid} or gid {gid} (the peer's credentials on {}){}", socket.display(), if *unmapped { "; 65534 is how dockgate's user namespace shows ids it does not map, which name no one" } else { "" })]
+    UnknownPeer {
+        uid: u32,
+        gid: u32,
+        /// One of them is the kernel's stand-in for an unmapped id.
+        unmapped: bool,
+        socket: Arc<Path>,
+    },
+    #[error("the socket {} is no longer in the gateway's configuration", .0.display())]
+    SocketGone(Arc<Path>),
+}
+
+impl IdentityError {
+    /// What was refused, for the refusal's message: a certificate or a
+    /// local peer.
+    pub fn subject(&self) -> &'static str {
+        match self {
+            IdentityError::UnknownPeer { .. } | IdentityError::SocketGone(_) => "local peer",
+            _ => "client certificate",
+        }
+    }
 }
 
 impl Presented {
@@ -183,10 +221,11 @@ impl Presented {
                     Err(e) if self.sans.is_empty() => return Err(e.clone()),
                     Err(_) => return Err(unknown(None)),
                 };
+                // A local client is never known by a certificate.
                 let known_by_cn = config
                     .clients
                     .get_key_value(&**cn)
-                    .filter(|(_, c)| c.known_by.san.is_none());
+                    .filter(|(_, c)| c.known_by.san.is_none() && c.known_by.local.is_none());
                 match known_by_cn {
                     Some((name, _)) => (name.as_str(), format!("CN {cn:?}")),
                     None => return Err(unknown(Some(cn))),
@@ -214,9 +253,50 @@ impl Identity {
         Ok(Identity {
             name: presented.resolve(config)?,
             serial,
-            not_after,
-            chain: chain.to_vec().into(),
-            presented: Arc::new(presented),
+            proof: Proof::Certificate {
+                not_after,
+                chain: chain.to_vec().into(),
+                presented: Arc::new(presented),
+            },
         })
+    }
+
+    /// The client `config` knows the local `peer` as.
+    pub fn local(peer: LocalPeer, config: &Config) -> Result<Identity, IdentityError> {
+        Ok(Identity {
+            name: peer.resolve(config)?,
+            serial: Arc::from(""),
+            proof: Proof::Local(Arc::new(peer)),
+        })
+    }
+}
+
+impl LocalPeer {
+    /// The one client of `config` this peer is: the client whose own
+    /// socket it connected to, or on `local_listen` the client listing its
+    /// uid, else its gid.
+    pub fn resolve(&self, config: &Config) -> Result<Arc<str>, IdentityError> {
+        if let Some(name) = config.identities.by_socket(&self.socket) {
+            return Ok(name.into());
+        }
+        let shared = config
+            .local_listen
+            .as_ref()
+            .is_some_and(|l| *l.path == *self.socket);
+        if !shared {
+            return Err(IdentityError::SocketGone(Arc::clone(&self.socket)));
+        }
+        // An id this process's namespace does not map stands for anyone.
+        let uid = self.uid_mapped.then_some(self.uid);
+        let gid = self.gid_mapped.then_some(self.gid);
+        match config.identities.by_peer(uid, gid) {
+            Some(name) => Ok(name.into()),
+            None => Err(IdentityError::UnknownPeer {
+                uid: self.uid,
+                gid: self.gid,
+                unmapped: !(self.uid_mapped && self.gid_mapped),
+                socket: Arc::clone(&self.socket),
+            }),
+        }
     }
 }

@@ -16,7 +16,9 @@
 //! the socket is closed anyway: a client cannot hold it open by sending.
 //!
 //! The discarded bytes are read from the TCP socket, below TLS: nothing in
-//! them is looked at, so there is no reason to decrypt them.
+//! them is looked at, so there is no reason to decrypt them. A local
+//! socket has no TLS, so they are read from the socket itself
+//! ([`Transport`]).
 
 use std::future::Future;
 use std::io;
@@ -29,7 +31,7 @@ use std::time::Duration;
 use hyper::body::Body;
 use hyper::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
@@ -64,9 +66,30 @@ impl UnreadBody {
     }
 }
 
-/// A client connection's TLS stream that lingers when it is shut down.
-pub struct LingeringStream {
-    tls: TlsStream<TcpStream>,
+/// A client connection's stream, TLS over TCP or a plain unix socket.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The socket below any encryption, drained once our side is shut.
+    type Raw: AsyncRead + Unpin;
+    fn raw(&mut self) -> &mut Self::Raw;
+}
+
+impl Transport for TlsStream<TcpStream> {
+    type Raw = TcpStream;
+    fn raw(&mut self) -> &mut TcpStream {
+        self.get_mut().0
+    }
+}
+
+impl Transport for UnixStream {
+    type Raw = UnixStream;
+    fn raw(&mut self) -> &mut UnixStream {
+        self
+    }
+}
+
+/// A client connection's stream that lingers when it is shut down.
+pub struct LingeringStream<S> {
+    stream: S,
     unread: UnreadBody,
     closing: Closing,
 }
@@ -82,10 +105,10 @@ enum Closing {
     Done,
 }
 
-impl LingeringStream {
-    pub fn new(tls: TlsStream<TcpStream>, unread: UnreadBody) -> LingeringStream {
+impl<S: Transport> LingeringStream<S> {
+    pub fn new(stream: S, unread: UnreadBody) -> LingeringStream<S> {
         LingeringStream {
-            tls,
+            stream,
             unread,
             closing: Closing::Open,
         }
@@ -102,7 +125,7 @@ impl LingeringStream {
                 return Poll::Ready(());
             }
             let mut read = ReadBuf::new(&mut buf);
-            let tcp = &mut self.tls.get_mut().0;
+            let tcp = self.stream.raw();
             match ready!(Pin::new(tcp).poll_read(cx, &mut read)) {
                 // A reset ends it as well as a FIN: nothing more will arrive.
                 Err(_) => return Poll::Ready(()),
@@ -118,23 +141,23 @@ impl LingeringStream {
     }
 }
 
-impl AsyncRead for LingeringStream {
+impl<S: Transport> AsyncRead for LingeringStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tls).poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for LingeringStream {
+impl<S: Transport> AsyncWrite for LingeringStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tls).poll_write(cx, buf)
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -142,21 +165,21 @@ impl AsyncWrite for LingeringStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tls).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tls.is_write_vectored()
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tls).poll_flush(cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Closing::Open = this.closing {
-            ready!(Pin::new(&mut this.tls).poll_shutdown(cx))?;
+            ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
             this.closing = if this.unread.may_be_unread() {
                 Closing::Draining {
                     deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),

@@ -10,11 +10,10 @@
 //! logged as counts at a bounded rate, never a line each.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 /// How long an accept loop pauses after an accept that failed for want of
@@ -37,11 +36,15 @@ pub fn backoff(error: &io::Error) -> Option<Duration> {
     }
 }
 
-/// Accepts the next connection on `listener`, pausing after failures as
-/// [`backoff`] says; `name` tells the listeners apart in the log.
-pub async fn accept(listener: &TcpListener, name: &'static str) -> (TcpStream, SocketAddr) {
+/// Accepts the next connection with `next` (a listener's `accept`),
+/// pausing after failures as [`backoff`] says; `name` tells the listeners
+/// apart in the log.
+pub async fn accept<T, F>(name: &'static str, mut next: impl FnMut() -> F) -> T
+where
+    F: Future<Output = io::Result<T>>,
+{
     loop {
-        match listener.accept().await {
+        match next().await {
             Ok(pair) => return pair,
             Err(error) => {
                 if let Some(pause) = backoff(&error) {

@@ -23,10 +23,12 @@
 //! * [`headers`] — hop-by-hop headers and upgrade requests.
 //! * [`inspect`] — request bodies and queries that could grant the host.
 //! * [`upstream`] — each client connection's own connection to the Engine.
-//! * [`identity`] — the client's name from its certificate.
+//! * [`identity`] — the client's name from its certificate, or from the
+//!   local socket and credentials of its peer.
 //! * [`listener`] — what every accept loop shares (the metrics listener's
 //!   too): the pause after a failed accept, and the log of refused
 //!   connections.
+//! * [`local`] — a peer on a unix socket: the socket and its credentials.
 
 pub mod accept;
 pub mod audit;
@@ -38,6 +40,7 @@ pub mod inspect;
 pub mod judge;
 pub mod linger;
 pub mod listener;
+pub mod local;
 pub mod ownership;
 pub mod path;
 pub mod refusal;

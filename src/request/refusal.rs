@@ -28,7 +28,7 @@ pub enum Refusal {
     },
     #[error("dockgate refused the request: {0}")]
     BadRequest(String),
-    #[error("dockgate refused the client certificate: {0}")]
+    #[error("dockgate refused the {subject}: {0}", subject = .0.subject())]
     Identity(IdentityError),
     #[error("dockgate: client {client:?} is not in the gateway's configuration")]
     UnknownClient { client: String },
@@ -134,7 +134,9 @@ impl Refusal {
             Refusal::BadRequest(_) => Reason::BadRequest,
             // A certificate that names no configured client is an unknown
             // client, as it was when clients were known by CN alone.
-            Refusal::Identity(IdentityError::Unknown(_)) => Reason::UnknownClient,
+            Refusal::Identity(IdentityError::Unknown(_) | IdentityError::UnknownPeer { .. }) => {
+                Reason::UnknownClient
+            }
             Refusal::Identity(_) => Reason::BadIdentity,
             Refusal::UnknownClient { .. } => Reason::UnknownClient,
             Refusal::NotAllowed { .. } => Reason::NoRule,

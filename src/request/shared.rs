@@ -63,10 +63,11 @@ pub const REFUSALS_PER_CLIENT: usize = 16;
 
 /// What an accepted connection holds until its handshake is done: its
 /// permit under `max_connections`, kept for the connection's whole life,
-/// and its handshake slot, given back as soon as the handshake ends.
+/// and its handshake slot, given back as soon as the handshake ends (none
+/// on a local socket, which has no handshake).
 pub struct Arrival {
     pub(super) permit: OwnedSemaphorePermit,
-    pub(super) handshake: HandshakeSlot,
+    pub(super) handshake: Option<HandshakeSlot>,
 }
 
 /// A connection's place under `max_handshakes` and its source address's
@@ -119,7 +120,8 @@ pub struct Lease {
     pub(super) _permit: OwnedSemaphorePermit,
     pub(super) _client: Option<ClientSlot>,
     /// The CA and CRL the client's certificate passed under at the
-    /// handshake; see [`revoked`].
+    /// handshake; see [`revoked`]. A local peer's is the snapshot's at its
+    /// accept, and never looked at.
     pub(super) trusted: TrustDigest,
 }
 
@@ -191,11 +193,24 @@ impl Shared {
         drop(counts);
         Ok(Arrival {
             permit,
-            handshake: HandshakeSlot {
+            handshake: Some(HandshakeSlot {
                 _permit: slot,
                 per_address: Arc::clone(&self.per_address),
                 source,
-            },
+            }),
+        })
+    }
+
+    /// Lets a connection on a local socket in, or names the limit that
+    /// refuses it (`max_connections`). It has no handshake to bound, and
+    /// every peer of a socket shares one address.
+    pub(super) fn arrive_local(&self) -> Result<Arrival, &'static str> {
+        let permit = Arc::clone(&self.connections)
+            .try_acquire_owned()
+            .map_err(|_| "max_connections")?;
+        Ok(Arrival {
+            permit,
+            handshake: None,
         })
     }
 

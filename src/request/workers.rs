@@ -18,13 +18,38 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
-use crate::request::connection;
+use crate::request::connection::{self, Accepted};
+use crate::request::local::LocalPeer;
 use crate::request::shared::{Arrival, Shared};
+
+/// An accepted connection on its way to a worker: out of the accept
+/// loop's runtime, to be registered with the worker's.
+enum Socket {
+    Tls(std::net::TcpStream, SocketAddr),
+    Local(std::os::unix::net::UnixStream, LocalPeer),
+}
+
+impl Socket {
+    fn take(accepted: Accepted) -> std::io::Result<Socket> {
+        Ok(match accepted {
+            Accepted::Tls(tcp, peer) => Socket::Tls(tcp.into_std()?, peer),
+            Accepted::Local(unix, peer) => Socket::Local(unix.into_std()?, peer),
+        })
+    }
+
+    fn register(self) -> std::io::Result<Accepted> {
+        Ok(match self {
+            Socket::Tls(tcp, peer) => Accepted::Tls(tokio::net::TcpStream::from_std(tcp)?, peer),
+            Socket::Local(unix, peer) => {
+                Accepted::Local(tokio::net::UnixStream::from_std(unix)?, peer)
+            }
+        })
+    }
+}
 
 /// An accepted connection on its way to a worker.
 struct Job {
-    tcp: std::net::TcpStream,
-    peer: SocketAddr,
+    socket: Socket,
     arrival: Arrival,
 }
 
@@ -35,8 +60,9 @@ struct Lane {
     open: Arc<AtomicUsize>,
 }
 
-/// The accept loop's end of the workers: where connections are handed
-/// over. Dropping it tells the workers no more come.
+/// The accept loops' end of the workers: where connections are handed
+/// over. Dropping it (every accept loop's share) tells the workers no more
+/// come.
 pub struct Handoff {
     lanes: Vec<Lane>,
 }
@@ -110,11 +136,11 @@ impl Workers {
 
 impl Handoff {
     /// Hands an accepted connection to the worker with the fewest open.
-    pub fn dispatch(&self, tcp: tokio::net::TcpStream, peer: SocketAddr, arrival: Arrival) {
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
+    pub fn dispatch(&self, accepted: Accepted, arrival: Arrival) {
+        let socket = match Socket::take(accepted) {
+            Ok(socket) => socket,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "cannot hand the connection to a worker");
+                tracing::warn!(error = %e, "cannot hand the connection to a worker");
                 return;
             }
         };
@@ -125,7 +151,7 @@ impl Handoff {
             .expect("at least one worker");
         lane.open.fetch_add(1, Ordering::Relaxed);
         // A worker only stops receiving once every sender is gone.
-        let _ = lane.jobs.send(Job { tcp, peer, arrival });
+        let _ = lane.jobs.send(Job { socket, arrival });
     }
 }
 
@@ -151,19 +177,19 @@ impl Worker {
         // arrive, so the daemon cannot see "all done" while one is in the
         // channel.
         let accepting = self.shared.tasks.token();
-        while let Some(Job { tcp, peer, arrival }) = self.inbox.recv().await {
+        while let Some(Job { socket, arrival }) = self.inbox.recv().await {
             let open = OpenCount(Arc::clone(&self.open));
-            let tcp = match tokio::net::TcpStream::from_std(tcp) {
-                Ok(tcp) => tcp,
+            let accepted = match socket.register() {
+                Ok(accepted) => accepted,
                 Err(e) => {
-                    tracing::warn!(%peer, error = %e, "cannot register the connection");
+                    tracing::warn!(error = %e, "cannot register the connection");
                     continue;
                 }
             };
             let shared = Arc::clone(&self.shared);
             self.shared.tasks.spawn(async move {
                 let _open = open;
-                connection::serve(tcp, peer, shared, arrival).await;
+                connection::serve(accepted, shared, arrival).await;
             });
         }
         drop(accepting);

@@ -17,11 +17,12 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::config::snapshot::{LoadError, Snapshot};
-use crate::request::accept;
+use crate::request::accept::{self, Listener};
 use crate::request::shared::Shared;
 use crate::request::workers::Workers;
 use crate::run::notify;
 use crate::run::shutdown::Shutdown;
+use crate::run::sockets::{Serving, SocketError, Sockets};
 
 /// How many threads serve connections: as configured, or one per core
 /// this process may run on (its CPU affinity and cgroup quota count).
@@ -44,6 +45,17 @@ pub enum StartError {
     Inherited(std::io::Error),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
+    #[error("{0}")]
+    Socket(#[from] SocketError),
+}
+
+/// Why a reload was refused; the running configuration stays.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("{0}")]
+    Socket(#[from] SocketError),
 }
 
 /// A loaded and bound gateway, ready to run.
@@ -53,6 +65,8 @@ pub struct Daemon {
     shared: Arc<Shared>,
     listener: TcpListener,
     metrics: Option<TcpListener>,
+    /// The local unix sockets, which reloads change.
+    sockets: Arc<Mutex<Sockets>>,
     /// Runs reloads one at a time, and a burst of them as at most two.
     reloading: Arc<Coalesce>,
 }
@@ -79,6 +93,9 @@ impl Daemon {
             ),
             None => None,
         };
+        let mut sockets = Sockets::default();
+        let bound = sockets.bind(&snapshot.config)?;
+        sockets.commit(bound, &snapshot.config);
         crate::run::metrics::tls_in_force(&snapshot.config, &snapshot.tls.facts);
         let (state, rx) = watch::channel(Arc::new(snapshot));
         let shared = Shared::new(rx, Shutdown::new());
@@ -88,6 +105,7 @@ impl Daemon {
             shared,
             listener,
             metrics,
+            sockets: Arc::new(Mutex::new(sockets)),
             reloading: Arc::default(),
         })
     }
@@ -108,6 +126,7 @@ impl Daemon {
             config_path: self.config_path.clone(),
             state: self.state.clone(),
             shutdown: self.shared.shutdown.clone(),
+            sockets: Arc::clone(&self.sockets),
             reloading: Arc::clone(&self.reloading),
         }
     }
@@ -121,6 +140,7 @@ impl Daemon {
             shared,
             listener,
             metrics,
+            sockets,
             ..
         } = self;
         if let Some(metrics) = metrics {
@@ -149,8 +169,23 @@ impl Daemon {
         let threads = worker_threads(&state.borrow());
         let (handoff, workers) = Workers::start(threads, &shared).map_err(StartError::Workers)?;
         tracing::debug!(threads, "worker threads started");
+        let handoff = Arc::new(handoff);
+        accept::warn_on_limits(&shared);
+        lock(&sockets).serve(Serving {
+            runtime: tokio::runtime::Handle::current(),
+            shared: Arc::clone(&shared),
+            handoff: Arc::clone(&handoff),
+        });
         notify::notify("READY=1");
-        accept::serve(listener, Arc::clone(&shared), handoff).await;
+        accept::serve(
+            Listener::Tls(listener),
+            Arc::clone(&shared),
+            handoff,
+            std::future::pending(),
+        )
+        .await;
+        // New connections fail at once from here on: the files are gone.
+        lock(&sockets).close();
 
         notify::notify("STOPPING=1");
         let grace = state.borrow().config.limits.shutdown_grace;
@@ -173,12 +208,19 @@ impl Daemon {
     }
 }
 
+fn lock(sockets: &Mutex<Sockets>) -> MutexGuard<'_, Sockets> {
+    sockets
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Reload and stop, from a signal handler or a test.
 #[derive(Clone)]
 pub struct Control {
     config_path: PathBuf,
     state: watch::Sender<Arc<Snapshot>>,
     shutdown: Shutdown,
+    sockets: Arc<Mutex<Sockets>>,
     reloading: Arc<Coalesce>,
 }
 
@@ -186,18 +228,24 @@ impl Control {
     /// Reads config, policies, certificates and CRL again and swaps them in
     /// at once, if they pass everything `check` checks and drop nothing the
     /// config does not say it drops ([`Snapshot::load`]). On any error the
-    /// running configuration stays as it was and the log says why. Blocks
-    /// (files are read until they stop changing): call it off the runtime.
-    pub fn reload(&self) -> Result<(), LoadError> {
+    /// running configuration stays as it was and the log says why. The
+    /// local sockets follow: those the new configuration adds are created
+    /// first (a reload that cannot create one is refused), those it drops
+    /// are closed and removed once it is in force. Blocks (files are read
+    /// until they stop changing): call it off the runtime.
+    pub fn reload(&self) -> Result<(), ReloadError> {
         self.reloading.run(|| self.reload_now())
     }
 
-    fn reload_now(&self) -> Result<(), LoadError> {
+    fn reload_now(&self) -> Result<(), ReloadError> {
         notify::reloading();
         let current = self.state.borrow().clone();
-        let result = Snapshot::load(&self.config_path, Some(&current));
+        let mut sockets = lock(&self.sockets);
+        let result = Snapshot::load(&self.config_path, Some(&current))
+            .map_err(ReloadError::from)
+            .and_then(|next| Ok((sockets.bind(&next.config)?, next)));
         match &result {
-            Ok(next) => {
+            Ok((_, next)) => {
                 if next.config.listen != current.config.listen {
                     tracing::warn!(old = %current.config.listen, new = %next.config.listen, "listen address changes take effect on restart");
                 }
@@ -226,8 +274,9 @@ impl Control {
                 crate::run::metrics::reloaded(false);
             }
         }
+        let result = result.map(|(bound, next)| sockets.commit(bound, &next.config));
         notify::notify("READY=1");
-        result.map(|_| ())
+        result
     }
 
     pub fn shutdown(&self) {
@@ -258,13 +307,13 @@ struct Queue {
     queued: bool,
     /// Reloads finished, and how the last one ended.
     finished: u64,
-    last: Option<Result<(), LoadError>>,
+    last: Option<Result<(), ReloadError>>,
     /// Callers waiting for a reload to run or end.
     waiting: usize,
 }
 
 impl Coalesce {
-    fn run(&self, reload: impl FnOnce() -> Result<(), LoadError>) -> Result<(), LoadError> {
+    fn run(&self, reload: impl FnOnce() -> Result<(), ReloadError>) -> Result<(), ReloadError> {
         let mut queue = self.lock();
         if queue.queued {
             // The queued reload starts after this call and serves it too.

@@ -519,7 +519,7 @@ pub async fn serve(
                 refusals.flush();
                 continue;
             }
-            accepted = crate::request::listener::accept(&listener, "metrics") => accepted,
+            accepted = crate::request::listener::accept("metrics", || listener.accept()) => accepted,
         };
         let Some(slot) = slots.take() else {
             drop(tcp);

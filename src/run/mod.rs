@@ -1,6 +1,8 @@
 //! Running the gateway: everything around the request path.
 //!
 //! * [`daemon`] — bind, serve, reload, drain.
+//! * [`sockets`] — the local unix sockets: created, followed on reload,
+//!   removed.
 //! * [`shutdown`] — the stop signal passed to every task.
 //! * [`notify`] — systemd readiness and socket activation.
 //! * [`watch`] — a reload when the TLS files change on disk.
@@ -18,4 +20,5 @@ pub mod metrics;
 pub mod notify;
 pub mod open_files;
 pub mod shutdown;
+pub mod sockets;
 pub mod watch;

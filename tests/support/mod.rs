@@ -202,7 +202,8 @@ pub fn config_text(pki: &Pki, upstream: &Path, body: &str) -> String {
     config_text_with_tls(&pki.tls_table(), upstream, body)
 }
 
-/// [`config_text`] with a `[tls]` table of the test's own.
+/// [`config_text`] with a `[tls]` table of the test's own. Keys in `body`
+/// before its first table (`local_listen = ...`) stay top-level keys.
 pub fn config_text_with_tls(tls_table: &str, upstream: &Path, body: &str) -> String {
     // Tests stop gateways often; a short grace keeps them quick.
     let limits = if body.contains("[limits]") {
@@ -210,8 +211,13 @@ pub fn config_text_with_tls(tls_table: &str, upstream: &Path, body: &str) -> Str
     } else {
         "[limits]\nshutdown_grace = \"2s\"\n"
     };
+    let first_table = body
+        .match_indices('[')
+        .find(|(i, _)| *i == 0 || body.as_bytes()[i - 1] == b'\n')
+        .map_or(body.len(), |(i, _)| i);
+    let (top, body) = body.split_at(first_table);
     format!(
-        "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n{limits}{body}",
+        "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{top}\n{}\n{limits}{body}",
         upstream.display(),
         tls_table
     )

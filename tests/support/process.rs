@@ -24,6 +24,12 @@ pub struct Served {
 /// socket and its log in a file; `prepare` sets up the config path first
 /// (write it, or make it a FIFO).
 pub fn spawn(prepare: impl FnOnce(&Path)) -> Served {
+    spawn_under(&[], prepare)
+}
+
+/// [`spawn`] with `dockgate` run by `wrapper` (its arguments, then
+/// dockgate's): `unshare --user ...` to serve from a user namespace, say.
+pub fn spawn_under(wrapper: &[&str], prepare: impl FnOnce(&Path)) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dockgate.toml");
     prepare(&config);
@@ -33,7 +39,15 @@ pub fn spawn(prepare: impl FnOnce(&Path)) -> Served {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let log = dir.path().join("dockgate.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(env!("CARGO_BIN_EXE_dockgate"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_dockgate")),
+    };
+    let child = command
         .args(["serve", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &notify_path)

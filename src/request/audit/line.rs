@@ -60,7 +60,16 @@ fn text(f: &Fields<'_>, now: SystemTime, out: &mut Vec<u8>) {
         quoted(value, out);
     }
     out.extend_from_slice(b" peer=");
-    out.extend_from_slice(f.peer.as_bytes());
+    // A TCP address as it is; a local peer (`unix:PATH pid=N uid=N
+    // gid=N`) has spaces and an admin's path, so it is quoted.
+    if f.peer
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"[]:.%_-".contains(&b))
+    {
+        out.extend_from_slice(f.peer.as_bytes());
+    } else {
+        quoted(f.peer, out);
+    }
     numbers(f, " ", "=", out);
     out.push(b'\n');
 }
@@ -271,6 +280,22 @@ mod tests {
              tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
              rule=\"GET /_ping\" reason=\"\" detail=\"\" peer=127.0.0.1:40000 status=200 upgraded=false \
              bytes_in=0 bytes_out=2 duration_ms=1234.567\n"
+        );
+    }
+
+    #[test]
+    fn a_local_peer_is_one_quoted_field() {
+        let peer = "unix:/run/dockgate/a b.sock pid=123 uid=0 gid=0";
+        let mut out = Vec::new();
+        let f = Fields {
+            peer,
+            ..fields("traefik", "/_ping")
+        };
+        render(&f, LogFormat::Text, at(0, 0), &mut out);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains(" peer=\"unix:/run/dockgate/a b.sock pid=123 uid=0 gid=0\" status=200"),
+            "{out}"
         );
     }
 
