@@ -5,8 +5,15 @@
 //! host (a host bind mount, privileged mode, an exec for a read-only
 //! preset) is refused with 403 and dockgate's message, and the fake
 //! Engine shows that nothing of it arrived.
+//!
+//! The software that usually gets the Engine's socket mounted in (Traefik,
+//! Homepage, the Prometheus exporter, Portainer, Watchtower) reaches the
+//! gateway here as the README tells admins to set it up: on a unix socket
+//! of its own. The runner and the admin's own Watchtower policy use TLS.
 
 mod support;
+
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use support::fake_engine::FakeEngine;
@@ -26,15 +33,53 @@ const CLIENTS: [&str; 8] = [
     "watchtower-managed",
 ];
 
-/// Each client named after its preset; `watchtower-managed` is the README's
-/// pattern for containers with host mounts: a policy of the admin's, with
-/// the create rule and its grants, listed before the preset.
-fn config(managed: &str) -> String {
+/// The clients served on a unix socket of their own, in `sockets`.
+const LOCAL: [&str; 6] = [
+    "traefik",
+    "homepage",
+    "prometheus",
+    "portainer-ro",
+    "portainer",
+    "watchtower",
+];
+
+/// Where `client`'s own socket is, if it has one.
+fn local_socket(sockets: &Path, client: &str) -> Option<PathBuf> {
+    LOCAL
+        .contains(&client)
+        .then(|| sockets.join(format!("{client}.sock")))
+}
+
+/// One request as `client`: on its own socket if it has one, else over TLS
+/// with its certificate.
+fn ask(
+    gateway: &Gateway,
+    pki: &Pki,
+    sockets: &Path,
+    client: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String) {
+    match local_socket(sockets, client) {
+        Some(socket) => engine_request(&socket, method, target, body),
+        None => gateway_request(gateway, pki, client, method, target, body),
+    }
+}
+
+/// Each client named after its preset, the mounted-socket ones known by a
+/// socket in `sockets`; `watchtower-managed` is the README's pattern for
+/// containers with host mounts: a policy of the admin's, with the create
+/// rule and its grants, listed before the preset.
+fn config(managed: &str, sockets: &Path) -> String {
     let mut text = String::new();
     for client in &CLIENTS[..7] {
         text.push_str(&format!(
             "[clients.{client}]\npolicies = [\"preset:{client}\"]\n"
         ));
+        if let Some(socket) = local_socket(sockets, client) {
+            text.push_str(&format!("socket = \"{}\"\n", socket.display()));
+        }
     }
     text.push_str(&format!(
         r#"[clients.watchtower-managed]
@@ -59,6 +104,8 @@ struct World {
     socket: std::path::PathBuf,
     /// Host folder the `watchtower-managed` client may bind-mount.
     managed: tempfile::TempDir,
+    /// The folder of the clients' own sockets.
+    sockets: tempfile::TempDir,
     made: RemoveContainers,
 }
 
@@ -67,24 +114,33 @@ impl World {
         let socket = real_engine()?;
         let pki = Pki::new(&CLIENTS);
         let managed = tempfile::tempdir().unwrap();
+        let sockets = tempfile::tempdir().unwrap();
         let gateway = Gateway::start(
             &pki,
             &socket,
-            &config(&managed.path().display().to_string()),
+            &config(&managed.path().display().to_string(), sockets.path()),
         );
         Some(World {
             pki,
             gateway,
             socket,
             managed,
+            sockets,
             made: RemoveContainers(Vec::new()),
         })
     }
 
     /// One request as `client`; asserts the status and returns the body.
     fn call(&self, client: &str, method: &str, target: &str, body: &str, want: u16) -> String {
-        let (status, answer) =
-            gateway_request(&self.gateway, &self.pki, client, method, target, body);
+        let (status, answer) = ask(
+            &self.gateway,
+            &self.pki,
+            self.sockets.path(),
+            client,
+            method,
+            target,
+            body,
+        );
         assert_eq!(status, want, "{client}: {method} {target}: {answer}");
         answer
     }
@@ -391,9 +447,10 @@ fn watchtower_recreates_a_container_from_its_own_configuration() {
         "",
         200,
     );
-    let (pulled, answer) = gateway_request(
+    let (pulled, answer) = ask(
         &w.gateway,
         &w.pki,
+        w.sockets.path(),
         "watchtower",
         "POST",
         &format!("{v}/images/create?fromImage=dockgate-test%2Fbusybox&tag=applets-2"),
@@ -684,7 +741,8 @@ const PRIVILEGED_EXEC: &str = r#"{"Cmd":["sh"],"Privileged":true}"#;
 fn every_preset_refuses_what_hands_out_the_host_and_nothing_reaches_the_engine() {
     let pki = Pki::new(&CLIENTS);
     let engine = FakeEngine::start();
-    let gateway = Gateway::start(&pki, engine.path(), &config("/srv/managed"));
+    let sockets = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&pki, engine.path(), &config("/srv/managed", sockets.path()));
     let create = "/v1.41/containers/create";
     let exec = "/v1.41/containers/app/exec";
     // (client, method, target, body, what the message names)
@@ -842,7 +900,7 @@ fn every_preset_refuses_what_hands_out_the_host_and_nothing_reaches_the_engine()
     ];
     for (client, method, target, body, names) in cases {
         let before = engine.request_count();
-        let (status, answer) = gateway_request(&gateway, &pki, client, method, target, body);
+        let (status, answer) = ask(&gateway, &pki, sockets.path(), client, method, target, body);
         assert_eq!(status, 403, "{client}: {method} {target}: {answer}");
         let message = json(&answer)["message"]
             .as_str()
@@ -865,9 +923,10 @@ fn every_preset_refuses_what_hands_out_the_host_and_nothing_reaches_the_engine()
     // The same gateway forwards what the presets allow: the refusals above
     // are the presets', not a gateway that forwards nothing.
     let before = engine.request_count();
-    let (status, _) = gateway_request(
+    let (status, _) = ask(
         &gateway,
         &pki,
+        sockets.path(),
         "traefik",
         "GET",
         "/v1.24/containers/json?all=1",
@@ -916,7 +975,7 @@ fn the_command_lists_and_shows_presets() {
 fn explain_names_the_preset_and_where_its_missing_grant_goes() {
     let text = format!(
         "listen = \"127.0.0.1:2376\"\n[tls]\nca = \"ca.pem\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n{}",
-        config("/srv/managed")
+        config("/srv/managed", Path::new("/run/dockgate"))
     );
     let config = dockgate::config::Config::parse(std::path::Path::new("dockgate.toml"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
