@@ -5,7 +5,9 @@
 //! and refuses, reloads, keeps its policy through a broken reload, drains
 //! an open stream on stop, fails plainly without the group, and starts from
 //! `dockgate.socket` on the first connection. A client socket in
-//! `/run/dockgate` serves the docker CLI.
+//! `/run/dockgate` serves the docker CLI, and so does the shared socket
+//! there to a user in neither the docker nor the dockgate group whose uid
+//! a client lists; a user no client lists is refused by uid.
 //!
 //! The image (Debian minbase with systemd, in the host's release so the
 //! binary built here runs in it) is made once by `mmdebstrap` from the
@@ -45,6 +47,7 @@ fn the_shipped_unit_runs_under_systemd_as_readme_installs_it() {
     serves_and_refuses(&machine);
     reload_applies_a_new_policy_and_a_broken_one_changes_nothing(&machine, &pid);
     a_client_socket_in_the_runtime_directory_serves(&machine);
+    a_developer_outside_the_docker_group_is_known_by_uid(&machine);
     stop_drains_and_exits_zero(&machine);
     without_the_docker_group_the_engine_is_unreachable(&machine);
     the_socket_unit_starts_the_service_on_the_first_connection(&machine);
@@ -134,18 +137,14 @@ fn runs_unprivileged_with_the_docker_group(machine: &Container) -> String {
     assert_eq!(field("CapBnd"), ["0000000000000000"], "bounding set");
     assert_eq!(field("NoNewPrivs"), ["1"]);
 
-    let unit = std::fs::read_to_string(repo("systemd/dockgate.service")).unwrap();
-    if unit.lines().any(|l| l == "PrivateUsers=yes") {
-        let own = machine.ok(
-            "the service's user namespace",
-            &format!("readlink /proc/{pid}/ns/user /proc/1/ns/user"),
-        );
-        let ns: Vec<_> = own.lines().collect();
-        assert_ne!(
-            ns[0], ns[1],
-            "PrivateUsers=yes but no user namespace of its own"
-        );
-    }
+    // The host's user namespace: in one of its own, dockgate would see the
+    // peers on its shared socket as 65534 and could not tell them apart.
+    let ns = machine.ok(
+        "the service's user namespace",
+        &format!("readlink /proc/{pid}/ns/user /proc/1/ns/user"),
+    );
+    let ns: Vec<_> = ns.lines().collect();
+    assert_eq!(ns[0], ns[1], "the service has a user namespace of its own");
     pid
 }
 
@@ -218,7 +217,7 @@ grep -A1 '^\[clients.viewer\]$' {config} | grep -qx 'policies = \["read-only", "
 /// CLI without TLS.
 fn a_client_socket_in_the_runtime_directory_serves(machine: &Container) {
     let dir = machine.ok("the runtime directory", "stat -c '%a %U %G' /run/dockgate");
-    assert_eq!(dir.trim(), "750 dockgate dockgate");
+    assert_eq!(dir.trim(), "755 dockgate dockgate");
     machine.ok(
         "adding a client with a socket of its own",
         r#"printf '\n[clients.local]\npolicies = ["read-only"]\nsocket = "/run/dockgate/local.sock"\n' >> /etc/dockgate/dockgate.toml"#,
@@ -232,6 +231,49 @@ fn a_client_socket_in_the_runtime_directory_serves(machine: &Container) {
     machine.ok(
         "docker ps through the socket",
         &format!("DOCKER_CONFIG=/tmp/docker-local {DOCKER} -H unix:///run/dockgate/local.sock ps"),
+    );
+}
+
+/// The shared socket, `local_listen`, open to every local user: a user in
+/// neither the docker nor the dockgate group uses the docker CLI through it
+/// with the policy of the client listing its uid; a user no client lists
+/// is told its uid. Under the unit, dockgate sees the peer's real uid.
+fn a_developer_outside_the_docker_group_is_known_by_uid(machine: &Container) {
+    machine.ok(
+        "two users in no group of the gateway's",
+        "useradd -M -u 1500 dev && useradd -M -u 1501 stranger",
+    );
+    machine.ok(
+        "a shared socket, and a client known by uid 1500",
+        r#"sed -i '1i local_listen = "/run/dockgate/docker.sock"\nlocal_listen_mode = "0666"' /etc/dockgate/dockgate.toml && printf '\n[clients.dev]\npolicies = ["read-only"]\nuids = [1500]\n' >> /etc/dockgate/dockgate.toml"#,
+    );
+    machine.reload_until("configuration reloaded");
+    let socket = machine.ok(
+        "the shared socket",
+        "stat -c '%a %U %G %F' /run/dockgate/docker.sock",
+    );
+    assert_eq!(socket.trim(), "666 dockgate dockgate socket");
+    let as_user = |user: &str, args: &str| {
+        machine.sh(&format!(
+            "runuser -u {user} -- env HOME=/tmp DOCKER_CONFIG=/tmp/docker-{user} \
+             {DOCKER} -H unix:///run/dockgate/docker.sock {args}"
+        ))
+    };
+    let listed = as_user("dev", "ps");
+    machine.expect_success("docker ps as the developer", &listed);
+    let refused = as_user("dev", "run --rm dockgate-nothing true");
+    let said = support::text(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("dockgate: client \"dev\" may not POST"),
+        "docker run as the read-only developer should be refused by the gateway:\n{said}\n{}",
+        machine.diagnostics()
+    );
+    let stranger = as_user("stranger", "ps");
+    let said = support::text(&stranger.stderr);
+    assert!(
+        !stranger.status.success() && said.contains("uid 1501"),
+        "a user no client lists should be refused by uid:\n{said}\n{}",
+        machine.diagnostics()
     );
 }
 
