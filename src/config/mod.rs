@@ -4,6 +4,7 @@
 //!
 //! * [`policy`] — allow rules and the glob matcher compiled from them.
 //! * [`grants`] — what a policy lets its clients do to the host.
+//! * [`needed`] — the grants one request needed, as audit lines carry them.
 //! * [`preset`] — the policies dockgate ships, named `preset:NAME`.
 //! * [`tls`] — certificates, CRL and the rustls server configuration.
 //! * [`identities`] — how a peer is known as a client (a certificate's CN,
@@ -19,6 +20,7 @@ pub mod expiry;
 pub mod files;
 pub mod grants;
 pub mod identities;
+pub mod needed;
 pub mod policy;
 pub mod preset;
 pub mod raw;

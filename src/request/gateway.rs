@@ -208,10 +208,12 @@ impl Gateway {
                 reason: refusal.reason(),
                 policy: refusal.policy().cloned(),
                 detail: refusal.to_string().into(),
+                grants: passed.needed.render().into(),
             },
             None => Decision::Allow {
                 policy: Arc::clone(&passed.allowed.policy.name),
                 rule: Arc::clone(passed.allowed.rule.text()),
+                grants: passed.needed.render().into(),
             },
         });
         let client_upgrade = passed

@@ -33,6 +33,9 @@ pub struct Fields<'a> {
     pub reason: &'a str,
     /// For `would_deny`: the refusal enforce mode would have answered.
     pub detail: &'a str,
+    /// The grants the request's query and body used or would have needed
+    /// (audit mode), as a TOML inline table; empty otherwise.
+    pub grants: &'a str,
     pub status: u16,
     pub upgraded: bool,
     pub bytes_in: u64,
@@ -92,7 +95,7 @@ fn json(f: &Fields<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}\n");
 }
 
-fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 10] {
+fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 11] {
     [
         ("client", f.client),
         ("tenant", f.tenant),
@@ -104,6 +107,7 @@ fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 10] {
         ("rule", f.rule),
         ("reason", f.reason),
         ("detail", f.detail),
+        ("grants", f.grants),
     ]
 }
 
@@ -252,6 +256,7 @@ mod tests {
             rule: "GET /_ping",
             reason: "",
             detail: "",
+            grants: "{ privileged = true }",
             status: 200,
             upgraded: false,
             bytes_in: 0,
@@ -278,7 +283,8 @@ mod tests {
             out,
             "2026-11-22T23:23:24.530243Z  INFO dockgate::request::audit: request client=\"ci-runner\" \
              tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
-             rule=\"GET /_ping\" reason=\"\" detail=\"\" peer=127.0.0.1:40000 status=200 upgraded=false \
+             rule=\"GET /_ping\" reason=\"\" detail=\"\" \
+             grants=\"{ privileged = true }\" peer=127.0.0.1:40000 status=200 upgraded=false \
              bytes_in=0 bytes_out=2 duration_ms=1234.567\n"
         );
     }
@@ -318,6 +324,7 @@ mod tests {
         assert_eq!(v["client"], client);
         assert_eq!(v["path"], path);
         assert_eq!(v["peer"], "127.0.0.1:40000");
+        assert_eq!(v["grants"], "{ privileged = true }");
         assert_eq!(v["status"], 200);
         assert_eq!(v["upgraded"], false);
         assert_eq!(v["bytes_out"], 2);

@@ -30,6 +30,9 @@ pub enum Decision {
     Allow {
         policy: Arc<str>,
         rule: Arc<str>,
+        /// The grants its query and body used (audit mode only): the
+        /// rendered [`crate::config::needed::Needed`].
+        grants: Box<str>,
     },
     /// `policy`: the policy whose grants refused the request, when its rule allowed it.
     Deny {
@@ -42,6 +45,8 @@ pub enum Decision {
         reason: Reason,
         policy: Option<Arc<str>>,
         detail: Box<str>,
+        /// Every grant its query and body need, granted or not.
+        grants: Box<str>,
     },
 }
 
@@ -142,27 +147,34 @@ impl Record {
         if std::mem::replace(&mut self.emitted, true) {
             return;
         }
-        let (decision, policy, rule, reason, detail) = match &self.decision {
-            Some(Decision::Allow { policy, rule }) => ("allow", &**policy, &**rule, None, ""),
+        let (decision, policy, rule, reason, detail, grants) = match &self.decision {
+            Some(Decision::Allow {
+                policy,
+                rule,
+                grants,
+            }) => ("allow", &**policy, &**rule, None, "", &**grants),
             Some(Decision::Deny { reason, policy }) => (
                 "deny",
                 policy.as_deref().unwrap_or(""),
                 "",
                 Some(*reason),
                 "",
+                "",
             ),
             Some(Decision::WouldDeny {
                 reason,
                 policy,
                 detail,
+                grants,
             }) => (
                 "would_deny",
                 policy.as_deref().unwrap_or(""),
                 "",
                 Some(*reason),
                 &**detail,
+                &**grants,
             ),
-            None => ("deny", "", "", Some(Reason::Unjudged), ""),
+            None => ("deny", "", "", Some(Reason::Unjudged), "", ""),
         };
         let elapsed = self.started.elapsed();
         if let Some(log) = crate::run::logging::audit_output() {
@@ -178,6 +190,7 @@ impl Record {
                 rule,
                 reason: reason.map_or("", Reason::as_str),
                 detail,
+                grants,
                 status: self.status,
                 upgraded: self.upgraded,
                 bytes_in: self.meter.bytes_in.load(Ordering::Relaxed),

@@ -29,6 +29,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Uri};
 
 use crate::config::grants::Grants;
+use crate::config::needed::{Need, Needed};
 use crate::config::policy::{self, Allowed};
 use crate::config::Config;
 use crate::request::headers;
@@ -76,6 +77,9 @@ pub struct Passed<'c> {
     pub would_deny: Option<Refusal>,
     /// The client is in audit mode.
     pub audit: bool,
+    /// In audit mode: every grant the request's query and body need,
+    /// granted or not ([`needed`]), for the audit line.
+    pub needed: Needed,
     /// The confinement still to do, for a client confined to a tenant:
     /// [`body`] (when [`Plan::reads_body`]), then [`confine`] with the
     /// Engine's answer for each object the request names.
@@ -211,6 +215,7 @@ pub fn head<'c>(
             None
         }
     };
+    let mut needed = Needed::default();
     let reads_body = match inspect {
         Some(endpoint) if endpoint.reads_body() => {
             // The query is the head's: judge it now, the body once it is read.
@@ -232,6 +237,9 @@ pub fn head<'c>(
             Some(endpoint)
         }
         Some(endpoint) => {
+            if audit {
+                needed = self::needed(endpoint, request.uri.query(), &[]);
+            }
             match inspect::judge(endpoint, request.uri.query(), &[], grants) {
                 Ok(()) => {}
                 Err(r) => {
@@ -292,6 +300,7 @@ pub fn head<'c>(
         reads_body,
         would_deny,
         audit,
+        needed,
         tenancy,
     })
 }
@@ -393,6 +402,9 @@ pub fn body(
     let Some(endpoint) = passed.reads_body else {
         return Ok(());
     };
+    if passed.audit {
+        passed.needed = needed(endpoint, request.uri.query(), bytes);
+    }
     let forbidden = |refusal| Refusal::Forbidden {
         client: client.to_owned(),
         method: request.method.to_string(),
@@ -463,6 +475,43 @@ fn read_past(
             "{refusal}, and past it {other}, which no grant allows"
         )),
     }
+}
+
+/// The most grant items one request's needs are counted to: each costs
+/// the inspector another reading of the body.
+const MOST_NEEDS: usize = 32;
+
+/// Every grant the query and body need, from nothing granted: the
+/// inspector stops at its first refusal, so it is asked again with each
+/// grant it named added, until it passes or names none.
+pub fn needed(endpoint: Endpoint, query: Option<&str>, body: &[u8]) -> Needed {
+    let mut needed = Needed::default();
+    let mut grants = Grants::none();
+    for _ in 0..=MOST_NEEDS {
+        let refusal = match inspect::judge(endpoint, query, body, &grants) {
+            Ok(()) => return needed,
+            Err(refusal) => refusal,
+        };
+        let need = match &refusal {
+            inspect::Refusal::Forbidden { needs, .. } => Need::parse(needs),
+            _ => None,
+        };
+        let fresh = need.filter(|n| needed.items.len() < MOST_NEEDS && !needed.items.contains(n));
+        let Some(need) = fresh else {
+            needed.ungrantable = Some(refusal.to_string());
+            return needed;
+        };
+        needed.items.insert(need);
+        match needed.grants() {
+            Ok(more) => grants = more,
+            Err(why) => {
+                needed.ungrantable = Some(why);
+                return needed;
+            }
+        }
+    }
+    needed.ungrantable = Some(format!("more than {MOST_NEEDS} grants"));
+    needed
 }
 
 /// An inspector verdict as the request path's refusal.

@@ -65,7 +65,7 @@ pub fn judge(log_config: &Object, field: &str, grants: &Grants) -> Result<(), Re
             let needs = if driver.is_empty() {
                 "an explicit LogConfig.Type in log_drivers".to_owned()
             } else {
-                format!("log_drivers including a driver that reads {key:?}")
+                format!("log_drivers including {driver:?} (it reads {key:?})")
             };
             return Err(Refusal::forbidden(format!("{config_path} ({key})"), needs));
         }
