@@ -27,8 +27,8 @@
 //!   sockets' files; shutdown, systemd
 //!   readiness, the open-file limit, metrics and the health check, and logs
 //!   that never block serving.
-//! * [`cli`] — the commands: their arguments, `check`, `explain`, `preset` and
-//!   `quickstart`.
+//! * [`cli`] — the commands: their arguments, `check`, `explain`, `preset`,
+//!   `quickstart`, and `policy learn` / `policy diff` over audit logs.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.
 
 pub mod cli;

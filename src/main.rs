@@ -1,6 +1,6 @@
 //! The `dockgate` command: parses arguments and hands each subcommand to
 //! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
-//! (for `explain`: denied), 2 bad arguments, 3 for `pki list --expiring`
+//! (for `explain`: denied; for `policy diff`: some request refused), 2 bad arguments, 3 for `pki list --expiring`
 //! when a certificate ends within the window, 64 for a configuration that
 //! does not validate.
 
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dockgate::cli::args::Cli;
+use dockgate::cli::args::{Cli, PolicyCommand};
 use dockgate::run::daemon::{self, Daemon, HeldSignals, StartError};
 
 /// EX_USAGE from sysexits.h: the configuration does not validate.
@@ -57,6 +57,8 @@ fn main() -> ExitCode {
             config,
             client,
             body,
+            from_log,
+            line,
             method,
             path,
         } => {
@@ -75,6 +77,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if let Some(from_log) = from_log {
+                return explain_logged(&config, &from_log, line, body.as_deref());
+            }
+            let (client, method, path) = (
+                client.unwrap_or_default(),
+                method.unwrap_or_default(),
+                path.unwrap_or_default(),
+            );
             let explanation =
                 dockgate::cli::explain::explain(&config, &client, &method, &path, body.as_deref());
             println!("{client}: {method} {path}\n{explanation}");
@@ -82,6 +92,47 @@ fn main() -> ExitCode {
                 dockgate::cli::explain::Verdict::Allow { .. } => ExitCode::SUCCESS,
                 dockgate::cli::explain::Verdict::Deny { .. }
                 | dockgate::cli::explain::Verdict::WouldDeny { .. } => ExitCode::FAILURE,
+            }
+        }
+        Cli::Policy(PolicyCommand::Learn { log, client }) => {
+            drop(held);
+            match dockgate::cli::learn::Learning::read(&log, client.as_deref()) {
+                Ok(learning) => {
+                    print!("{}", learning.render());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dockgate policy learn: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cli::Policy(PolicyCommand::Diff {
+            config,
+            log,
+            client,
+        }) => {
+            drop(held);
+            let config = match dockgate::config::Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            };
+            match dockgate::cli::diff::Diff::read(&config, &log, client.as_deref()) {
+                Ok(diff) => {
+                    print!("{diff}");
+                    if diff.refuses_any() {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("dockgate policy diff: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Cli::Pki(cmd) => {
@@ -107,6 +158,53 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `explain --from-log`: the line given, or line `number` of the file given.
+fn explain_logged(
+    config: &dockgate::config::Config,
+    from_log: &str,
+    number: Option<usize>,
+    body: Option<&[u8]>,
+) -> ExitCode {
+    let text = match number {
+        None => from_log.to_owned(),
+        Some(n) => match dockgate::cli::audit_log::line_of(std::path::Path::new(from_log), n) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                eprintln!("dockgate explain: {from_log} has no line {n}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("dockgate explain: {from_log}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let line = match dockgate::cli::audit_log::parse_one(&text) {
+        Ok(line) => line,
+        Err(e) => {
+            eprintln!("dockgate explain: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (explanation, notes, refused) = dockgate::cli::explain::logged(config, &line, body);
+    let clean = dockgate::cli::learn::comment;
+    println!(
+        "{}: {} {}",
+        clean(&line.client),
+        clean(&line.method),
+        clean(&line.path)
+    );
+    for note in notes {
+        println!("  {}", clean(&note));
+    }
+    println!("{explanation}");
+    if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

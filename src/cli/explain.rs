@@ -1,12 +1,15 @@
 //! `dockgate explain`: how the gateway would judge one request, step by
 //! step, for admins writing policies. It calls the request path's judge
 //! ([`crate::request::judge`]) on a request described on the command line, with no
-//! headers, and prints the trail the judge left.
+//! headers, and prints the trail the judge left. `--from-log` takes the request
+//! from an audit line instead ([`logged`]), and `policy diff` judges every
+//! logged request through [`explain`].
 
 use std::fmt;
 
 use hyper::{HeaderMap, Method, Uri};
 
+use crate::cli::audit_log::Logged;
 use crate::config::{preset, Config};
 use crate::request::inspect;
 use crate::request::judge::{self, Trail};
@@ -140,6 +143,81 @@ pub fn explain(
     Explanation {
         steps: all,
         verdict,
+    }
+}
+
+/// Explains a logged request as if it arrived again: its client, method
+/// and path as logged. Its body was not logged; `body` judges one, and
+/// without it the line's `grants` field says what the body needed, which
+/// [`refusal`] compares with the deciding policy.
+/// Returns the explanation, what to print around it, and whether the
+/// configuration would refuse the request.
+pub fn logged(
+    config: &Config,
+    line: &Logged,
+    body: Option<&[u8]>,
+) -> (Explanation, Vec<String>, bool) {
+    let explanation = explain(config, &line.client, &line.method, &line.path, body);
+    let mut notes = vec![format!(
+        "logged {} as {}{}",
+        line.timestamp,
+        line.decision,
+        if line.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", line.reason)
+        }
+    )];
+    let refused = match (body, &explanation.verdict) {
+        (Some(_), Verdict::Allow { .. }) => false,
+        (Some(_), _) => true,
+        (None, _) => {
+            let grants = match &line.grants {
+                Some(g) if g.is_empty() => "its body and query needed no grant".to_owned(),
+                Some(g) => format!("its body and query needed {g}"),
+                None => "the line predates the grants field".to_owned(),
+            };
+            notes.push(format!(
+                "the body was not logged, so it is not judged here (pass --body FILE to judge one); the log says {grants}"
+            ));
+            let refusal = refusal(config, line);
+            if let (Some(why), Verdict::Allow { .. }) = (&refusal, &explanation.verdict) {
+                notes.push(format!("with what its body needed: {why}"));
+            }
+            refusal.is_some()
+        }
+    };
+    (explanation, notes, refused)
+}
+
+/// Why `config` refuses a logged request, judged again with its client,
+/// method and path, and what its `grants` field says its body needed;
+/// `None`: it allows it.
+pub fn refusal(config: &Config, logged: &Logged) -> Option<String> {
+    let explanation = explain(config, &logged.client, &logged.method, &logged.path, None);
+    match explanation.verdict {
+        Verdict::Deny { status, reason } => Some(format!("DENY ({status}): {reason}")),
+        Verdict::WouldDeny { status, reason } => Some(format!(
+            "forwarded in audit mode; enforce mode would DENY ({status}): {reason}"
+        )),
+        Verdict::Allow { policy, .. } => {
+            let needed = crate::cli::learn::needed(logged);
+            if let Some(why) = &needed.ungrantable {
+                return Some(format!(
+                    "DENY (403): its body needs what no grant allows: {why}"
+                ));
+            }
+            let grants = &config.policies.get(&policy)?.grants;
+            let missing = needed.missing(grants);
+            if missing.is_empty() {
+                return None;
+            }
+            let missing: Vec<String> = missing.iter().map(|n| n.to_string()).collect();
+            Some(format!(
+                "DENY (403): its body needed grants policy {policy:?} lacks: {}",
+                missing.join(", ")
+            ))
+        }
     }
 }
 

@@ -314,6 +314,23 @@ impl Route {
             .find(|(name, _)| *name == self.name)
             .map(|(_, keys)| *keys)
     }
+
+    /// The narrowest allow-rule glob for `route` on this route, if it
+    /// matches: the template with each variable as `*`, or `**` where the
+    /// name it took holds a `/` (`/containers/*/start`, `/images/**/json`).
+    /// Only the first variable may take a `/`; later ones are segments.
+    pub fn rule_glob(&self, route: &str) -> Option<String> {
+        let captured = self.capture(route)?;
+        let mut glob = String::new();
+        for token in &self.tokens {
+            match token {
+                Token::Literal(lit) => glob.push_str(lit),
+                Token::Any { .. } if captured.contains('/') => glob.push_str("**"),
+                Token::Segment | Token::Any { .. } => glob.push('*'),
+            }
+        }
+        Some(glob)
+    }
 }
 
 fn compile(template: &'static str) -> Vec<Token> {
