@@ -54,7 +54,7 @@ impl std::fmt::Display for Place {
 /// What a line of a log file turned out to be.
 #[derive(Debug)]
 pub enum Entry {
-    Audit(Logged),
+    Audit(Box<Logged>),
     /// Some other log line.
     Other,
     /// An audit line that cannot be read.
@@ -226,13 +226,13 @@ fn logged(timestamp: String, fields: impl Iterator<Item = (String, Option<String
             return Entry::Unreadable(format!("no {required} field"));
         }
     }
-    Entry::Audit(logged)
+    Entry::Audit(Box::new(logged))
 }
 
 /// Reads a whole line given on the command line.
 pub fn parse_one(line: &str) -> Result<Logged, String> {
     match parse(line.trim()) {
-        Entry::Audit(logged) => Ok(logged),
+        Entry::Audit(logged) => Ok(*logged),
         Entry::Other => Err("this is not a dockgate audit line".into()),
         Entry::Unreadable(why) => Err(format!("this audit line cannot be read: {why}")),
     }

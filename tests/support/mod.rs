@@ -341,6 +341,11 @@ pub fn docker_clis() -> Vec<&'static str> {
 
 /// A docker CLI invocation through the gateway as `client`.
 pub fn docker(cli: &str, gateway: &Gateway, pki: &Pki, client: &str) -> Command {
+    docker_at(cli, &gateway.docker_host(), pki, client)
+}
+
+/// A docker CLI invocation through the gateway at `host` (`tcp://HOST:PORT`) as `client`.
+pub fn docker_at(cli: &str, host: &str, pki: &Pki, client: &str) -> Command {
     let mut cmd = Command::new(cli);
     let config_dir = pki.path().join(format!("docker-config-{client}"));
     std::fs::create_dir_all(&config_dir).unwrap();
@@ -348,7 +353,7 @@ pub fn docker(cli: &str, gateway: &Gateway, pki: &Pki, client: &str) -> Command 
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", pki.path())
         .env("DOCKER_CONFIG", &config_dir)
-        .env("DOCKER_HOST", gateway.docker_host())
+        .env("DOCKER_HOST", host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", pki.client_dir(client))
         .stdin(Stdio::null());
