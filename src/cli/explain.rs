@@ -173,7 +173,11 @@ pub fn logged(
         (Some(_), _) => true,
         (None, _) => {
             let grants = match &line.grants {
-                Some(g) if g.is_empty() => "its body and query needed no grant".to_owned(),
+                Some(g) if g.is_empty() => {
+                    "nothing of what its body and query needed (enforce mode, or nothing to inspect)"
+                        .to_owned()
+                }
+                Some(g) if g == "{}" => "its body and query needed no grant".to_owned(),
                 Some(g) => format!("its body and query needed {g}"),
                 None => "the line predates the grants field".to_owned(),
             };

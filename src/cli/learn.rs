@@ -134,6 +134,21 @@ pub fn target(method: &str, path: &str) -> Target {
     }
 }
 
+/// Whether the route of a logged request has its query or body inspected.
+fn inspects(logged: &Logged) -> bool {
+    let Ok(method) = logged.method.parse::<Method>() else {
+        return false;
+    };
+    let target = logged
+        .path
+        .parse::<Uri>()
+        .map(|uri| path::canonicalize(&uri));
+    let Ok(Ok(target)) = target else {
+        return false;
+    };
+    route::find(&method, &target.route).is_some_and(|r| r.inspect.is_some())
+}
+
 /// The grants a logged request needed: its `grants` field, or in a line
 /// from before it, the one grant its `detail` names.
 pub fn needed(logged: &Logged) -> Needed {
@@ -240,6 +255,10 @@ impl Learning {
             Seen::note(not_learned, why, logged, place);
         } else if logged.grants.is_none() && logged.decision == "would_deny" {
             let why = "logged before the grants field: only the first missing grant is known";
+            Seen::note(not_learned, why.into(), logged, place);
+        } else if logged.grants.as_deref().is_none_or(str::is_empty) && inspects(logged) {
+            let why = "allowed with no record of the grants its body or query used \
+                       (enforce mode): the grants learned may not cover it";
             Seen::note(not_learned, why.into(), logged, place);
         }
     }
@@ -502,7 +521,7 @@ mod tests {
         };
         let mut learning = Learning::default();
         for line in [
-            logged("allow", "", "/v1.41/containers/c1/start", "", Some("")),
+            logged("allow", "", "/v1.41/containers/c1/start", "", Some("{}")),
             logged(
                 "would_deny",
                 "body_rule",
@@ -520,6 +539,9 @@ mod tests {
                 Some(""),
             ),
             logged("deny", "unjudged", "/v1.41/info", "", None),
+            // Enforce mode: what the body used was not counted.
+            logged("allow", "", "/v1.41/containers/create", "", Some("")),
+            logged("allow", "", "/v1.41/containers/create", "", Some("{}")),
         ] {
             learning.add(&line, &place);
         }
@@ -530,7 +552,8 @@ mod tests {
             ["POST /containers/*/start", "POST /containers/create"]
         );
         assert_eq!(ci.grants.len(), 1);
-        assert_eq!(ci.not_learned.len(), 4, "{text}");
+        assert_eq!(ci.not_learned.len(), 5, "{text}");
+        assert!(text.contains("allowed with no record of the grants its body or query used (enforce mode): the grants learned may not cover it (1 request,"), "{text}");
         assert!(
             text.contains("# not learned: a route dockgate does not know: POST /no/route"),
             "{text}"

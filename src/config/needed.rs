@@ -265,11 +265,11 @@ impl Needed {
             .collect()
     }
 
-    /// The audit field: a TOML inline table, keys and values sorted;
-    /// empty when nothing was needed.
+    /// The audit field: a TOML inline table, keys and values sorted (`{}`
+    /// when nothing was needed).
     pub fn render(&self) -> String {
         if self.is_empty() {
-            return String::new();
+            return "{}".into();
         }
         let mut out = String::from("{");
         let mut keys: Vec<&str> = self.items.iter().map(|n| n.key).collect();
@@ -304,7 +304,8 @@ impl Needed {
         out
     }
 
-    /// Reads the audit field back.
+    /// Reads the audit field back; an empty field (nothing counted) reads
+    /// as nothing needed.
     pub fn parse(field: &str) -> Result<Needed, String> {
         let mut needed = Needed::default();
         if field.is_empty() {
@@ -417,7 +418,8 @@ mod tests {
         needed.ungrantable = Some("HostConfig.Foo \"}".into());
         assert_eq!(Needed::parse(&needed.render()).unwrap(), needed);
         assert_eq!(Needed::parse("").unwrap(), Needed::default());
-        assert_eq!(Needed::default().render(), "");
+        assert_eq!(Needed::default().render(), "{}");
+        assert_eq!(Needed::parse("{}").unwrap(), Needed::default());
         for bad in [
             "{ nope = true }",
             "{ privileged = 1 }",
@@ -468,7 +470,7 @@ mod tests {
         use crate::request::judge::needed;
         let create = |host_config: &str| format!(r#"{{"Image":"x","HostConfig":{host_config}}}"#);
         let table: Vec<(E, Option<&str>, String, &str)> = vec![
-            (E::ContainerCreate, None, create("{}"), ""),
+            (E::ContainerCreate, None, create("{}"), "{}"),
             (
                 E::ContainerCreate,
                 None,

@@ -208,12 +208,18 @@ impl Gateway {
                 reason: refusal.reason(),
                 policy: refusal.policy().cloned(),
                 detail: refusal.to_string().into(),
-                grants: passed.needed.render().into(),
+                grants: passed
+                    .needed
+                    .as_ref()
+                    .map_or("".into(), |n| n.render().into()),
             },
             None => Decision::Allow {
                 policy: Arc::clone(&passed.allowed.policy.name),
                 rule: Arc::clone(passed.allowed.rule.text()),
-                grants: passed.needed.render().into(),
+                grants: passed
+                    .needed
+                    .as_ref()
+                    .map_or("".into(), |n| n.render().into()),
             },
         });
         let client_upgrade = passed

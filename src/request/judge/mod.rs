@@ -77,9 +77,10 @@ pub struct Passed<'c> {
     pub would_deny: Option<Refusal>,
     /// The client is in audit mode.
     pub audit: bool,
-    /// In audit mode: every grant the request's query and body need,
-    /// granted or not ([`needed`]), for the audit line.
-    pub needed: Needed,
+    /// In audit mode, on a route whose query or body is inspected: every
+    /// grant they need, granted or not ([`needed`]), for the audit line.
+    /// `None`: not counted (enforce mode, or nothing to inspect).
+    pub needed: Option<Needed>,
     /// The confinement still to do, for a client confined to a tenant:
     /// [`body`] (when [`Plan::reads_body`]), then [`confine`] with the
     /// Engine's answer for each object the request names.
@@ -215,7 +216,7 @@ pub fn head<'c>(
             None
         }
     };
-    let mut needed = Needed::default();
+    let mut needed = None;
     let reads_body = match inspect {
         Some(endpoint) if endpoint.reads_body() => {
             // The query is the head's: judge it now, the body once it is read.
@@ -238,7 +239,7 @@ pub fn head<'c>(
         }
         Some(endpoint) => {
             if audit {
-                needed = self::needed(endpoint, request.uri.query(), &[]);
+                needed = Some(self::needed(endpoint, request.uri.query(), &[]));
             }
             match inspect::judge(endpoint, request.uri.query(), &[], grants) {
                 Ok(()) => {}
@@ -403,7 +404,7 @@ pub fn body(
         return Ok(());
     };
     if passed.audit {
-        passed.needed = needed(endpoint, request.uri.query(), bytes);
+        passed.needed = Some(needed(endpoint, request.uri.query(), bytes));
     }
     let forbidden = |refusal| Refusal::Forbidden {
         client: client.to_owned(),
