@@ -287,20 +287,21 @@ impl Learning {
 
 fn render_client(name: &str, client: &ClientLog, out: &mut String) {
     let policy = format!("learned-{name}");
-    let requests: u64 = client.rules.values().map(|s| s.count).sum();
+    let rules = merged(&client.rules);
+    let requests: u64 = rules.values().map(|s| s.count).sum();
     let _ = writeln!(
         out,
         "# Client {}: {} taught {} and {}.",
         toml_string(name),
         counted(requests, "request"),
-        counted(client.rules.len() as u64, "rule"),
+        counted(rules.len() as u64, "rule"),
         counted(client.grants.len() as u64, "grant"),
     );
     let _ = writeln!(out, "[clients.{}]", key(name));
     let _ = writeln!(out, "policies = [{}]", toml_string(&policy));
     let _ = writeln!(out, "\n[policies.{}]", key(&policy));
     out.push_str("allow = [\n");
-    for (rule, seen) in &client.rules {
+    for (rule, seen) in &rules {
         let _ = writeln!(out, "  {},  # {seen}", toml_string(rule));
     }
     out.push_str("]\n");
@@ -329,6 +330,29 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
     for (why, seen) in &client.not_learned {
         let _ = writeln!(out, "# not learned: {why} ({seen})");
     }
+}
+
+/// The rules without those another covers: `GET /containers/*/json` goes
+/// where `GET /containers/**/json` was learned too (a name with a `/`),
+/// its requests counted there.
+fn merged(rules: &BTreeMap<String, Seen>) -> BTreeMap<String, Seen> {
+    let mut out = rules.clone();
+    for (rule, seen) in rules {
+        let wider = rule
+            .match_indices("/*")
+            .filter(|(at, _)| !rule[at + 2..].starts_with('*'))
+            .map(|(at, _)| format!("{}/**{}", &rule[..at], &rule[at + 2..]))
+            .find(|wider| rules.contains_key(wider));
+        if let Some(wider) = wider {
+            out.remove(rule);
+            let into = out.get_mut(&wider).expect("the wider rule is kept");
+            into.count += seen.count;
+            if (&seen.first.0, &seen.first.3) < (&into.first.0, &into.first.3) {
+                into.first = seen.first.clone();
+            }
+        }
+    }
+    out
 }
 
 /// `1 rule`, `2 rules`.
@@ -473,6 +497,44 @@ mod tests {
             grants: grants.map(str::to_owned),
             ..Logged::default()
         }
+    }
+
+    #[test]
+    fn a_rule_another_covers_is_merged_into_it() {
+        let place = Place {
+            file: "log".into(),
+            line: 1,
+        };
+        let mut rules = BTreeMap::new();
+        for (rule, path, at) in [
+            ("GET /containers/*/json", "/containers/a/json", "2"),
+            ("GET /containers/**/json", "/containers/a/b/json", "3"),
+            (
+                "DELETE /containers/*/checkpoints/*",
+                "/containers/a/checkpoints/b",
+                "1",
+            ),
+            ("GET /images/*/json", "/images/x/json", "1"),
+        ] {
+            let line = Logged {
+                timestamp: at.into(),
+                method: "GET".into(),
+                path: path.into(),
+                ..Logged::default()
+            };
+            Seen::note(&mut rules, rule.into(), &line, &place);
+        }
+        let merged = merged(&rules);
+        assert_eq!(
+            merged.keys().collect::<Vec<_>>(),
+            [
+                "DELETE /containers/*/checkpoints/*",
+                "GET /containers/**/json",
+                "GET /images/*/json"
+            ]
+        );
+        let wider = &merged["GET /containers/**/json"];
+        assert_eq!((wider.count, &*wider.first.2), (2, "/containers/a/json"));
     }
 
     #[test]
