@@ -218,8 +218,18 @@ const WEEK: &[Line<'static>] = &[
         "/v1.41/containers/other/start",
         "would_deny",
         "no_rule",
-        "",
+        "{}",
         14,
+    ),
+    // A host path with quotes, a newline and glob characters in it.
+    line(
+        "ci",
+        "POST",
+        "/v1.41/containers/create",
+        "would_deny",
+        "no_rule",
+        r#"{ bind_mounts = ["/srv/a\"b\n[x]*"] }"#,
+        17,
     ),
     line("", "GET", "/v1.41/_ping", "deny", "bad_identity", "", 15),
     line(
@@ -293,7 +303,7 @@ fn learning_is_the_same_from_either_layout_rotated_or_compressed_and_twice() {
 
     for rule in [
         "\"GET /_ping\",  # 1 request, first 2026-11-22T23:23:24.000000Z GET /v1.41/_ping",
-        "\"POST /containers/create\",  # 3 requests, first 2026-11-22T23:23:25.000000Z POST /v1.41/containers/create",
+        "\"POST /containers/create\",  # 4 requests, first 2026-11-22T23:23:25.000000Z POST /v1.41/containers/create",
         "\"POST /containers/*/start\",  # 2 requests, first 2026-11-22T23:23:26.000000Z",
         "\"POST /containers/*/exec\"",
         "\"POST /exec/*/start\"",
@@ -303,7 +313,8 @@ fn learning_is_the_same_from_either_layout_rotated_or_compressed_and_twice() {
         "\"POST /networks/*/connect\"",
         "[clients.ci]\npolicies = [\"learned-ci\"]",
         "[policies.learned-ci.grants]",
-        "bind_mounts = [\n  \"/srv/ci\",  # 1 request, first 2026-11-22T23:23:25.000000Z POST /v1.41/containers/create\n]",
+        "bind_mounts = [\n  \"/srv/a",
+        "  \"/srv/ci\",  # 1 request, first 2026-11-22T23:23:25.000000Z POST /v1.41/containers/create\n]",
         "capabilities = [\n  \"NET_ADMIN\",",
         "privileged = true  # 1 request, first 2026-11-22T23:23:36.000000Z POST /v1.41/containers/create",
         "# not learned: a route dockgate does not know: GET /no/such/route (1 request",
@@ -314,6 +325,10 @@ fn learning_is_the_same_from_either_layout_rotated_or_compressed_and_twice() {
     ] {
         assert!(learned.contains(rule), "{rule:?} in\n{learned}");
     }
+    assert!(
+        learned.contains(r#"  "/srv/a\"b\n\\[x\\]\\*",  # 1 request"#),
+        "the path as a TOML string of a glob matching only it:\n{learned}"
+    );
     let rules: Vec<&str> = learned.lines().filter(|l| l.starts_with("  \"")).collect();
     let rule_texts = rules.iter().map(|r| r.split('#').next().unwrap());
     assert!(
@@ -373,7 +388,7 @@ fn diff_lists_what_a_config_refuses_and_the_learned_one_refuses_nothing_learnabl
         support::text(&out.stderr)
     );
     for refused in [
-        "client \"ci\": refuses 12 of 13 logged requests",
+        "client \"ci\": refuses 13 of 14 logged requests",
         "  POST /containers/*/start: 2 requests, first 2026-11-22T23:23:26.000000Z POST /v1.41/containers/3f2a9c",
         "forwarded in audit mode; enforce mode would DENY (403)",
         "GET /no/such/route: 1 request",
@@ -395,7 +410,7 @@ fn diff_lists_what_a_config_refuses_and_the_learned_one_refuses_nothing_learnabl
     );
     // Only what cannot be learned: the unknown route and the body no grant allows.
     assert!(
-        text.contains("client \"ci\": refuses 2 of 13 logged requests"),
+        text.contains("client \"ci\": refuses 2 of 14 logged requests"),
         "{text}"
     );
     assert!(text.contains("GET /no/such/route: 1 request"), "{text}");
@@ -418,7 +433,7 @@ fn diff_lists_what_a_config_refuses_and_the_learned_one_refuses_nothing_learnabl
     );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("client \"ci\": allows all 11 logged requests"),
+        stdout(&out).contains("client \"ci\": allows all 12 logged requests"),
         "{}",
         stdout(&out)
     );

@@ -256,7 +256,10 @@ impl Learning {
         } else if logged.grants.is_none() && logged.decision == "would_deny" {
             let why = "logged before the grants field: only the first missing grant is known";
             Seen::note(not_learned, why.into(), logged, place);
-        } else if logged.grants.as_deref().is_none_or(str::is_empty) && inspects(logged) {
+        } else if logged.decision == "allow"
+            && logged.grants.as_deref().is_none_or(str::is_empty)
+            && inspects(logged)
+        {
             let why = "allowed with no record of the grants its body or query used \
                        (enforce mode): the grants learned may not cover it";
             Seen::note(not_learned, why.into(), logged, place);
