@@ -24,6 +24,8 @@ pub struct Logged {
     /// RFC 3339, as written (UTC, fixed width, so they sort as text).
     pub timestamp: String,
     pub client: String,
+    /// The tenant the client was confined to; empty when it was not.
+    pub tenant: String,
     pub method: String,
     /// The path as the client sent it, version prefix included.
     pub path: String,
@@ -202,6 +204,7 @@ fn logged(timestamp: String, fields: impl Iterator<Item = (String, Option<String
     for (key, value) in fields {
         let slot = match key.as_str() {
             "client" => &mut logged.client,
+            "tenant" => &mut logged.tenant,
             "method" => &mut logged.method,
             "path" => &mut logged.path,
             "decision" => &mut logged.decision,

@@ -14,7 +14,7 @@
 //!
 //! The output is sorted throughout: the same logs give the same text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
@@ -90,6 +90,8 @@ pub struct ClientLog {
     /// Not learned, each with why: unknown routes, refusals no policy
     /// decides, bodies no grant allows.
     pub not_learned: BTreeMap<String, Seen>,
+    /// The tenants its lines were confined to (`""`: none).
+    pub tenants: BTreeSet<String>,
 }
 
 /// Everything the logs taught.
@@ -219,6 +221,7 @@ impl Learning {
             return;
         }
         let client = self.clients.entry(logged.client.clone()).or_default();
+        client.tenants.insert(logged.tenant.clone());
         let not_learned = &mut client.not_learned;
         match logged.decision.as_str() {
             "allow" | "would_deny" => {}
@@ -300,8 +303,26 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
         counted(rules.len() as u64, "rule"),
         counted(client.grants.len() as u64, "grant"),
     );
+    out.push_str(
+        "# Keep the client's other keys (san, spki_sha256); without `mode` it is enforced.\n",
+    );
     let _ = writeln!(out, "[clients.{}]", key(name));
     let _ = writeln!(out, "policies = [{}]", toml_string(&policy));
+    let tenants: Vec<&String> = client.tenants.iter().collect();
+    match tenants.as_slice() {
+        [only] if !only.is_empty() => {
+            let _ = writeln!(out, "tenant = {}", toml_string(only));
+        }
+        [_] | [] => {}
+        several => {
+            let names: Vec<String> = several.iter().map(|t| toml_string(t)).collect();
+            let _ = writeln!(
+                out,
+                "# its lines were confined to several tenants (\"\" is none): {}",
+                comment(&names.join(", "))
+            );
+        }
+    }
     let _ = writeln!(out, "\n[policies.{}]", key(&policy));
     out.push_str("allow = [\n");
     for (rule, seen) in &rules {
@@ -500,6 +521,34 @@ mod tests {
             grants: grants.map(str::to_owned),
             ..Logged::default()
         }
+    }
+
+    #[test]
+    fn a_confined_client_stays_confined() {
+        let place = Place {
+            file: "log".into(),
+            line: 1,
+        };
+        let mut learning = Learning::default();
+        for (client, tenant) in [("a", "team-a"), ("a", "team-a"), ("b", "team-b"), ("b", "")] {
+            let line = Logged {
+                client: client.into(),
+                tenant: tenant.into(),
+                ..logged("allow", "", "/v1.41/containers/json", "", Some(""))
+            };
+            learning.add(&line, &place);
+        }
+        let text = learning.render();
+        assert!(
+            text.contains("policies = [\"learned-a\"]\ntenant = \"team-a\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# its lines were confined to several tenants (\"\" is none): \"\", \"team-b\""
+            ),
+            "{text}"
+        );
     }
 
     #[test]

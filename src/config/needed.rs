@@ -512,6 +512,16 @@ mod tests {
                 r#"{ bind_mounts = ["/srv/data"] }"#,
             ),
         ];
+        let caps: Vec<String> = (0..40)
+            .map(|i| format!("\"CAP_X{}\"", "Y".repeat(i)))
+            .collect();
+        let many = needed(
+            E::ContainerCreate,
+            None,
+            create(&format!(r#"{{"CapAdd":[{}]}}"#, caps.join(","))).as_bytes(),
+        );
+        assert_eq!(many.items.len(), 32);
+        assert_eq!(many.ungrantable.as_deref(), Some("more than 32 grants"));
         for (endpoint, query, body, want) in table {
             let got = needed(endpoint, query, body.as_bytes());
             assert_eq!(got.render(), want, "{body}");

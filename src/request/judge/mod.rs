@@ -488,7 +488,7 @@ const MOST_NEEDS: usize = 32;
 pub fn needed(endpoint: Endpoint, query: Option<&str>, body: &[u8]) -> Needed {
     let mut needed = Needed::default();
     let mut grants = Grants::none();
-    for _ in 0..=MOST_NEEDS {
+    loop {
         let refusal = match inspect::judge(endpoint, query, body, &grants) {
             Ok(()) => return needed,
             Err(refusal) => refusal,
@@ -497,11 +497,13 @@ pub fn needed(endpoint: Endpoint, query: Option<&str>, body: &[u8]) -> Needed {
             inspect::Refusal::Forbidden { needs, .. } => Need::parse(needs),
             _ => None,
         };
-        let fresh = need.filter(|n| needed.items.len() < MOST_NEEDS && !needed.items.contains(n));
-        let Some(need) = fresh else {
+        let Some(need) = need.filter(|n| !needed.items.contains(n)) else {
             needed.ungrantable = Some(refusal.to_string());
             return needed;
         };
+        if needed.items.len() == MOST_NEEDS {
+            break;
+        }
         needed.items.insert(need);
         match needed.grants() {
             Ok(more) => grants = more,
