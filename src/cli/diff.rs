@@ -123,14 +123,13 @@ impl fmt::Display for Diff {
                 let s = if r.count == 1 { "" } else { "s" };
                 writeln!(
                     f,
-                    "  {}: {} request{s}, first {} {} {} ({}:{})",
+                    "  {}: {} request{s}, first {} {} {} ({})",
                     comment(kind),
                     r.count,
                     comment(at),
                     comment(method),
                     comment(path),
-                    comment(&place.file),
-                    place.line
+                    comment(&place.to_string()),
                 )?;
                 writeln!(f, "    {}", comment(&r.why))?;
             }
