@@ -304,7 +304,7 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
         counted(client.grants.len() as u64, "grant"),
     );
     out.push_str(
-        "# Keep the client's other keys (san, spki_sha256); without `mode` it is enforced.\n",
+        "# Keep how the client is known (san, spki_sha256, socket, uids, gids); without `mode` it is enforced.\n",
     );
     let _ = writeln!(out, "[clients.{}]", key(name));
     let _ = writeln!(out, "policies = [{}]", toml_string(&policy));
