@@ -60,6 +60,14 @@ pub const DOCKERD_TLS: &str = "dockerd-tls";
 /// The real engine's dockgate again, reached as the client confined to a
 /// tenant.
 pub const DOCKGATE_TENANT: &str = "dockgate-tenant";
+/// The real engine's dockgate again, reached as a client in audit mode
+/// with the same policy.
+pub const DOCKGATE_AUDIT: &str = "dockgate-audit";
+/// The real engine's dockgate on a client's own unix socket (`socket`).
+pub const DOCKGATE_SOCKET: &str = "dockgate-socket";
+/// The real engine's dockgate on its shared unix socket (`local_listen`),
+/// where the peer's uid names the client.
+pub const DOCKGATE_SHARED: &str = "dockgate-shared";
 
 /// One thing to measure: `NAME,ENGINE,unix:PATH|tls:ADDR,PID[+PID...][,CLIENT]`.
 #[derive(Debug, Clone)]

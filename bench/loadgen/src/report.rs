@@ -1,12 +1,16 @@
 //! The markdown report: one table of medians over the repetitions, each
 //! with its ratio to the direct socket, then the targets as PASS/MISS lines,
 //! then what confinement to a tenant costs as confined-over-unconfined
-//! ratios.
+//! ratios, what dockgate's unix sockets cost over the Engine's own, and
+//! what audit mode costs over enforce mode.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::client::{Engine, Target, DIRECT, DOCKERD_TLS, DOCKGATE, DOCKGATE_TENANT, NGINX};
+use crate::client::{
+    Engine, Target, DIRECT, DOCKERD_TLS, DOCKGATE, DOCKGATE_AUDIT, DOCKGATE_SHARED,
+    DOCKGATE_SOCKET, DOCKGATE_TENANT, NGINX,
+};
 use crate::workload::{Sample, Settings, Workload};
 
 /// Every sample of one (workload, target) cell, one per repetition.
@@ -219,6 +223,137 @@ pub fn render(
     out.push('\n');
     out.push_str(&checks(&summaries, targets));
     out.push_str(&confinement(&summaries, targets));
+    out.push_str(&side_by_side(
+        &summaries,
+        targets,
+        &[
+            Workload::PingC1,
+            Workload::PingC32,
+            Workload::ContainerInspect,
+            Workload::ExecCycle,
+        ],
+        &[
+            (DIRECT, "Engine socket"),
+            (DOCKGATE, "dockgate TLS"),
+            (DOCKGATE_SOCKET, "own socket"),
+            (DOCKGATE_SHARED, "shared socket"),
+        ],
+        &[(2, 0), (3, 0), (2, 1)],
+        "Local sockets, real engine: the Engine's own unix socket, and the same dockgate reached \
+         over TLS (`dockgate`), on a client's own socket (`socket = PATH`, `dockgate-socket`) and \
+         on the shared socket where the peer's uid names the client (`local_listen`, \
+         `dockgate-shared`); plain HTTP/1.1 on both sockets, the same policy. Medians over \
+         repetitions. Server CPU is dockgate's (the Engine socket's column: the Engine's, so \
+         it has no ratio to it).",
+    ));
+    out.push_str(&side_by_side(
+        &summaries,
+        targets,
+        &[Workload::ContainerInspect, Workload::ExecCycle],
+        &[
+            (DIRECT, "Engine socket"),
+            (DOCKGATE, "enforce"),
+            (DOCKGATE_AUDIT, "audit"),
+        ],
+        &[(2, 1)],
+        "Audit mode, real engine: the same dockgate process and policy, reached as a client in \
+         enforce mode (`dockgate`) and as one in audit mode (`dockgate-audit`), which also \
+         lists every grant an inspected body needs (the exec create's; the inspect has no \
+         body to inspect). Medians over repetitions. Server CPU is dockgate's (the Engine \
+         socket's column: the Engine's).",
+    ));
+    out
+}
+
+/// `workloads` against the real engine's `columns` (target, heading) side
+/// by side, one row per measure, then each `ratios` pair (numerator and
+/// denominator column) as a quotient. CPU is not divided by the direct
+/// socket's: that is the Engine's, the others dockgate's. Empty when no
+/// pair was measured.
+fn side_by_side(
+    summaries: &BTreeMap<(Workload, usize), Summary>,
+    targets: &[Target],
+    workloads: &[Workload],
+    columns: &[(&str, &str)],
+    ratios: &[(usize, usize)],
+    intro: &str,
+) -> String {
+    type Pick = fn(&Summary) -> Option<f64>;
+    let mut rows = Vec::new();
+    for &w in workloads {
+        let found: Vec<Option<&Summary>> = columns
+            .iter()
+            .map(|(name, _)| lookup(summaries, targets, w, name, Engine::Real))
+            .collect();
+        if !ratios
+            .iter()
+            .any(|&(a, b)| found[a].is_some() && found[b].is_some())
+        {
+            continue;
+        }
+        let (rate, unit) = match w {
+            Workload::ExecCycle => ("cycles/s", "cycle"),
+            _ => ("req/s", "request"),
+        };
+        let measures: [(String, Pick, &str, bool); 6] = [
+            (rate.into(), |s| Some(s.value), "", false),
+            (
+                format!("mean latency per {unit}"),
+                |s| s.mean_us,
+                " µs",
+                false,
+            ),
+            ("p50 latency".into(), |s| s.p50_us, " µs", false),
+            ("p99 latency".into(), |s| s.p99_us, " µs", false),
+            (
+                "p50 latency of the create alone".into(),
+                |s| s.create_p50_us,
+                " µs",
+                false,
+            ),
+            (
+                format!("server CPU per {unit}"),
+                |s| s.server_cpu_us,
+                " µs",
+                true,
+            ),
+        ];
+        for (what, pick, suffix, cpu) in measures {
+            let values: Vec<Option<f64>> = found.iter().map(|s| s.and_then(pick)).collect();
+            if values.iter().flatten().count() < 2 {
+                continue;
+            }
+            let mut row = format!("| `{}`: {what} |", w.key());
+            for v in &values {
+                row += &v.map_or(" – |".to_owned(), |v| format!(" {}{suffix} |", num(v)));
+            }
+            for &(a, b) in ratios {
+                let mixed = cpu && (columns[a].0 == DIRECT || columns[b].0 == DIRECT);
+                row += &match (values[a], values[b]) {
+                    (Some(x), Some(y)) if y > 0.0 && !mixed => format!(" **{:.2}** |", x / y),
+                    _ => " – |".to_owned(),
+                };
+            }
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{intro}\n\n| Measure |");
+    for (_, heading) in columns {
+        out += &format!(" {heading} |");
+    }
+    for &(a, b) in ratios {
+        out += &format!(" {} ÷ {} |", columns[a].1, columns[b].1);
+    }
+    out += "\n|---|";
+    out += &"---:|".repeat(columns.len() + ratios.len());
+    out.push('\n');
+    for r in rows {
+        out += &r;
+        out.push('\n');
+    }
     out
 }
 

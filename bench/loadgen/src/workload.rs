@@ -16,7 +16,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::body::BenchBody;
-use crate::client::{Dialer, Engine, Stream, Target, DIRECT, DOCKGATE, DOCKGATE_TENANT};
+use crate::client::{
+    Dialer, Engine, Stream, Target, DIRECT, DOCKGATE, DOCKGATE_AUDIT, DOCKGATE_SHARED,
+    DOCKGATE_SOCKET, DOCKGATE_TENANT,
+};
 use crate::procfs;
 use crate::raw;
 
@@ -81,16 +84,28 @@ impl Workload {
 
     /// Whether the workload runs against `target`. The streaming endpoints
     /// exist only in the fake engine. The container workloads compare the
-    /// host Engine's socket with dockgate's unconfined and confined clients
-    /// (the second dockerd has no bench container, and nginx is not what
-    /// they are about); the confined client runs nothing else, its other
-    /// rows would repeat the unconfined ones.
+    /// host Engine's socket with dockgate's clients (the second dockerd has
+    /// no bench container, and nginx is not what they are about). The
+    /// confined and the audit-mode client run nothing else, their other
+    /// rows would repeat the unconfined ones; dockgate's unix sockets run
+    /// the keep-alive and container workloads, what a program given a
+    /// socket in place of the Engine's does.
     pub fn applies_to(self, target: &Target) -> bool {
+        let name = target.name.as_str();
+        if [DOCKGATE_SOCKET, DOCKGATE_SHARED].contains(&name) {
+            return matches!(
+                self,
+                Workload::PingC1
+                    | Workload::PingC32
+                    | Workload::ContainerInspect
+                    | Workload::ExecCycle
+            );
+        }
         match self {
             Workload::StreamDown | Workload::StreamUp => target.engine == Engine::Fake,
             Workload::ContainerInspect | Workload::ExecCycle => {
                 target.engine == Engine::Real
-                    && [DIRECT, DOCKGATE, DOCKGATE_TENANT].contains(&target.name.as_str())
+                    && [DIRECT, DOCKGATE, DOCKGATE_TENANT, DOCKGATE_AUDIT].contains(&name)
             }
             _ => target.client.is_none(),
         }
