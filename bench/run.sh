@@ -16,6 +16,9 @@
 #   WITH_NGINX [1]  WITH_DOCKERD_TLS [1]  SKIP_BUILD [0]
 #   WITH_QUIET_DOCKGATE [1]: also measure dockgate without its audit log (fake engine)
 #   WITH_TLS_RELAY [1]: also measure the floor: mutual TLS plus a byte copy to the socket (fake engine)
+#   WITH_LOCAL [1]: also measure the real engine's dockgate on unix sockets: a client's own and the
+#     shared one (uid lookup); ping1, ping32, inspect, exec
+#   WITH_AUDIT [1]: also measure the real engine's dockgate as a client in audit mode (inspect, exec)
 #   NGINX_STREAM_BUFFER [64k]: nginx's buffers on the streaming paths ("" = nginx's defaults)
 #   OUT [bench/results/latest.md]  CARGO_TARGET_DIR [target]
 set -euo pipefail
@@ -34,6 +37,7 @@ fi
 : "${LOADGEN_THREADS:=2}" "${NGINX_WORKERS:=$(nproc)}" "${DOCKGATE_LOG_LEVEL:=info}"
 : "${ENGINE_SOCK:=/var/run/docker.sock}" "${BASE_PORT:=23760}"
 : "${WITH_NGINX:=1}" "${WITH_DOCKERD_TLS:=1}" "${WITH_QUIET_DOCKGATE:=1}" "${WITH_TLS_RELAY:=1}" "${SKIP_BUILD:=0}"
+: "${WITH_LOCAL:=1}" "${WITH_AUDIT:=1}"
 : "${OUT:=$here/results/latest.md}"
 : "${NGINX_STREAM_BUFFER=64k}"
 : "${CARGO_TARGET_DIR:=$repo/target}"
@@ -157,6 +161,7 @@ log "creating a throwaway PKI in $work/pki"
 "$dockgate" pki server --dir "$work/pki" --san IP:127.0.0.1 --san DNS:localhost >/dev/null
 "$dockgate" pki client bench --dir "$work/pki" >/dev/null
 "$dockgate" pki client bench-tenant --dir "$work/pki" >/dev/null
+"$dockgate" pki client bench-audit --dir "$work/pki" >/dev/null
 ca=$work/pki/ca.pem
 server_cert=$work/pki/server-cert.pem
 server_key=$work/pki/server-key.pem
@@ -167,12 +172,34 @@ fake_pid=$!
 pids+=("$fake_pid")
 wait_for "the fake engine" 50 engine_up "$work/fake.sock"
 
+# The real engine's dockgate also serves unix sockets (plain HTTP/1.1): a
+# client's own, and the shared one where the peer's uid (the load
+# generator runs as root) names the client. Same policy as over TLS.
+own_sock=$work/dockgate-bench.sock
+shared_sock=$work/dockgate-shared.sock
+local_top=""
+local_clients=""
+if [[ $WITH_LOCAL == 1 ]]; then
+    local_top="local_listen = \"$shared_sock\""
+    local_clients="
+[clients.bench-socket]             # whoever opens its socket
+policies = [\"everything\"]
+socket = \"$own_sock\"
+
+[clients.bench-uid]                # uid 0 on the shared socket
+policies = [\"everything\"]
+uids = [0]
+"
+fi
+
 # One dockgate per engine, allowing everything to the bench client.
+# EXTRA_TOP and EXTRA_CLIENTS (optional) add top-level keys and clients.
 start_dockgate() {
-    local name=$1 port=$2 upstream=$3 level=$4
+    local name=$1 port=$2 upstream=$3 level=$4 extra_top=${5:-} extra_clients=${6:-}
     cat >"$work/dockgate-$name.toml" <<EOF
 listen = "127.0.0.1:$port"
 upstream = "$upstream"
+$extra_top
 
 [tls]
 ca = "$ca"
@@ -186,6 +213,10 @@ policies = ["everything"]
 policies = ["everything"]
 tenant = "$tenant"
 
+[clients.bench-audit]                  # the same policy, in audit mode
+policies = ["everything"]
+mode = "audit"
+$extra_clients
 [policies.everything]
 allow = ["* /**"]
 
@@ -204,8 +235,12 @@ EOF
 log "starting dockgate in front of the fake and the real engine"
 start_dockgate fake "$port_dockgate_fake" "$work/fake.sock" "$DOCKGATE_LOG_LEVEL"
 dockgate_fake_pid=$started_pid
-start_dockgate real "$port_dockgate_real" "$ENGINE_SOCK" "$DOCKGATE_LOG_LEVEL"
+start_dockgate real "$port_dockgate_real" "$ENGINE_SOCK" "$DOCKGATE_LOG_LEVEL" "$local_top" "$local_clients"
 dockgate_real_pid=$started_pid
+if [[ $WITH_LOCAL == 1 ]]; then
+    wait_for "dockgate's own socket for bench-socket" 50 engine_up "$own_sock"
+    wait_for "dockgate's shared socket" 50 engine_up "$shared_sock"
+fi
 if [[ $WITH_QUIET_DOCKGATE == 1 ]]; then
     # A reference, not a target: what the per-request audit line costs.
     start_dockgate quiet "$port_dockgate_quiet" "$work/fake.sock" warn
@@ -358,7 +393,8 @@ if [[ $with_container == 1 ]]; then
     [[ -n $bench_container ]] || die "the Engine's create answer had no ID: $created"
     engine_api POST "/containers/$bench_container/start" >/dev/null || die "could not start the bench container"
     container_args=(--container "$bench_container"
-        --client "bench-tenant,$work/pki/clients/bench-tenant/cert.pem,$work/pki/clients/bench-tenant/key.pem")
+        --client "bench-tenant,$work/pki/clients/bench-tenant/cert.pem,$work/pki/clients/bench-tenant/key.pem"
+        --client "bench-audit,$work/pki/clients/bench-audit/cert.pem,$work/pki/clients/bench-audit/key.pem")
 fi
 
 targets=(
@@ -374,6 +410,14 @@ targets+=(
 )
 # The same dockgate again, as the confined client: the container workloads only.
 [[ $with_container == 1 ]] && targets+=(--target "dockgate-tenant,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid,bench-tenant")
+# ...as a client in audit mode: the container workloads only.
+[[ $with_container == 1 && $WITH_AUDIT == 1 ]] &&
+    targets+=(--target "dockgate-audit,real,tls:127.0.0.1:$port_dockgate_real,$dockgate_real_pid,bench-audit")
+# ...and on its unix sockets.
+[[ $WITH_LOCAL == 1 ]] && targets+=(
+    --target "dockgate-socket,real,unix:$own_sock,$dockgate_real_pid"
+    --target "dockgate-shared,real,unix:$shared_sock,$dockgate_real_pid"
+)
 [[ $WITH_NGINX == 1 ]] && targets+=(--target "nginx,real,tls:127.0.0.1:$port_nginx_real,$nginx_real_pids")
 [[ $WITH_DOCKERD_TLS == 1 ]] && targets+=(--target "dockerd-tls,real,tls:127.0.0.1:$port_dockerd_tls,$dockerd_pid")
 
@@ -419,7 +463,10 @@ mkdir -p "$(dirname "$OUT")"
     echo "client connection and a byte copy both ways (no HTTP, no policy, no log); also a reference."
     echo "dockgate-tenant is the real engine's dockgate again, reached as a client confined to tenant"
     echo "\"$tenant\" (same policy): it runs only the container workloads (inspect, exec), on a running"
-    echo "container labelled dockgate.tenant=$tenant made for the run."
+    echo "container labelled dockgate.tenant=$tenant made for the run. dockgate-audit is the same"
+    echo "dockgate reached as a client in audit mode (same policy; inspect and exec only)."
+    echo "dockgate-socket and dockgate-shared are the same dockgate on unix sockets (plain HTTP/1.1):"
+    echo "a client's own socket, and the shared socket where the peer's uid names the client."
     echo "See bench/README.md."
 } >"$OUT"
 log "wrote $OUT"
