@@ -446,6 +446,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "- kernel: $(uname -sr)"
     echo "- load average (1/5/15 min) before: $load_before, after: $load_after — the machine is shared, and the load generator, the proxy and the Engine share its $(nproc) cores"
     echo "- engine: $(dockerd --version 2>/dev/null || echo unknown); nginx: $(if [[ $WITH_NGINX == 1 ]]; then nginx -v 2>&1 | cut -d/ -f2; else echo "not run"; fi), $NGINX_WORKERS workers, streaming-path buffers ${NGINX_STREAM_BUFFER:-default}"
+    echo "- run as: REPS=$REPS DURATION=$DURATION WORKLOADS=$WORKLOADS WITH_NGINX=$WITH_NGINX WITH_DOCKERD_TLS=$WITH_DOCKERD_TLS WITH_QUIET_DOCKGATE=$WITH_QUIET_DOCKGATE WITH_TLS_RELAY=$WITH_TLS_RELAY WITH_LOCAL=$WITH_LOCAL WITH_AUDIT=$WITH_AUDIT bench/run.sh"
     echo "- settings: $REPS repetitions, $DURATION s per cell, $STREAM_MIB MiB streams, $IDLE_CONNS idle streams, load generator on $LOADGEN_THREADS threads, dockgate log level $DOCKGATE_LOG_LEVEL"
     echo
     cat "$work/table.md"
