@@ -48,6 +48,7 @@ impl Line<'_> {
             peer: "127.0.0.1:5000",
             method: self.method,
             path: self.path,
+            query: "",
             decision: self.decision,
             policy: "ping",
             rule: "",

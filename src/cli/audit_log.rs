@@ -29,6 +29,10 @@ pub struct Logged {
     pub method: String,
     /// The path as the client sent it, version prefix included.
     pub path: String,
+    /// The query pairs decisions can depend on, as received
+    /// ([`crate::request::judge::logged_query`]); `None` for a line written
+    /// before the field existed, which kept no query at all.
+    pub query: Option<String>,
     pub decision: String,
     pub policy: String,
     pub rule: String,
@@ -207,6 +211,7 @@ fn logged(timestamp: String, fields: impl Iterator<Item = (String, Option<String
             "tenant" => &mut logged.tenant,
             "method" => &mut logged.method,
             "path" => &mut logged.path,
+            "query" => logged.query.get_or_insert_default(),
             "decision" => &mut logged.decision,
             "policy" => &mut logged.policy,
             "rule" => &mut logged.rule,
@@ -248,7 +253,13 @@ mod tests {
     use crate::request::audit::line::{render, Fields};
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn fields<'a>(client: &'a str, path: &'a str, detail: &'a str, grants: &'a str) -> Fields<'a> {
+    fn fields<'a>(
+        client: &'a str,
+        path: &'a str,
+        query: &'a str,
+        detail: &'a str,
+        grants: &'a str,
+    ) -> Fields<'a> {
         Fields {
             client,
             tenant: "",
@@ -256,6 +267,7 @@ mod tests {
             peer: "unix: with spaces \"and quotes\"",
             method: "POST",
             path,
+            query,
             decision: "would_deny",
             policy: "p",
             rule: "",
@@ -276,10 +288,11 @@ mod tests {
         let path = "/v1.41/containers/\"x\"  INFO dockgate::request::audit: request client=\"admin\"/start";
         let detail = "needs grant `privileged = true`) \" grants=\"{ swarm = true }\"";
         let grants = "{ privileged = true }";
+        let query = "signal=HUP&signal=\"KILL\" query=\"x\"&sig%6eal=%4B&;";
         for format in [LogFormat::Text, LogFormat::Json] {
             let mut out = b"Nov 26 12:00:00 host dockgate[7]: ".to_vec();
             render(
-                &fields(client, path, detail, grants),
+                &fields(client, path, query, detail, grants),
                 format,
                 UNIX_EPOCH + Duration::from_secs(1),
                 &mut out,
@@ -293,6 +306,7 @@ mod tests {
             assert_eq!(got.path, path, "{format:?}");
             assert_eq!(got.detail, detail, "{format:?}");
             assert_eq!(got.grants.as_deref(), Some(grants), "{format:?}");
+            assert_eq!(got.query.as_deref(), Some(query), "{format:?}");
             assert_eq!(
                 (&*got.method, &*got.decision, &*got.reason),
                 ("POST", "would_deny", "body_rule")
@@ -307,6 +321,18 @@ mod tests {
             panic!()
         };
         assert_eq!(got.grants, None, "a line from before the field");
+        assert_eq!(got.query, None, "a line from before the field");
+        let mut out = Vec::new();
+        render(
+            &fields("a", "/_ping", "", "", ""),
+            LogFormat::Json,
+            UNIX_EPOCH,
+            &mut out,
+        );
+        let Entry::Audit(got) = parse(String::from_utf8(out).unwrap().trim_end()) else {
+            panic!()
+        };
+        assert_eq!(got.query.as_deref(), Some(""), "an empty field is kept");
         for (line, what) in [
             (
                 "2026-11-22T23:23:24Z  INFO dockgate::run: configuration reloaded",

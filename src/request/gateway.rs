@@ -77,6 +77,7 @@ impl Gateway {
             &self.peer,
             req.method(),
             req.uri(),
+            judge::logged_query::pairs(req.method(), req.uri()),
         );
         let result = self.judge_and_forward(&snapshot, req, &mut record).await;
         Ok(match result {

@@ -27,6 +27,9 @@ pub struct Fields<'a> {
     pub peer: &'a str,
     pub method: &'a str,
     pub path: &'a str,
+    /// The query pairs decisions can depend on, as received
+    /// ([`crate::request::judge::logged_query`]); empty when there are none.
+    pub query: &'a str,
     pub decision: &'a str,
     pub policy: &'a str,
     pub rule: &'a str,
@@ -95,13 +98,14 @@ fn json(f: &Fields<'_>, now: SystemTime, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}\n");
 }
 
-fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 11] {
+fn strings<'a>(f: &Fields<'a>) -> [(&'static str, &'a str); 12] {
     [
         ("client", f.client),
         ("tenant", f.tenant),
         ("serial", f.serial),
         ("method", f.method),
         ("path", f.path),
+        ("query", f.query),
         ("decision", f.decision),
         ("policy", f.policy),
         ("rule", f.rule),
@@ -251,6 +255,7 @@ mod tests {
             peer: "127.0.0.1:40000",
             method: "GET",
             path,
+            query: "",
             decision: "allow",
             policy: "ci",
             rule: "GET /_ping",
@@ -282,7 +287,7 @@ mod tests {
         assert_eq!(
             out,
             "2026-11-22T23:23:24.530243Z  INFO dockgate::request::audit: request client=\"ci-runner\" \
-             tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" decision=\"allow\" policy=\"ci\" \
+             tenant=\"\" serial=\"0a1b\" method=\"GET\" path=\"/v1.43/_ping\" query=\"\" decision=\"allow\" policy=\"ci\" \
              rule=\"GET /_ping\" reason=\"\" detail=\"\" \
              grants=\"{ privileged = true }\" peer=127.0.0.1:40000 status=200 upgraded=false \
              bytes_in=0 bytes_out=2 duration_ms=1234.567\n"
@@ -329,6 +334,35 @@ mod tests {
         assert_eq!(v["upgraded"], false);
         assert_eq!(v["bytes_out"], 2);
         assert_eq!(v["duration_ms"], 1234.567);
+    }
+
+    #[test]
+    fn the_query_field_keeps_repeated_keys_and_escapes_hostile_bytes() {
+        // As received, so percent escapes stay; what a client could still
+        // put there raw (a quote, a backslash) is escaped like any string.
+        let query = "signal=HUP&signal=KILL&signal=\"x\\\u{1}&;";
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let mut out = Vec::new();
+            let f = Fields {
+                query,
+                ..fields("ci", "/v1.41/containers/x/kill")
+            };
+            render(&f, format, at(0, 0), &mut out);
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out.matches('\n').count(), 1, "{out}");
+            match format {
+                LogFormat::Text => assert!(
+                    out.contains(
+                        r#" path="/v1.41/containers/x/kill" query="signal=HUP&signal=KILL&signal=\"x\\\u0001&;" decision="allow" "#
+                    ),
+                    "{out}"
+                ),
+                LogFormat::Json => {
+                    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+                    assert_eq!(v["query"], query);
+                }
+            }
+        }
     }
 
     #[test]

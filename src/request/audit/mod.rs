@@ -73,6 +73,10 @@ pub struct Record {
     /// read buffer (hyper parses the target in place), so a record riding
     /// along with a long stream would pin a whole buffer for a few bytes.
     path: Box<str>,
+    /// The query pairs decisions can depend on
+    /// ([`crate::request::judge::logged_query`]); `None` for most
+    /// requests, which have none.
+    query: Option<Box<str>>,
     decision: Option<Decision>,
     status: u16,
     upgraded: bool,
@@ -89,13 +93,15 @@ pub struct Record {
 pub struct AuditUnavailable;
 
 impl Record {
-    /// The record of a request judged by `config`.
+    /// The record of a request judged by `config`; `query`: the pairs of
+    /// its query the line keeps.
     pub fn new(
         config: &Config,
         identity: Option<&Identity>,
         peer: &Arc<str>,
         method: &Method,
         uri: &Uri,
+        query: Option<Box<str>>,
     ) -> Record {
         Record {
             client: identity.map(|i| Arc::clone(&i.name)),
@@ -107,6 +113,7 @@ impl Record {
             peer: Arc::clone(peer),
             method: method.clone(),
             path: uri.path().into(),
+            query,
             decision: None,
             status: 0,
             upgraded: false,
@@ -185,6 +192,7 @@ impl Record {
                 peer: &self.peer,
                 method: self.method.as_str(),
                 path: &self.path,
+                query: self.query.as_deref().unwrap_or(""),
                 decision,
                 policy,
                 rule,

@@ -21,7 +21,11 @@
 //! not know is refused unless the deciding policy grants `unknown_routes`.
 //!
 //! Both stages are pure: no I/O, no clock, nothing but their arguments.
+//!
+//! [`logged_query`] picks the part of a query the request's audit line
+//! keeps, so that `policy diff` can take a query's decision again from a log.
 
+pub mod logged_query;
 pub mod route;
 mod trail;
 

@@ -226,6 +226,11 @@ const QUERY_PARAMETERS: &[(&str, &[&str])] = &[
     ("ExecResize", &["h", "w"]),
 ];
 
+/// Whether some route's handler is listed as reading the query key `key`.
+pub fn is_query_parameter(key: &str) -> bool {
+    QUERY_PARAMETERS.iter().any(|(_, keys)| keys.contains(&key))
+}
+
 /// Every route, compiled once.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     TABLE
