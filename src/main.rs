@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             match dockgate::cli::diff::Diff::read(&config, &log, client.as_deref()) {
                 Ok(diff) => {
                     print!("{diff}");
-                    if diff.refuses_any() {
+                    if diff.refuses_any() || diff.cannot_judge_any() {
                         ExitCode::FAILURE
                     } else {
                         ExitCode::SUCCESS
@@ -195,7 +195,7 @@ fn explain_logged(
         "{}: {} {}",
         clean(&line.client),
         clean(&line.method),
-        clean(&line.path)
+        clean(&dockgate::cli::explain::target(&line))
     );
     for note in notes {
         println!("  {}", clean(&note));

@@ -7,6 +7,9 @@
 //! field ([`crate::config::needed`]) and is compared with the grants of the
 //! policy whose rule allows the request. Lines refused for what no policy
 //! decides (non-canonical targets, identities, limits) are not judged again.
+//! The query is judged from the pairs the line kept; a line a rule could
+//! decide by a key it did not keep is listed as one that cannot be judged
+//! ([`explain::unjudgeable`]), never as a refusal.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +36,8 @@ pub struct ClientDiff {
     pub judged: u64,
     /// By (`METHOD GLOB` or the path, the refusal without the path).
     pub refused: BTreeMap<(String, String), Refused>,
+    /// Lines that cannot be judged again, by (`METHOD GLOB`, why).
+    pub unjudged: BTreeMap<(String, String), Refused>,
 }
 
 /// Every client's, and the lines not judged again.
@@ -67,8 +72,12 @@ impl Diff {
         }
         let client = self.clients.entry(logged.client.clone()).or_default();
         client.judged += 1;
-        let Some(why) = explain::refusal(config, logged) else {
-            return;
+        let (list, why) = match explain::unjudgeable(config, logged) {
+            Some(why) => (&mut client.unjudged, why),
+            None => match explain::refusal(config, logged) {
+                Some(why) => (&mut client.refused, why),
+                None => return,
+            },
         };
         let kind = match learn::target(&logged.method, &logged.path) {
             Target::Rule(rule) => rule,
@@ -79,10 +88,10 @@ impl Diff {
         let first = (
             logged.timestamp.clone(),
             logged.method.clone(),
-            logged.path.clone(),
+            explain::target(logged).into_owned(),
             place,
         );
-        let entry = client.refused.entry(key).or_insert_with(|| Refused {
+        let entry = list.entry(key).or_insert_with(|| Refused {
             count: 0,
             first: first.clone(),
             why: why.clone(),
@@ -97,41 +106,67 @@ impl Diff {
     pub fn refuses_any(&self) -> bool {
         self.clients.values().any(|c| !c.refused.is_empty())
     }
+
+    /// Whether some line could not be judged again.
+    pub fn cannot_judge_any(&self) -> bool {
+        self.clients.values().any(|c| !c.unjudged.is_empty())
+    }
+}
+
+/// One group of lines: the first line, and why.
+fn group(f: &mut fmt::Formatter<'_>, label: &str, r: &Refused) -> fmt::Result {
+    let (at, method, path, place) = &r.first;
+    let s = if r.count == 1 { "" } else { "s" };
+    writeln!(
+        f,
+        "  {label}: {} request{s}, first {} {} {} ({})",
+        r.count,
+        comment(at),
+        comment(method),
+        comment(path),
+        comment(&place.to_string()),
+    )?;
+    writeln!(f, "    {}", comment(&r.why))
 }
 
 impl fmt::Display for Diff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, client) in &self.clients {
             let refused: u64 = client.refused.values().map(|r| r.count).sum();
-            if refused == 0 {
+            let unjudged: u64 = client.unjudged.values().map(|r| r.count).sum();
+            let cannot = if unjudged == 0 {
+                String::new()
+            } else {
+                format!(", and cannot judge {unjudged}")
+            };
+            if refused == 0 && unjudged == 0 {
                 writeln!(
                     f,
                     "client {:?}: allows all {} logged requests",
                     comment(name),
                     client.judged
                 )?;
-                continue;
-            }
-            writeln!(
-                f,
-                "client {:?}: refuses {refused} of {} logged requests",
-                comment(name),
-                client.judged
-            )?;
-            for ((kind, _), r) in &client.refused {
-                let (at, method, path, place) = &r.first;
-                let s = if r.count == 1 { "" } else { "s" };
+            } else if refused == 0 {
                 writeln!(
                     f,
-                    "  {}: {} request{s}, first {} {} {} ({})",
-                    comment(kind),
-                    r.count,
-                    comment(at),
-                    comment(method),
-                    comment(path),
-                    comment(&place.to_string()),
+                    "client {:?}: allows {} of {} logged requests{cannot}",
+                    comment(name),
+                    client.judged - unjudged,
+                    client.judged
                 )?;
-                writeln!(f, "    {}", comment(&r.why))?;
+            } else {
+                writeln!(
+                    f,
+                    "client {:?}: refuses {refused} of {} logged requests{cannot}",
+                    comment(name),
+                    client.judged
+                )?;
+            }
+            for ((kind, _), r) in &client.refused {
+                group(f, &comment(kind), r)?;
+            }
+            for ((kind, _), r) in &client.unjudged {
+                group(f, &format!("cannot judge {}", comment(kind)), r)?;
             }
         }
         if self.not_judged > 0 {

@@ -4,15 +4,24 @@
 //! headers, and prints the trail the judge left. `--from-log` takes the request
 //! from an audit line instead ([`logged`]), and `policy diff` judges every
 //! logged request through [`explain`].
+//!
+//! A logged request is judged with its path and the query pairs its line
+//! kept ([`crate::request::judge::logged_query`]). A rule that could
+//! decide it but constrains a key the line could not have kept makes it
+//! one that cannot be judged again ([`unjudgeable`]): the verdict would be
+//! a guess.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use hyper::{HeaderMap, Method, Uri};
 
 use crate::cli::audit_log::Logged;
+use crate::config::policy::Query;
 use crate::config::{preset, Config};
 use crate::request::inspect;
-use crate::request::judge::{self, Trail};
+use crate::request::judge::{self, route, Trail};
+use crate::request::path;
 use crate::request::refusal::Refusal;
 
 /// The steps taken and the verdict.
@@ -146,18 +155,82 @@ pub fn explain(
     }
 }
 
+/// The target a logged request is judged again with: its path, and the
+/// query pairs the line kept.
+pub fn target(line: &Logged) -> Cow<'_, str> {
+    match line.query.as_deref() {
+        Some(query) if !query.is_empty() => format!("{}?{query}", line.path).into(),
+        _ => Cow::Borrowed(&line.path),
+    }
+}
+
+/// Why `config` cannot judge a logged request again: a rule that could
+/// decide it (one whose method and glob match, up to and including the
+/// first that allows the query the line kept) constrains a query key the
+/// line did not keep, so the request may have matched it or not. `None`:
+/// the query the line kept decides as the one received did.
+pub fn unjudgeable(config: &Config, line: &Logged) -> Option<String> {
+    let method = line.method.parse().ok()?;
+    let target = target(line);
+    let uri = target.parse().ok()?;
+    // A target refused before any policy is consulted is judged as logged.
+    let route = path::canonicalize(&uri).ok()?.route;
+    let policies = &config.clients.get(&*line.client)?.policies;
+    let found = route::find(&method, &route);
+    let kept = match line.query {
+        None => &[][..],
+        Some(_) => found
+            .and_then(route::Route::query_parameters)
+            .unwrap_or(&[]),
+    };
+    let query = Query::read(uri.query());
+    for policy in policies {
+        let rules = policy
+            .rules_matching(&route)
+            .filter(|r| r.method.as_ref().is_none_or(|m| *m == method));
+        for rule in rules {
+            if let Some(c) = rule.query.iter().find(|c| !kept.contains(&&*c.key)) {
+                let why = match (&line.query, found) {
+                    (None, _) => "the line predates the query field".to_owned(),
+                    (Some(_), None) => {
+                        "audit lines keep no query key on a route dockgate does not know".into()
+                    }
+                    (Some(_), Some(found)) if kept.is_empty() => {
+                        format!("audit lines keep no query key on {}", found.name)
+                    }
+                    (Some(_), Some(found)) => format!(
+                        "audit lines keep only {} on {}",
+                        kept.join(", "),
+                        found.name
+                    ),
+                };
+                return Some(format!(
+                    "cannot judge: the log did not record query key {:?} ({why}), which rule {:?} of policy {:?} constrains",
+                    c.key,
+                    rule.text(),
+                    policy.name
+                ));
+            }
+            if rule.check_query(&query).is_ok() {
+                return None;
+            }
+        }
+    }
+    None
+}
+
 /// Explains a logged request as if it arrived again: its client, method
-/// and path as logged. Its body was not logged; `body` judges one, and
+/// and [`target`] as logged. Its body was not logged; `body` judges one, and
 /// without it the line's `grants` field says what the body needed, which
 /// [`refusal`] compares with the deciding policy.
 /// Returns the explanation, what to print around it, and whether the
-/// configuration would refuse the request.
+/// configuration would refuse the request or cannot judge it.
 pub fn logged(
     config: &Config,
     line: &Logged,
     body: Option<&[u8]>,
 ) -> (Explanation, Vec<String>, bool) {
-    let explanation = explain(config, &line.client, &line.method, &line.path, body);
+    let explanation = explain(config, &line.client, &line.method, &target(line), body);
     let mut notes = vec![format!(
         "logged {} as {}{}",
         line.timestamp,
@@ -168,6 +241,12 @@ pub fn logged(
             format!(" ({})", line.reason)
         }
     )];
+    let unjudgeable = unjudgeable(config, line);
+    if let Some(why) = &unjudgeable {
+        notes.push(format!(
+            "{why}; the verdict below is for the query the log kept, without it"
+        ));
+    }
     let refused = match (body, &explanation.verdict) {
         (Some(_), Verdict::Allow { .. }) => false,
         (Some(_), _) => true,
@@ -191,14 +270,20 @@ pub fn logged(
             refusal.is_some()
         }
     };
-    (explanation, notes, refused)
+    (explanation, notes, refused || unjudgeable.is_some())
 }
 
 /// Why `config` refuses a logged request, judged again with its client,
-/// method and path, and what its `grants` field says its body needed;
-/// `None`: it allows it.
+/// method and [`target`], and what its `grants` field says its body needed;
+/// `None`: it allows it. Ask [`unjudgeable`] first.
 pub fn refusal(config: &Config, logged: &Logged) -> Option<String> {
-    let explanation = explain(config, &logged.client, &logged.method, &logged.path, None);
+    let explanation = explain(
+        config,
+        &logged.client,
+        &logged.method,
+        &target(logged),
+        None,
+    );
     match explanation.verdict {
         Verdict::Deny { status, reason } => Some(format!("DENY ({status}): {reason}")),
         Verdict::WouldDeny { status, reason } => Some(format!(

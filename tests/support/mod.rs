@@ -556,7 +556,20 @@ pub fn gateway_request(
     target: &str,
     body: &str,
 ) -> (u16, String) {
-    let mut conn = raw::Conn::open(gateway.addr, raw::client_config(pki, Some(client)))
+    request_at(gateway.addr, pki, client, method, target, body)
+}
+
+/// One request as `client` to a gateway at `addr` (a served process's, say):
+/// status and body.
+pub fn request_at(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: &str,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut conn = raw::Conn::open(addr, raw::client_config(pki, Some(client)))
         .expect("connect to the gateway");
     conn.tls
         .sock

@@ -74,9 +74,12 @@ pub fn serve(text: &str) -> Served {
     served
 }
 
-/// `127.0.0.1:PORT` out of `... dockgate serving listen=Some(127.0.0.1:PORT) ...`.
+/// `127.0.0.1:PORT` out of `... dockgate serving listen=Some(127.0.0.1:PORT) ...`,
+/// or the JSON layout's `"listen":"Some(127.0.0.1:PORT)"`.
 fn serving_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split("listen=Some(").nth(1)?;
+    let rest = ["listen=Some(", "\"listen\":\"Some("]
+        .iter()
+        .find_map(|key| line.split(key).nth(1))?;
     rest[..rest.find(')')?].parse().ok()
 }
 
