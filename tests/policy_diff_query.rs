@@ -34,6 +34,16 @@ policies = ["reload"]
 allow = ["POST /containers/*/kill?signal=HUP|SIGHUP", "POST /build"]
 "#;
 
+/// A constraint on a key the gateway does not log on that route, next to
+/// one it logs.
+const WITH_UNLOGGED_KEY: &str = r#"
+[clients.ops]
+policies = ["ops"]
+
+[policies.ops]
+allow = ["POST /containers/*/kill?signal=HUP&foo=1", "POST /containers/*/kill?signal=TERM"]
+"#;
+
 /// A constraint on a key the gateway does not log on that route.
 const TAGGED_BUILDS: &str = r#"
 [clients.ops]
@@ -186,6 +196,31 @@ fn diff_judges_logged_kills_by_their_signal_and_never_logs_build_arguments() {
             assert!(report.contains(part), "{format:?}: {part:?} in\n{report}");
         }
         assert!(!report.contains("refuses"), "{report}");
+
+        // A rule on `signal` and an unlogged key: the HUP kill may have
+        // matched it or not; the other kills fail it on `signal` alone and
+        // are judged (and refused) as ever, as is the build no rule allows.
+        let unlogged = write(
+            dir.path(),
+            "unlogged.toml",
+            &support::config_text(&pki, engine.path(), WITH_UNLOGGED_KEY),
+        );
+        let out = dockgate(
+            &["policy", "diff", "--config"],
+            &[&unlogged, Path::new("--log"), &log],
+        );
+        let report = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{report}");
+        for part in [
+            "client \"ops\": refuses 4 of 5 logged requests, and cannot judge 1\n",
+            "  cannot judge POST /containers/*/kill: 1 request, first ",
+            " POST /v1.41/containers/web/kill?signal=HUP (",
+            "cannot judge: the log did not record query key \"foo\" (audit lines keep only signal on ContainerKill), which rule",
+            "signal is \"KILL\"; the rule allows HUP)",
+            "DENY (400)",
+        ] {
+            assert!(report.contains(part), "{format:?}: {part:?} in\n{report}");
+        }
 
         // One line at a time.
         let explain = |line: usize| {

@@ -165,10 +165,11 @@ pub fn target(line: &Logged) -> Cow<'_, str> {
 }
 
 /// Why `config` cannot judge a logged request again: a rule that could
-/// decide it (one whose method and glob match, up to and including the
-/// first that allows the query the line kept) constrains a query key the
-/// line did not keep, so the request may have matched it or not. `None`:
-/// the query the line kept decides as the one received did.
+/// decide it (one whose method and glob match and whose constraints on the
+/// kept keys hold, up to the first that allows the query the line kept)
+/// constrains a query key the line did not keep, so the request may have
+/// matched it or not. `None`: the query the line kept decides as the one
+/// received did.
 pub fn unjudgeable(config: &Config, line: &Logged) -> Option<String> {
     let method = line.method.parse().ok()?;
     let target = target(line);
@@ -190,6 +191,13 @@ pub fn unjudgeable(config: &Config, line: &Logged) -> Option<String> {
             .filter(|r| r.method.as_ref().is_none_or(|m| *m == method));
         for rule in rules {
             if let Some(c) = rule.query.iter().find(|c| !kept.contains(&&*c.key)) {
+                // A rule the kept pairs already fail cannot match, whatever
+                // the keys not kept held.
+                let mut on_kept = rule.clone();
+                on_kept.query.retain(|c| kept.contains(&&*c.key));
+                if on_kept.check_query(&query).is_err() {
+                    continue;
+                }
                 let why = match (&line.query, found) {
                     (None, _) => "the line predates the query field".to_owned(),
                     (Some(_), None) => {
