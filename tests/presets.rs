@@ -318,7 +318,6 @@ fn portainer_read_only_sees_everything_and_changes_nothing() {
         &format!("/v1.41/containers/{id}/stats?stream=false"),
         &format!("/v1.41/images/{TEST_IMAGE}/json"),
         &format!("/v1.41/images/{TEST_IMAGE}/history"),
-        "/v1.41/swarm",
         "/v1.41/services",
     ] {
         w.same_as_engine("portainer-ro", "GET", target);
@@ -329,6 +328,9 @@ fn portainer_read_only_sees_everything_and_changes_nothing() {
         ("GET", format!("/v1.41/containers/{id}/export")),
         ("GET", format!("/v1.41/containers/{id}/archive?path=/")),
         ("POST", format!("/v1.41/containers/{id}/exec")),
+        // The swarm's join tokens and unlock key.
+        ("GET", "/v1.41/swarm".to_owned()),
+        ("GET", "/v1.41/swarm/unlockkey".to_owned()),
     ] {
         let refused = w.call("portainer-ro", method, &target, "{}", 403);
         assert!(refused.contains("preset:portainer-ro"), "{refused}");
@@ -811,7 +813,44 @@ fn every_preset_refuses_what_hands_out_the_host_and_nothing_reaches_the_engine()
             "",
             &["no rule in policies preset:portainer-ro allows it"],
         ),
+        // The swarm's manager join token makes its reader a manager, and
+        // the unlock key opens its raft log: neither is a read-only view.
+        (
+            "portainer-ro",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["no rule in policies preset:portainer-ro allows it"],
+        ),
+        (
+            "portainer-ro",
+            "GET",
+            "/v1.41/swarm/unlockkey",
+            "",
+            &["no rule in policies preset:portainer-ro allows it"],
+        ),
+        (
+            "homepage",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["no rule in policies preset:homepage allows it"],
+        ),
         // The managing presets allow the route; their grants (none) refuse the body.
+        (
+            "portainer",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["swarm = true", "(policy \"preset:portainer\")"],
+        ),
+        (
+            "portainer",
+            "GET",
+            "/v1.41/swarm/unlockkey",
+            "",
+            &["swarm = true", "(policy \"preset:portainer\")"],
+        ),
         (
             "portainer",
             "POST",

@@ -34,7 +34,8 @@ pub enum Endpoint {
     /// `POST /services/{id}/update`.
     ServiceUpdate,
     /// Swarm membership and cluster changes (init, join, leave, update, unlock, node update
-    /// and removal, cluster volumes): whoever manages the cluster runs tasks on this host.
+    /// and removal, cluster volumes), and reading the join tokens (`GET /swarm`) or the unlock
+    /// key: whoever manages the cluster runs tasks on this host.
     SwarmMembership,
     /// Container checkpoints (experimental): they name host directories to write and restore.
     Checkpoint,

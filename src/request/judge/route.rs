@@ -146,12 +146,14 @@ const TABLE: &[Entry] = &[
     // its grant.
     ("POST", "/session", "Session", None),
     // Swarm: joining, creating or changing a cluster hands the host to
-    // whoever manages it.
+    // whoever manages it. Its inspect answers with the manager join token
+    // (whoever reads it can join as a manager) and the unlock key opens its
+    // raft log: reading either is membership too.
     ("POST", "/swarm/init", "SwarmInit", Some(E::SwarmMembership)),
     ("POST", "/swarm/join", "SwarmJoin", Some(E::SwarmMembership)),
     ("POST", "/swarm/leave", "SwarmLeave", Some(E::SwarmMembership)),
-    ("GET", "/swarm", "SwarmInspect", None),
-    ("GET", "/swarm/unlockkey", "SwarmUnlockkey", None),
+    ("GET", "/swarm", "SwarmInspect", Some(E::SwarmMembership)),
+    ("GET", "/swarm/unlockkey", "SwarmUnlockkey", Some(E::SwarmMembership)),
     ("POST", "/swarm/update", "SwarmUpdate", Some(E::SwarmMembership)),
     ("POST", "/swarm/unlock", "SwarmUnlock", Some(E::SwarmMembership)),
     ("GET", "/services", "ServiceList", None),
