@@ -228,6 +228,15 @@ const QUERY_PARAMETERS: &[(&str, &[&str])] = &[
     ("ExecResize", &["h", "w"]),
 ];
 
+/// Query parameters a route's handler reads only from an API version on,
+/// and ignores when the request names an older one: moby's
+/// `postContainersStop` and `postContainersRestart` read `signal` from 1.42
+/// (Engine 23.0).
+const QUERY_PARAMETERS_SINCE: &[(&str, &str, &str)] = &[
+    ("ContainerStop", "signal", "1.42"),
+    ("ContainerRestart", "signal", "1.42"),
+];
+
 /// Every route, compiled once.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     TABLE
@@ -316,6 +325,48 @@ impl Route {
             .find(|(name, _)| *name == self.name)
             .map(|(_, keys)| *keys)
     }
+
+    /// The API version from which the route's handler reads query
+    /// parameter `key`, if it does not read it in every version.
+    pub fn reads_query_since(&self, key: &str) -> Option<&'static str> {
+        QUERY_PARAMETERS_SINCE
+            .iter()
+            .find(|(name, k, _)| *name == self.name && *k == key)
+            .map(|(_, _, since)| *since)
+    }
+
+    /// Whether the handler ignores query parameter `key` in a request that
+    /// names API `version` (its path prefix). Without a prefix the Engine
+    /// uses its own version, which dockgate does not know: taken as read.
+    pub fn ignores_query(&self, key: &str, version: Option<&str>) -> bool {
+        match (self.reads_query_since(key), version) {
+            (Some(since), Some(version)) => version_below(version, since),
+            _ => false,
+        }
+    }
+}
+
+/// Whether API version `a` is below `b` as moby's `versions.LessThan`
+/// compares them: part by part as numbers, a missing or empty part as 0.
+fn version_below(a: &str, b: &str) -> bool {
+    // Go's Atoi gives 0 for an empty part and saturates on overflow; a
+    // version prefix holds only digits and dots.
+    let number = |part: Option<&str>| -> u64 {
+        part.filter(|p| !p.is_empty())
+            .map_or(0, |p| p.parse().unwrap_or(u64::MAX))
+    };
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        let (x, y) = (a.next(), b.next());
+        if x.is_none() && y.is_none() {
+            return false;
+        }
+        match number(x).cmp(&number(y)) {
+            std::cmp::Ordering::Less => return true,
+            std::cmp::Ordering::Greater => return false,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
 }
 
 fn compile(template: &'static str) -> Vec<Token> {
@@ -390,6 +441,24 @@ mod tests {
 
     fn name(method: &str, path: &str) -> Option<&'static str> {
         find(&method.parse().unwrap(), path).map(|r| r.name)
+    }
+
+    #[test]
+    fn versions_compare_part_by_part_as_numbers() {
+        for (a, b, below) in [
+            ("1.41", "1.42", true),
+            ("1.42", "1.42", false),
+            ("1.43", "1.42", false),
+            ("1.4", "1.42", true),
+            ("1.041", "1.42", true),
+            ("1.42.0", "1.42", false),
+            ("1..42", "1.42", true),
+            ("2", "1.42", false),
+            ("1", "1.42", true),
+            ("1.99999999999999999999999", "1.42", false),
+        ] {
+            assert_eq!(version_below(a, b), below, "{a} < {b}");
+        }
     }
 
     #[test]
