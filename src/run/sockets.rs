@@ -10,11 +10,18 @@
 //! replaced only if it is a socket nobody answers on (one a previous run
 //! left); anything else, or a socket in use, is an error naming the path,
 //! and is left as it was.
+//!
+//! Whoever can write to a socket's folder can swap names there for links:
+//! the private folder is worked in through a handle opened when it was
+//! made, and a socket's mode is changed only on the inode dockgate
+//! created, so nothing a name was swapped for is followed, given a mode
+//! or removed.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,12 +68,42 @@ struct FileId {
 
 impl FileId {
     fn of(path: &Path) -> io::Result<FileId> {
-        let meta = fs::symlink_metadata(path)?;
-        Ok(FileId {
+        Ok(FileId::from(&fs::symlink_metadata(path)?))
+    }
+
+    fn from(meta: &fs::Metadata) -> FileId {
+        FileId {
             dev: meta.dev(),
             ino: meta.ino(),
-        })
+        }
     }
+}
+
+/// A handle on what is at `path` itself, a link included (`O_PATH`, which
+/// opens a socket file too, without connecting).
+fn open_handle(path: &Path, flags: libc::c_int) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | flags)
+        .open(path)
+}
+
+/// The path the kernel resolves to `file`'s inode itself, whatever its
+/// name is now.
+fn through(file: &fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Gives the socket file at `path` `mode` if it is still the one created
+/// as `id`; never a link or a file that took its place.
+fn set_mode(path: &Path, id: FileId, mode: u32) -> io::Result<()> {
+    let handle = open_handle(path, 0)?;
+    if FileId::from(&handle.metadata()?) != id {
+        return Err(io::Error::other(
+            "it is no longer the socket dockgate created",
+        ));
+    }
+    fs::set_permissions(through(&handle), fs::Permissions::from_mode(mode))
 }
 
 /// Private folders are told apart by the process and a counter.
@@ -89,20 +126,34 @@ fn create(socket: &LocalSocket) -> Result<(UnixListener, FileId), SocketError> {
         .mode(0o700)
         .create(&private)
         .map_err(SocketError::create(path))?;
-    let inside = private.join("s");
     let made = (|| {
+        // The folder by a handle taken now: its name may be swapped for a
+        // link or another folder from here on, the handle not. One owned
+        // by someone else was swapped in before the handle was taken.
+        let folder = open_handle(&private, libc::O_DIRECTORY)?;
+        // SAFETY: geteuid cannot fail.
+        if folder.metadata()?.uid() != unsafe { libc::geteuid() } {
+            return Err(io::Error::other(format!(
+                "{} was replaced while the socket was made",
+                private.display()
+            )));
+        }
+        let inside = through(&folder).join("s");
         let listener = UnixListener::bind(&inside)?;
-        fs::set_permissions(&inside, fs::Permissions::from_mode(socket.mode))?;
-        // A link, unlike a rename, never replaces what is at the path.
-        fs::hard_link(&inside, path)?;
-        listener.set_nonblocking(true)?;
-        Ok(listener)
+        let linked = (|| {
+            // Nobody else can write in the folder: its names are dockgate's.
+            fs::set_permissions(&inside, fs::Permissions::from_mode(socket.mode))?;
+            let id = FileId::of(&inside)?;
+            // A link, unlike a rename, never replaces what is at the path.
+            fs::hard_link(&inside, path)?;
+            listener.set_nonblocking(true)?;
+            Ok(id)
+        })();
+        let _ = fs::remove_file(&inside);
+        linked.map(|id| (listener, id))
     })();
-    let _ = fs::remove_file(&inside);
     let _ = fs::remove_dir(&private);
-    let listener = made.map_err(SocketError::create(path))?;
-    let id = FileId::of(path).map_err(SocketError::create(path))?;
-    Ok((listener, id))
+    made.map_err(SocketError::create(path))
 }
 
 /// Removes a socket at `path` nobody answers on; an error for anything
@@ -228,7 +279,7 @@ impl Sockets {
                 continue;
             };
             if open.mode != socket.mode {
-                match fs::set_permissions(path, fs::Permissions::from_mode(socket.mode)) {
+                match set_mode(path, open.id, socket.mode) {
                     Ok(()) => open.mode = socket.mode,
                     Err(error) => {
                         tracing::error!(socket = %path.display(), %error, "cannot change the socket's mode")
