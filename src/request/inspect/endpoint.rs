@@ -18,6 +18,9 @@ pub enum Endpoint {
     VolumeCreate,
     /// `POST /build`: query parameters choose the build containers' network and cgroup.
     Build,
+    /// `GET /containers/{id}/top`: `ps_args` run `ps` on the host, whose rows the Engine
+    /// filters by a column the arguments can rename.
+    ContainerTop,
     /// `POST /grpc`: BuildKit's gRPC API, which can request the `network.host` entitlement
     /// and cannot be inspected here.
     BuildKit,
@@ -43,13 +46,14 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every inspected endpoint.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::ContainerCreate,
         Endpoint::ContainerStart,
         Endpoint::ContainerUpdate,
         Endpoint::ExecCreate,
         Endpoint::VolumeCreate,
         Endpoint::Build,
+        Endpoint::ContainerTop,
         Endpoint::BuildKit,
         Endpoint::PluginInstall,
         Endpoint::PluginUpgrade,

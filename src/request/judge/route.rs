@@ -78,7 +78,7 @@ const TABLE: &[Entry] = &[
     ("GET", "/containers/{name:.*}/export", "ContainerExport", None),
     ("GET", "/containers/{name:.*}/changes", "ContainerChanges", None),
     ("GET", "/containers/{name:.*}/json", "ContainerInspect", None),
-    ("GET", "/containers/{name:.*}/top", "ContainerTop", None),
+    ("GET", "/containers/{name:.*}/top", "ContainerTop", Some(E::ContainerTop)),
     ("GET", "/containers/{name:.*}/logs", "ContainerLogs", None),
     ("GET", "/containers/{name:.*}/stats", "ContainerStats", None),
     ("GET", "/containers/{name:.*}/attach/ws", "ContainerAttachWebsocket", None),
