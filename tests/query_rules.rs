@@ -444,7 +444,7 @@ policies = ["gentle"]
 
 [policies.gentle]
 allow = ["POST /containers/*/stop?signal=SIGINT", "POST /containers/*/restart?signal=SIGINT",
-         "POST /containers/*/kill?signal=SIGINT"]
+         "POST /containers/*/kill?signal=SIGINT", "POST /containers/*/wait?condition=next-exit"]
 "#;
     let gateway = Gateway::start(&pki, engine.path(), body);
     for target in [
@@ -454,11 +454,18 @@ allow = ["POST /containers/*/stop?signal=SIGINT", "POST /containers/*/restart?si
         // Go compares each part as a number: 041 is 41.
         "/v1.041/containers/web/stop?signal=SIGINT",
         "/v1.4/containers/web/restart?signal=SIGINT",
+        // Wait reads `condition` from 1.30.
+        "/v1.29/containers/web/wait?condition=next-exit",
     ] {
+        let absent = if target.contains("wait") {
+            "condition is absent"
+        } else {
+            "signal is absent"
+        };
         let before = engine.request_count();
         let (status, answer) = gateway_request(&gateway, &pki, "stopper", "POST", target, "");
         assert_eq!(status, 403, "{target}: {answer}");
-        assert!(answer.contains("signal is absent"), "{target}: {answer}");
+        assert!(answer.contains(absent), "{target}: {answer}");
         assert_eq!(engine.request_count(), before, "{target} reached the Engine");
     }
     for target in [
@@ -468,6 +475,7 @@ allow = ["POST /containers/*/stop?signal=SIGINT", "POST /containers/*/restart?si
         "/containers/web/stop?signal=SIGINT",
         // Kill has read `signal` in every version.
         "/v1.24/containers/web/kill?signal=SIGINT",
+        "/v1.30/containers/web/wait?condition=next-exit",
     ] {
         let before = engine.request_count();
         let (status, answer) = gateway_request(&gateway, &pki, "stopper", "POST", target, "");

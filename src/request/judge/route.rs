@@ -231,10 +231,11 @@ const QUERY_PARAMETERS: &[(&str, &[&str])] = &[
 /// Query parameters a route's handler reads only from an API version on,
 /// and ignores when the request names an older one: moby's
 /// `postContainersStop` and `postContainersRestart` read `signal` from 1.42
-/// (Engine 23.0).
+/// (Engine 23.0), `postContainersWait` reads `condition` from 1.30.
 const QUERY_PARAMETERS_SINCE: &[(&str, &str, &str)] = &[
     ("ContainerStop", "signal", "1.42"),
     ("ContainerRestart", "signal", "1.42"),
+    ("ContainerWait", "condition", "1.30"),
 ];
 
 /// Every route, compiled once.
