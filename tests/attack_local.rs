@@ -72,7 +72,9 @@ fn connect_as_nobody(socket: &Path, n: usize) -> Vec<UnixStream> {
             assert_eq!(libc::syscall(libc::SYS_setresgid, 65534, 65534, 65534), 0);
             assert_eq!(libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534), 0);
         }
-        (0..n).map(|_| UnixStream::connect(&socket).unwrap()).collect()
+        (0..n)
+            .map(|_| UnixStream::connect(&socket).unwrap())
+            .collect()
     })
     .join()
     .unwrap()
@@ -121,7 +123,10 @@ fn an_unlisted_local_user_never_takes_every_connection() {
         Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
         Err(e) => panic!("{e}"),
     }
-    assert!(!raw.is_empty(), "the listed client's connection was closed unanswered");
+    assert!(
+        !raw.is_empty(),
+        "the listed client's connection was closed unanswered"
+    );
     let (status, answer) = parse_response(&raw);
     assert_eq!(status, 200, "{}", text(&answer));
     assert_eq!(engine.request_count(), 1);

@@ -1071,7 +1071,12 @@ fn top_never_renames_a_column_to_pid() {
             assert!(answer.starts_with("{\"message\":\"dockgate"), "{answer}");
             assert_eq!(engine.request_count(), before, "{client}: {target}");
         }
-        for query in ["", "?ps_args=-ef", "?ps_args=aux", "?ps_args=-eo%20pid,comm,args"] {
+        for query in [
+            "",
+            "?ps_args=-ef",
+            "?ps_args=aux",
+            "?ps_args=-eo%20pid,comm,args",
+        ] {
             let target = format!("{top}{query}");
             let before = engine.request_count();
             let (status, answer) = ask(&gateway, &pki, sockets.path(), client, "GET", &target, "");
@@ -1103,7 +1108,15 @@ fn the_engine_shows_a_host_process_to_a_renamed_top() {
     });
     let target = format!("/v1.41/containers/{name}/top?ps_args=-Aouid=PID,args%20fe");
     let (status, direct) = engine_request(&w.socket, "GET", &target, "");
-    let (refused, answer) = ask(&w.gateway, &w.pki, w.sockets.path(), "portainer-ro", "GET", &target, "");
+    let (refused, answer) = ask(
+        &w.gateway,
+        &w.pki,
+        w.sockets.path(),
+        "portainer-ro",
+        "GET",
+        &target,
+        "",
+    );
     host.kill().unwrap();
     host.wait().unwrap();
     assert_eq!(status, 200, "{direct}");

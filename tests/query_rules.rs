@@ -466,7 +466,11 @@ allow = ["POST /containers/*/stop?signal=SIGINT", "POST /containers/*/restart?si
         let (status, answer) = gateway_request(&gateway, &pki, "stopper", "POST", target, "");
         assert_eq!(status, 403, "{target}: {answer}");
         assert!(answer.contains(absent), "{target}: {answer}");
-        assert_eq!(engine.request_count(), before, "{target} reached the Engine");
+        assert_eq!(
+            engine.request_count(),
+            before,
+            "{target} reached the Engine"
+        );
     }
     for target in [
         "/v1.42/containers/web/stop?signal=SIGINT",

@@ -236,7 +236,11 @@ fn unread_constraints(policy: &Policy) -> Vec<(&Rule, &str, String)> {
 fn versioned_constraints(policy: &Policy) -> Vec<(&Rule, &str, &'static str, String)> {
     let mut found = Vec::new();
     for rule in policy.rules.iter() {
-        for constraint in rule.query.iter().filter(|c| !c.values.iter().any(String::is_empty)) {
+        for constraint in rule
+            .query
+            .iter()
+            .filter(|c| !c.values.iter().any(String::is_empty))
+        {
             let key = constraint.key.as_str();
             let gated: Vec<(&Route, &'static str)> = ROUTES
                 .iter()

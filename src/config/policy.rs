@@ -91,12 +91,10 @@ impl Query {
     /// which): a parameter the route's handler does not read at the
     /// request's API version is absent to the Engine, and so to the rules.
     pub fn without(self, ignored: impl Fn(&str) -> bool) -> Query {
-        Query(self.0.map(|params| {
-            params
-                .into_iter()
-                .filter(|p| !ignored(&p.key))
-                .collect()
-        }))
+        Query(
+            self.0
+                .map(|params| params.into_iter().filter(|p| !ignored(&p.key)).collect()),
+        )
     }
 }
 

@@ -486,10 +486,7 @@ mod tests {
         std::thread::spawn(move || tx.send(clear_stale(&path)));
         // A guard against a hang, not a measurement.
         let got = rx.recv_timeout(std::time::Duration::from_secs(60));
-        assert!(
-            matches!(got, Ok(Err(SocketError::InUse(_)))),
-            "{got:?}"
-        );
+        assert!(matches!(got, Ok(Err(SocketError::InUse(_)))), "{got:?}");
         assert!(fs::symlink_metadata(&s.path).is_ok());
         drop(busy);
         fs::remove_dir_all(&dir).unwrap();

@@ -42,9 +42,18 @@ mod tests {
             "ps_args=-ef;x=1",
             "ps_args=%zz",
         ] {
-            assert!(matches!(judge(Some(query)), Err(Refusal::Ambiguous(_))), "{query}");
+            assert!(
+                matches!(judge(Some(query)), Err(Refusal::Ambiguous(_))),
+                "{query}"
+            );
         }
-        for query in ["ps_args=-ef", "ps_args=aux", "ps_args=-eo%20pid,comm", "x=a=b", ""] {
+        for query in [
+            "ps_args=-ef",
+            "ps_args=aux",
+            "ps_args=-eo%20pid,comm",
+            "x=a=b",
+            "",
+        ] {
             assert_eq!(judge(Some(query)), Ok(()), "{query}");
         }
         assert_eq!(judge(None), Ok(()));

@@ -129,9 +129,8 @@ pub fn head<'c>(
     let audit = configured.mode == crate::config::Mode::Audit;
     let mut would_deny = None;
     let route = route::find(method, &target.route);
-    let query = policy::Query::read(request.uri.query()).without(|key| {
-        route.is_some_and(|r| r.ignores_query(key, target.version.as_deref()))
-    });
+    let query = policy::Query::read(request.uri.query())
+        .without(|key| route.is_some_and(|r| r.ignores_query(key, target.version.as_deref())));
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
