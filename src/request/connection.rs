@@ -185,8 +185,9 @@ fn serve_http<'a, S: Transport>(
     let limit = limits.max_connections_per_client;
     // A local peer no client lists is refused request by request, yet
     // could hold connections without asking anything, and any local user
-    // can be one: it is counted by its uid as a client is by its name (a
-    // name no client has), so it never takes every connection either.
+    // can be one: it is counted by its uid as a client is by its name
+    // (under a name starting with NUL, which no real client's has), so it
+    // never takes every connection either.
     // Anyone else who names no client passed the TLS handshake limits.
     let counted = match identity.as_ref() {
         Ok(id) => Some(Arc::clone(&id.name)),
