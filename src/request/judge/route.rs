@@ -298,55 +298,6 @@ pub fn path_is_known(route: &str) -> bool {
     candidates(route).any(|r| matches(&r.tokens, route))
 }
 
-impl Route {
-    /// The value the template's first variable takes in `route`, as the
-    /// Engine's router captures it (greedy), if this route matches.
-    pub fn capture<'r>(&self, route: &'r str) -> Option<&'r str> {
-        capture_first(&self.tokens, route, None)
-    }
-
-    /// A path this route matches: each variable is `x`.
-    pub fn example(&self) -> String {
-        self.tokens
-            .iter()
-            .map(|t| match t {
-                Token::Literal(lit) => lit,
-                Token::Segment | Token::Any { .. } => "x",
-            })
-            .collect()
-    }
-
-    /// Every query parameter the route's handler reads, Engine 17.06 to
-    /// now, for the routes a query constraint is written for; `None` for
-    /// a route not listed. A rule that constrains another key constrains
-    /// nothing the Engine acts on.
-    pub fn query_parameters(&self) -> Option<&'static [&'static str]> {
-        QUERY_PARAMETERS
-            .iter()
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, keys)| *keys)
-    }
-
-    /// The API version from which the route's handler reads query
-    /// parameter `key`, if it does not read it in every version.
-    pub fn reads_query_since(&self, key: &str) -> Option<&'static str> {
-        QUERY_PARAMETERS_SINCE
-            .iter()
-            .find(|(name, k, _)| *name == self.name && *k == key)
-            .map(|(_, _, since)| *since)
-    }
-
-    /// Whether the handler ignores query parameter `key` in a request that
-    /// names API `version` (its path prefix). Without a prefix the Engine
-    /// uses its own version, which dockgate does not know: taken as read.
-    pub fn ignores_query(&self, key: &str, version: Option<&str>) -> bool {
-        match (self.reads_query_since(key), version) {
-            (Some(since), Some(version)) => version_below(version, since),
-            _ => false,
-        }
-    }
-}
-
 /// Whether API version `a` is below `b` as moby's `versions.LessThan`
 /// compares them: part by part as numbers, a missing or empty part as 0.
 fn version_below(a: &str, b: &str) -> bool {
@@ -367,6 +318,55 @@ fn version_below(a: &str, b: &str) -> bool {
             std::cmp::Ordering::Greater => return false,
             std::cmp::Ordering::Equal => {}
         }
+    }
+}
+
+impl Route {
+    /// The value the template's first variable takes in `route`, as the
+    /// Engine's router captures it (greedy), if this route matches.
+    pub fn capture<'r>(&self, route: &'r str) -> Option<&'r str> {
+        capture_first(&self.tokens, route, None)
+    }
+
+    /// A path this route matches: each variable is `x`.
+    pub fn example(&self) -> String {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Literal(lit) => lit,
+                Token::Segment | Token::Any { .. } => "x",
+            })
+            .collect()
+    }
+
+    /// The API version from which the route's handler reads query
+    /// parameter `key`, if it does not read it in every version.
+    pub fn reads_query_since(&self, key: &str) -> Option<&'static str> {
+        QUERY_PARAMETERS_SINCE
+            .iter()
+            .find(|(name, k, _)| *name == self.name && *k == key)
+            .map(|(_, _, since)| *since)
+    }
+
+    /// Whether the handler ignores query parameter `key` in a request that
+    /// names API `version` (its path prefix). Without a prefix the Engine
+    /// uses its own version, which dockgate does not know: taken as read.
+    pub fn ignores_query(&self, key: &str, version: Option<&str>) -> bool {
+        match (self.reads_query_since(key), version) {
+            (Some(since), Some(version)) => version_below(version, since),
+            _ => false,
+        }
+    }
+
+    /// Every query parameter the route's handler reads, Engine 17.06 to
+    /// now, for the routes a query constraint is written for; `None` for
+    /// a route not listed. A rule that constrains another key constrains
+    /// nothing the Engine acts on.
+    pub fn query_parameters(&self) -> Option<&'static [&'static str]> {
+        QUERY_PARAMETERS
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, keys)| *keys)
     }
 }
 
