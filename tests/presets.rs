@@ -318,7 +318,6 @@ fn portainer_read_only_sees_everything_and_changes_nothing() {
         &format!("/v1.41/containers/{id}/stats?stream=false"),
         &format!("/v1.41/images/{TEST_IMAGE}/json"),
         &format!("/v1.41/images/{TEST_IMAGE}/history"),
-        "/v1.41/swarm",
         "/v1.41/services",
     ] {
         w.same_as_engine("portainer-ro", "GET", target);
@@ -329,6 +328,9 @@ fn portainer_read_only_sees_everything_and_changes_nothing() {
         ("GET", format!("/v1.41/containers/{id}/export")),
         ("GET", format!("/v1.41/containers/{id}/archive?path=/")),
         ("POST", format!("/v1.41/containers/{id}/exec")),
+        // The swarm's join tokens and unlock key.
+        ("GET", "/v1.41/swarm".to_owned()),
+        ("GET", "/v1.41/swarm/unlockkey".to_owned()),
     ] {
         let refused = w.call("portainer-ro", method, &target, "{}", 403);
         assert!(refused.contains("preset:portainer-ro"), "{refused}");
@@ -811,7 +813,44 @@ fn every_preset_refuses_what_hands_out_the_host_and_nothing_reaches_the_engine()
             "",
             &["no rule in policies preset:portainer-ro allows it"],
         ),
+        // The swarm's manager join token makes its reader a manager, and
+        // the unlock key opens its raft log: neither is a read-only view.
+        (
+            "portainer-ro",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["no rule in policies preset:portainer-ro allows it"],
+        ),
+        (
+            "portainer-ro",
+            "GET",
+            "/v1.41/swarm/unlockkey",
+            "",
+            &["no rule in policies preset:portainer-ro allows it"],
+        ),
+        (
+            "homepage",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["no rule in policies preset:homepage allows it"],
+        ),
         // The managing presets allow the route; their grants (none) refuse the body.
+        (
+            "portainer",
+            "GET",
+            "/v1.41/swarm",
+            "",
+            &["swarm = true", "(policy \"preset:portainer\")"],
+        ),
+        (
+            "portainer",
+            "GET",
+            "/v1.41/swarm/unlockkey",
+            "",
+            &["swarm = true", "(policy \"preset:portainer\")"],
+        ),
         (
             "portainer",
             "POST",
@@ -1002,4 +1041,86 @@ fn explain_names_the_preset_and_where_its_missing_grant_goes() {
         refused.contains("listed before preset:watchtower"),
         "{refused}"
     );
+}
+
+/// `ps_args` that rename a column (`uid=PID`) make the Engine's filter of
+/// `ps` rows by the container's pids pass host processes; with `f` the
+/// Engine runs `ps` over every process, and `e` adds environments. No
+/// grant allows it: refused in every mode, nothing reaches the Engine,
+/// and the `ps_args` the CLI and Portainer send pass as sent.
+#[test]
+fn top_never_renames_a_column_to_pid() {
+    let pki = Pki::new(&CLIENTS);
+    let engine = FakeEngine::start();
+    let sockets = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&pki, engine.path(), &config("/srv/managed", sockets.path()));
+    let top = "/v1.41/containers/app/top";
+    for client in ["portainer-ro", "portainer"] {
+        for query in [
+            "ps_args=-Aouid=PID,args%20fe",
+            "ps_args=axoetimes=PID,args%20fe",
+            "ps_args=-Aouid%3DPID,args%20f",
+            "ps_args=-ef&ps_args=-Aouid=PID,args%20f",
+            "ps%5Fargs=-Aouid=PID,args%20f",
+            "ps_args=-ef;ps_args=-Aouid=PID",
+        ] {
+            let target = format!("{top}?{query}");
+            let before = engine.request_count();
+            let (status, answer) = ask(&gateway, &pki, sockets.path(), client, "GET", &target, "");
+            assert_eq!(status, 400, "{client}: {target}: {answer}");
+            assert!(answer.starts_with("{\"message\":\"dockgate"), "{answer}");
+            assert_eq!(engine.request_count(), before, "{client}: {target}");
+        }
+        for query in [
+            "",
+            "?ps_args=-ef",
+            "?ps_args=aux",
+            "?ps_args=-eo%20pid,comm,args",
+        ] {
+            let target = format!("{top}{query}");
+            let before = engine.request_count();
+            let (status, answer) = ask(&gateway, &pki, sockets.path(), client, "GET", &target, "");
+            assert_eq!(status, 200, "{client}: {target}: {answer}");
+            assert_eq!(engine.request_count(), before + 1);
+            assert_eq!(engine.requests().last().unwrap().target, target);
+        }
+    }
+}
+
+/// Why: this Engine answers a top whose `ps_args` rename `uid` to `PID`
+/// with a host process whose uid is the container's pid, environment and
+/// all. Through the gateway the same request is refused.
+#[test]
+fn the_engine_shows_a_host_process_to_a_renamed_top() {
+    let Some(mut w) = World::start() else { return };
+    let (name, id) = w.running("top-host", "");
+    let (status, answer) = engine_request(&w.socket, "GET", &format!("/containers/{id}/json"), "");
+    assert_eq!(status, 200, "{answer}");
+    let pid = json(&answer)["State"]["Pid"].as_u64().unwrap().to_string();
+    let mut host = std::process::Command::new("setpriv")
+        .args([&format!("--reuid={pid}"), "--regid=0", "--clear-groups"])
+        .args(["env", "DGT_HOST_SECRET=hunter2", "sleep", "300"])
+        .spawn()
+        .expect("setpriv (util-linux)");
+    support::eventually("the host process runs as the container's pid", || {
+        std::fs::read_to_string(format!("/proc/{}/status", host.id()))
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.contains(&pid)))
+    });
+    let target = format!("/v1.41/containers/{name}/top?ps_args=-Aouid=PID,args%20fe");
+    let (status, direct) = engine_request(&w.socket, "GET", &target, "");
+    let (refused, answer) = ask(
+        &w.gateway,
+        &w.pki,
+        w.sockets.path(),
+        "portainer-ro",
+        "GET",
+        &target,
+        "",
+    );
+    host.kill().unwrap();
+    host.wait().unwrap();
+    assert_eq!(status, 200, "{direct}");
+    assert!(direct.contains("DGT_HOST_SECRET=hunter2"), "{direct}");
+    assert_eq!(refused, 400, "{answer}");
+    assert!(!answer.contains("hunter2"), "{answer}");
 }

@@ -326,7 +326,8 @@ policies = ["reload"]
 
 [policies.reload]
 allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /containers/*/restart?t",
-         "POST /containers/*/kill?sig=HUP", "POST /containers/*/stop?t=10", "DELETE /containers/*?force=|0"]
+         "POST /containers/*/kill?sig=HUP", "POST /containers/*/stop?t=10", "DELETE /containers/*?force=|0",
+         "POST /containers/*/restart?signal=SIGINT", "POST /containers/*/stop?signal=|SIGINT"]
 "#;
     std::fs::write(&config, support::config_text(&pki, engine.path(), body)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dockgate"))
@@ -340,6 +341,7 @@ allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /co
         r#"rule "POST /containers/*/kill?signal=HUP" never decides: the earlier rule "* /containers/*/kill" allows the same requests whatever their query"#,
         r#"in rule "POST /containers/*/restart?t" the last "?" is a glob wildcard"#,
         r#"rule "POST /containers/*/kill?sig=HUP" constrains "sig", which the Engine does not read on ContainerKill"#,
+        r#"rule "POST /containers/*/restart?signal=SIGINT" asks for "signal", which the Engine reads on ContainerRestart only from API 1.42: an older Engine ignores it"#,
     ] {
         assert!(text.contains(part), "{part} in {text}");
     }
@@ -347,6 +349,8 @@ allow = ["* /containers/*/kill", "POST /containers/*/kill?signal=HUP", "POST /co
     for rule in [
         "POST /containers/*/stop?t=10",
         "DELETE /containers/*?force=|0",
+        // Absent is allowed: an Engine that ignores the key meets it.
+        "POST /containers/*/stop?signal=|SIGINT",
     ] {
         assert!(!text.contains(rule), "{rule} in {text}");
     }
@@ -423,4 +427,107 @@ fn the_engine_acts_on_the_tricks_dockgate_refuses() {
             got() == expected
         });
     }
+}
+
+/// Stop and restart read `signal` only from API 1.42 (Engine 23.0): a
+/// request that names an older API version stops with the container's own
+/// signal whatever its query says, so it cannot meet a rule that asks for
+/// one. Nothing of it reaches the Engine; the same request at 1.42 or
+/// later, or without a version, is forwarded as sent.
+#[test]
+fn a_signal_the_engine_does_not_read_at_the_requests_version_meets_no_constraint() {
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["stopper"]);
+    let body = r#"
+[clients.stopper]
+policies = ["gentle"]
+
+[policies.gentle]
+allow = ["POST /containers/*/stop?signal=SIGINT", "POST /containers/*/restart?signal=SIGINT",
+         "POST /containers/*/kill?signal=SIGINT", "POST /containers/*/wait?condition=next-exit"]
+"#;
+    let gateway = Gateway::start(&pki, engine.path(), body);
+    for target in [
+        "/v1.41/containers/web/stop?signal=SIGINT",
+        "/v1.24/containers/web/stop?signal=SIGINT",
+        "/v1.41/containers/web/restart?signal=SIGINT",
+        // Go compares each part as a number: 041 is 41.
+        "/v1.041/containers/web/stop?signal=SIGINT",
+        "/v1.4/containers/web/restart?signal=SIGINT",
+        // Wait reads `condition` from 1.30.
+        "/v1.29/containers/web/wait?condition=next-exit",
+    ] {
+        let absent = if target.contains("wait") {
+            "condition is absent"
+        } else {
+            "signal is absent"
+        };
+        let before = engine.request_count();
+        let (status, answer) = gateway_request(&gateway, &pki, "stopper", "POST", target, "");
+        assert_eq!(status, 403, "{target}: {answer}");
+        assert!(answer.contains(absent), "{target}: {answer}");
+        assert_eq!(
+            engine.request_count(),
+            before,
+            "{target} reached the Engine"
+        );
+    }
+    for target in [
+        "/v1.42/containers/web/stop?signal=SIGINT",
+        "/v1.43/containers/web/restart?signal=SIGINT",
+        "/v1.42.0/containers/web/stop?signal=SIGINT",
+        "/containers/web/stop?signal=SIGINT",
+        // Kill has read `signal` in every version.
+        "/v1.24/containers/web/kill?signal=SIGINT",
+        "/v1.30/containers/web/wait?condition=next-exit",
+    ] {
+        let before = engine.request_count();
+        let (status, answer) = gateway_request(&gateway, &pki, "stopper", "POST", target, "");
+        assert_eq!(status, 200, "{target}: {answer}");
+        assert_eq!(engine.request_count(), before + 1, "{target}");
+        assert_eq!(engine.requests().last().unwrap().target, target);
+    }
+}
+
+/// Why: this Engine (API 1.41) stops a container asked to stop with
+/// `signal=HUP`: the container never sees HUP, and stops.
+#[test]
+fn the_engine_ignores_a_stop_signal_before_api_1_42() {
+    let Some(socket) = support::real_engine() else {
+        return;
+    };
+    let name = format!("dgt-query-stop-{}", std::process::id());
+    let _cleanup = support::RemoveContainers(vec![name.clone()]);
+    let docker = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("/usr/local/bin/docker");
+        cmd.args(["-H", "unix:///var/run/docker.sock"]).args(args);
+        let out = support::run(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            support::text(&out.stderr)
+        );
+        support::text(&out.stdout)
+    };
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        support::TEST_IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got-HUP' HUP; echo ready; while true; do sleep 1 & wait; done",
+    ]);
+    support::eventually("the container traps HUP", || {
+        docker(&["logs", &name]).contains("ready")
+    });
+    let target = format!("/v1.41/containers/{name}/stop?signal=HUP&t=1");
+    let (status, body) = support::engine_request(&socket, "POST", &target, "");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &name]).trim(),
+        "false"
+    );
+    assert!(!docker(&["logs", &name]).contains("got-HUP"));
 }

@@ -408,7 +408,7 @@ fn routes_that_cannot_be_confined_are_refused_to_tenants_only() {
         ("GET", "/services"),
         ("GET", "/plugins"),
         ("POST", "/build/prune"),
-        ("GET", "/swarm"),
+        ("GET", "/nodes"),
         ("POST", "/grpc"),
         ("GET", "/containers/x/checkpoints"),
     ] {

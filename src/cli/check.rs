@@ -174,6 +174,13 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
                 format!("rule {:?} constrains {key:?}, which the Engine does not read on {routes}: a request may send it and still get the Engine's default", rule.text()),
             );
         }
+        for (rule, key, since, routes) in versioned_constraints(policy) {
+            report.push(
+                Level::Warning,
+                format!("policy {name}"),
+                format!("rule {:?} asks for {key:?}, which the Engine reads on {routes} only from API {since}: an older Engine ignores it and applies its default (a request naming an older API version is refused)", rule.text()),
+            );
+        }
         for rule in policy.rules.iter().filter(|r| r.looks_like_a_query()) {
             report.push(
                 Level::Warning,
@@ -217,6 +224,37 @@ fn unread_constraints(policy: &Policy) -> Vec<(&Rule, &str, String)> {
             {
                 let names: Vec<&str> = reached.iter().map(|r| r.name).collect();
                 found.push((rule, constraint.key.as_str(), names.join(", ")));
+            }
+        }
+    }
+    found
+}
+
+/// Constraints that ask for a value of a key the routes a rule reaches
+/// read only from some API version: an older Engine acts as if it were
+/// absent, which the constraint does not allow.
+fn versioned_constraints(policy: &Policy) -> Vec<(&Rule, &str, &'static str, String)> {
+    let mut found = Vec::new();
+    for rule in policy.rules.iter() {
+        for constraint in rule
+            .query
+            .iter()
+            .filter(|c| !c.values.iter().any(String::is_empty))
+        {
+            let key = constraint.key.as_str();
+            let gated: Vec<(&Route, &'static str)> = ROUTES
+                .iter()
+                .filter(|route| rule.method.as_ref().is_none_or(|m| *m == route.method))
+                .filter(|route| {
+                    policy
+                        .rules_matching(&route.example())
+                        .any(|r| std::ptr::eq(r, rule))
+                })
+                .filter_map(|route| Some((route, route.reads_query_since(key)?)))
+                .collect();
+            if let Some((_, since)) = gated.first() {
+                let names: Vec<&str> = gated.iter().map(|(r, _)| r.name).collect();
+                found.push((rule, key, *since, names.join(", ")));
             }
         }
     }

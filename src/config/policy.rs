@@ -86,6 +86,16 @@ impl Query {
             }),
         )
     }
+
+    /// The query without the parameters the Engine ignores (`ignored` says
+    /// which): a parameter the route's handler does not read at the
+    /// request's API version is absent to the Engine, and so to the rules.
+    pub fn without(self, ignored: impl Fn(&str) -> bool) -> Query {
+        Query(
+            self.0
+                .map(|params| params.into_iter().filter(|p| !ignored(&p.key)).collect()),
+        )
+    }
 }
 
 /// Why a rule could not be compiled.

@@ -183,10 +183,22 @@ fn serve_http<'a, S: Transport>(
         trusted,
     } = peer;
     let limit = limits.max_connections_per_client;
-    let (client, over_limit) = match identity.as_ref() {
-        // Refused request by request, as soon as one arrives.
-        Err(_) => (None, None),
-        Ok(id) => match shared.admit(&id.name, limit) {
+    // A local peer no client lists is refused request by request, yet
+    // could hold connections without asking anything, and any local user
+    // can be one: it is counted by its uid as a client is by its name
+    // (under a name starting with NUL, which no real client's has), so it
+    // never takes every connection either.
+    // Anyone else who names no client passed the TLS handshake limits.
+    let counted = match identity.as_ref() {
+        Ok(id) => Some(Arc::clone(&id.name)),
+        Err(IdentityError::UnknownPeer { uid, .. }) => {
+            Some(Arc::from(format!("\0unlisted local uid {uid}")))
+        }
+        Err(_) => None,
+    };
+    let (client, over_limit) = match counted {
+        None => (None, None),
+        Some(name) => match shared.admit(&name, limit) {
             Admission::Counted(slot) => (Some(slot), None),
             Admission::Refused(slot) => {
                 metrics::connection_refused("max_connections_per_client");
@@ -197,7 +209,7 @@ fn serve_http<'a, S: Transport>(
                 // count sees the permit back.
                 drop((stream, permit));
                 metrics::connection_refused("max_connections_per_client");
-                tracing::debug!(%peer, client = &*id.name, limit, "client over its connection limit with refusals under way; closing new connection");
+                tracing::debug!(%peer, client = name.trim_start_matches('\0'), limit, "client over its connection limit with refusals under way; closing new connection");
                 return None;
             }
         },

@@ -10,12 +10,19 @@
 //! replaced only if it is a socket nobody answers on (one a previous run
 //! left); anything else, or a socket in use, is an error naming the path,
 //! and is left as it was.
+//!
+//! Whoever can write to a socket's folder can swap names there for links:
+//! the private folder is worked in through a handle opened when it was
+//! made, and a socket's mode is changed only on the inode dockgate
+//! created, so nothing a name was swapped for is followed, given a mode
+//! or removed.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,12 +68,42 @@ struct FileId {
 
 impl FileId {
     fn of(path: &Path) -> io::Result<FileId> {
-        let meta = fs::symlink_metadata(path)?;
-        Ok(FileId {
+        Ok(FileId::from(&fs::symlink_metadata(path)?))
+    }
+
+    fn from(meta: &fs::Metadata) -> FileId {
+        FileId {
             dev: meta.dev(),
             ino: meta.ino(),
-        })
+        }
     }
+}
+
+/// A handle on what is at `path` itself, a link included (`O_PATH`, which
+/// opens a socket file too, without connecting).
+fn open_handle(path: &Path, flags: libc::c_int) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | flags)
+        .open(path)
+}
+
+/// The path the kernel resolves to `file`'s inode itself, whatever its
+/// name is now.
+fn through(file: &fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Gives the socket file at `path` `mode` if it is still the one created
+/// as `id`; never a link or a file that took its place.
+fn set_mode(path: &Path, id: FileId, mode: u32) -> io::Result<()> {
+    let handle = open_handle(path, 0)?;
+    if FileId::from(&handle.metadata()?) != id {
+        return Err(io::Error::other(
+            "it is no longer the socket dockgate created",
+        ));
+    }
+    fs::set_permissions(through(&handle), fs::Permissions::from_mode(mode))
 }
 
 /// Private folders are told apart by the process and a counter.
@@ -89,20 +126,34 @@ fn create(socket: &LocalSocket) -> Result<(UnixListener, FileId), SocketError> {
         .mode(0o700)
         .create(&private)
         .map_err(SocketError::create(path))?;
-    let inside = private.join("s");
     let made = (|| {
+        // The folder by a handle taken now: its name may be swapped for a
+        // link or another folder from here on, the handle not. One owned
+        // by someone else was swapped in before the handle was taken.
+        let folder = open_handle(&private, libc::O_DIRECTORY)?;
+        // SAFETY: geteuid cannot fail.
+        if folder.metadata()?.uid() != unsafe { libc::geteuid() } {
+            return Err(io::Error::other(format!(
+                "{} was replaced while the socket was made",
+                private.display()
+            )));
+        }
+        let inside = through(&folder).join("s");
         let listener = UnixListener::bind(&inside)?;
-        fs::set_permissions(&inside, fs::Permissions::from_mode(socket.mode))?;
-        // A link, unlike a rename, never replaces what is at the path.
-        fs::hard_link(&inside, path)?;
-        listener.set_nonblocking(true)?;
-        Ok(listener)
+        let linked = (|| {
+            // Nobody else can write in the folder: its names are dockgate's.
+            fs::set_permissions(&inside, fs::Permissions::from_mode(socket.mode))?;
+            let id = FileId::of(&inside)?;
+            // A link, unlike a rename, never replaces what is at the path.
+            fs::hard_link(&inside, path)?;
+            listener.set_nonblocking(true)?;
+            Ok(id)
+        })();
+        let _ = fs::remove_file(&inside);
+        linked.map(|id| (listener, id))
     })();
-    let _ = fs::remove_file(&inside);
     let _ = fs::remove_dir(&private);
-    let listener = made.map_err(SocketError::create(path))?;
-    let id = FileId::of(path).map_err(SocketError::create(path))?;
-    Ok((listener, id))
+    made.map_err(SocketError::create(path))
 }
 
 /// Removes a socket at `path` nobody answers on; an error for anything
@@ -116,13 +167,67 @@ fn clear_stale(path: &Path) -> Result<(), SocketError> {
     if !meta.file_type().is_socket() {
         return Err(SocketError::NotASocket(path.to_owned()));
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(SocketError::InUse(path.to_owned())),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+    match answered(path) {
+        Ok(true) => Err(SocketError::InUse(path.to_owned())),
+        Ok(false) => {
             tracing::info!(socket = %path.display(), "removing the stale socket a previous run left");
             fs::remove_file(path).map_err(SocketError::create(path))
         }
         Err(e) => Err(SocketError::create(path)(e)),
+    }
+}
+
+/// Whether a process listens on the socket at `path`, asked without
+/// waiting: a blocking connect to a listener whose queue is full (busy,
+/// or one that never accepts) would hold start or a reload for ever.
+fn answered(path: &Path) -> io::Result<bool> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data, valid all zeroes.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a path a unix socket can have",
+        ));
+    }
+    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = *from as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just made and nothing else owns it.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: addr is a sockaddr_un and len does not exceed it.
+    let connected = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            std::ptr::addr_of!(addr).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if connected == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        // A listener whose queue is full.
+        Some(libc::EAGAIN) => Ok(true),
+        Some(libc::ECONNREFUSED) => Ok(false),
+        _ => Err(error),
     }
 }
 
@@ -228,7 +333,7 @@ impl Sockets {
                 continue;
             };
             if open.mode != socket.mode {
-                match fs::set_permissions(path, fs::Permissions::from_mode(socket.mode)) {
+                match set_mode(path, open.id, socket.mode) {
                     Ok(()) => open.mode = socket.mode,
                     Err(error) => {
                         tracing::error!(socket = %path.display(), %error, "cannot change the socket's mode")
@@ -314,6 +419,7 @@ impl Drop for Sockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixStream;
 
     fn socket(dir: &Path, name: &str, mode: u32) -> LocalSocket {
         LocalSocket {
@@ -362,6 +468,27 @@ mod tests {
         assert!(matches!(err, SocketError::NotASocket(_)), "{err}");
         assert!(err.to_string().contains(&*s.path.to_string_lossy()));
         assert_eq!(fs::read_to_string(&s.path).unwrap(), "keep");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A listener that never accepts, its queue full: connecting to it
+    /// would wait for ever, and start or a reload with it.
+    #[test]
+    fn a_socket_whose_listener_is_busy_is_in_use_at_once() {
+        let dir = temp();
+        let s = socket(&dir, "a.sock", 0o660);
+        let busy = UnixListener::bind(&s.path).unwrap();
+        // SAFETY: listening again only changes the backlog, to none.
+        assert_eq!(unsafe { libc::listen(busy.as_raw_fd(), 0) }, 0);
+        let _queued = UnixStream::connect(&s.path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = s.path.clone();
+        std::thread::spawn(move || tx.send(clear_stale(&path)));
+        // A guard against a hang, not a measurement.
+        let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(matches!(got, Ok(Err(SocketError::InUse(_)))), "{got:?}");
+        assert!(fs::symlink_metadata(&s.path).is_ok());
+        drop(busy);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -18,6 +18,9 @@ pub enum Endpoint {
     VolumeCreate,
     /// `POST /build`: query parameters choose the build containers' network and cgroup.
     Build,
+    /// `GET /containers/{id}/top`: `ps_args` run `ps` on the host, whose rows the Engine
+    /// filters by a column the arguments can rename.
+    ContainerTop,
     /// `POST /grpc`: BuildKit's gRPC API, which can request the `network.host` entitlement
     /// and cannot be inspected here.
     BuildKit,
@@ -34,7 +37,8 @@ pub enum Endpoint {
     /// `POST /services/{id}/update`.
     ServiceUpdate,
     /// Swarm membership and cluster changes (init, join, leave, update, unlock, node update
-    /// and removal, cluster volumes): whoever manages the cluster runs tasks on this host.
+    /// and removal, cluster volumes), and reading the join tokens (`GET /swarm`) or the unlock
+    /// key: whoever manages the cluster runs tasks on this host.
     SwarmMembership,
     /// Container checkpoints (experimental): they name host directories to write and restore.
     Checkpoint,
@@ -42,13 +46,14 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every inspected endpoint.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::ContainerCreate,
         Endpoint::ContainerStart,
         Endpoint::ContainerUpdate,
         Endpoint::ExecCreate,
         Endpoint::VolumeCreate,
         Endpoint::Build,
+        Endpoint::ContainerTop,
         Endpoint::BuildKit,
         Endpoint::PluginInstall,
         Endpoint::PluginUpgrade,

@@ -78,6 +78,7 @@ pub mod json;
 pub mod options;
 pub mod refusal;
 pub mod schema;
+pub mod top_query;
 pub mod volume;
 
 #[cfg(test)]
@@ -110,6 +111,7 @@ pub fn judge(
         Endpoint::ExecCreate => container::judge_exec(body, grants),
         Endpoint::VolumeCreate => volume::judge_create(body, grants),
         Endpoint::Build => build_query::judge(query, grants),
+        Endpoint::ContainerTop => top_query::judge(query),
         Endpoint::BuildKit => only_if(grants.buildkit, "BuildKit session", "buildkit = true"),
         Endpoint::PluginInstall
         | Endpoint::PluginUpgrade

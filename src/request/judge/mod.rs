@@ -137,7 +137,9 @@ pub fn head<'c>(
     let policies = &configured.policies;
     let audit = configured.mode == crate::config::Mode::Audit;
     let mut would_deny = None;
-    let query = policy::Query::read(request.uri.query());
+    let route = route::find(method, &target.route);
+    let query = policy::Query::read(request.uri.query())
+        .without(|key| route.is_some_and(|r| r.ignores_query(key, target.version.as_deref())));
     if trail.is_on() {
         let mut decided = false;
         for policy in policies {
@@ -180,7 +182,6 @@ pub fn head<'c>(
     };
     let grants = &allowed.policy.grants;
 
-    let route = route::find(method, &target.route);
     trail.note(|| Step::Route {
         name: route.map(|r| r.name),
         template: route.map(|r| r.template),

@@ -78,7 +78,7 @@ const TABLE: &[Entry] = &[
     ("GET", "/containers/{name:.*}/export", "ContainerExport", None),
     ("GET", "/containers/{name:.*}/changes", "ContainerChanges", None),
     ("GET", "/containers/{name:.*}/json", "ContainerInspect", None),
-    ("GET", "/containers/{name:.*}/top", "ContainerTop", None),
+    ("GET", "/containers/{name:.*}/top", "ContainerTop", Some(E::ContainerTop)),
     ("GET", "/containers/{name:.*}/logs", "ContainerLogs", None),
     ("GET", "/containers/{name:.*}/stats", "ContainerStats", None),
     ("GET", "/containers/{name:.*}/attach/ws", "ContainerAttachWebsocket", None),
@@ -146,12 +146,14 @@ const TABLE: &[Entry] = &[
     // its grant.
     ("POST", "/session", "Session", None),
     // Swarm: joining, creating or changing a cluster hands the host to
-    // whoever manages it.
+    // whoever manages it. Its inspect answers with the manager join token
+    // (whoever reads it can join as a manager) and the unlock key opens its
+    // raft log: reading either is membership too.
     ("POST", "/swarm/init", "SwarmInit", Some(E::SwarmMembership)),
     ("POST", "/swarm/join", "SwarmJoin", Some(E::SwarmMembership)),
     ("POST", "/swarm/leave", "SwarmLeave", Some(E::SwarmMembership)),
-    ("GET", "/swarm", "SwarmInspect", None),
-    ("GET", "/swarm/unlockkey", "SwarmUnlockkey", None),
+    ("GET", "/swarm", "SwarmInspect", Some(E::SwarmMembership)),
+    ("GET", "/swarm/unlockkey", "SwarmUnlockkey", Some(E::SwarmMembership)),
     ("POST", "/swarm/update", "SwarmUpdate", Some(E::SwarmMembership)),
     ("POST", "/swarm/unlock", "SwarmUnlock", Some(E::SwarmMembership)),
     ("GET", "/services", "ServiceList", None),
@@ -231,6 +233,16 @@ pub fn is_query_parameter(key: &str) -> bool {
     QUERY_PARAMETERS.iter().any(|(_, keys)| keys.contains(&key))
 }
 
+/// Query parameters a route's handler reads only from an API version on,
+/// and ignores when the request names an older one: moby's
+/// `postContainersStop` and `postContainersRestart` read `signal` from 1.42
+/// (Engine 23.0), `postContainersWait` reads `condition` from 1.30.
+const QUERY_PARAMETERS_SINCE: &[(&str, &str, &str)] = &[
+    ("ContainerStop", "signal", "1.42"),
+    ("ContainerRestart", "signal", "1.42"),
+    ("ContainerWait", "condition", "1.30"),
+];
+
 /// Every route, compiled once.
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
     TABLE
@@ -291,6 +303,29 @@ pub fn path_is_known(route: &str) -> bool {
     candidates(route).any(|r| matches(&r.tokens, route))
 }
 
+/// Whether API version `a` is below `b` as moby's `versions.LessThan`
+/// compares them: part by part as numbers, a missing or empty part as 0.
+fn version_below(a: &str, b: &str) -> bool {
+    // Go's Atoi gives 0 for an empty part and saturates on overflow; a
+    // version prefix holds only digits and dots.
+    let number = |part: Option<&str>| -> u64 {
+        part.filter(|p| !p.is_empty())
+            .map_or(0, |p| p.parse().unwrap_or(u64::MAX))
+    };
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        let (x, y) = (a.next(), b.next());
+        if x.is_none() && y.is_none() {
+            return false;
+        }
+        match number(x).cmp(&number(y)) {
+            std::cmp::Ordering::Less => return true,
+            std::cmp::Ordering::Greater => return false,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+}
+
 impl Route {
     /// The value the template's first variable takes in `route`, as the
     /// Engine's router captures it (greedy), if this route matches.
@@ -307,6 +342,25 @@ impl Route {
                 Token::Segment | Token::Any { .. } => "x",
             })
             .collect()
+    }
+
+    /// The API version from which the route's handler reads query
+    /// parameter `key`, if it does not read it in every version.
+    pub fn reads_query_since(&self, key: &str) -> Option<&'static str> {
+        QUERY_PARAMETERS_SINCE
+            .iter()
+            .find(|(name, k, _)| *name == self.name && *k == key)
+            .map(|(_, _, since)| *since)
+    }
+
+    /// Whether the handler ignores query parameter `key` in a request that
+    /// names API `version` (its path prefix). Without a prefix the Engine
+    /// uses its own version, which dockgate does not know: taken as read.
+    pub fn ignores_query(&self, key: &str, version: Option<&str>) -> bool {
+        match (self.reads_query_since(key), version) {
+            (Some(since), Some(version)) => version_below(version, since),
+            _ => false,
+        }
     }
 
     /// Every query parameter the route's handler reads, Engine 17.06 to
@@ -410,6 +464,24 @@ mod tests {
 
     fn name(method: &str, path: &str) -> Option<&'static str> {
         find(&method.parse().unwrap(), path).map(|r| r.name)
+    }
+
+    #[test]
+    fn versions_compare_part_by_part_as_numbers() {
+        for (a, b, below) in [
+            ("1.41", "1.42", true),
+            ("1.42", "1.42", false),
+            ("1.43", "1.42", false),
+            ("1.4", "1.42", true),
+            ("1.041", "1.42", true),
+            ("1.42.0", "1.42", false),
+            ("1..42", "1.42", true),
+            ("2", "1.42", false),
+            ("1", "1.42", true),
+            ("1.99999999999999999999999", "1.42", false),
+        ] {
+            assert_eq!(version_below(a, b), below, "{a} < {b}");
+        }
     }
 
     #[test]
