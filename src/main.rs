@@ -2,7 +2,7 @@
 //! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
 //! (for `explain`: denied; for `policy diff`: some request refused), 2 bad arguments, 3 for `pki list --expiring`
 //! when a certificate ends within the window, 64 for a configuration that
-//! does not validate.
+//! does not validate (or a socket path held by something not a socket).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use dockgate::cli::args::{Cli, PolicyCommand};
 use dockgate::run::daemon::{self, Daemon, HeldSignals, StartError};
+use dockgate::run::sockets::SocketError;
 
 /// EX_USAGE from sysexits.h: the configuration does not validate.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -227,7 +228,11 @@ fn take_signals(held: HeldSignals) -> Option<daemon::Signals> {
 fn start_failed(e: &StartError) -> ExitCode {
     eprintln!("dockgate: {e}");
     match e {
-        StartError::Load(_) => ExitCode::from(EXIT_BAD_CONFIG),
+        // A file dockgate must never replace stands where a socket is
+        // configured: like a broken configuration, a restart cannot mend it.
+        StartError::Load(_) | StartError::Socket(SocketError::NotASocket(_)) => {
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
         _ => ExitCode::FAILURE,
     }
 }
