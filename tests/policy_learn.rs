@@ -534,6 +534,8 @@ struct Names {
     image: String,
     host_dir: tempfile::TempDir,
     refused: [String; 2],
+    /// Started directly on the Engine, for a kill the learned policy refuses.
+    victim: String,
 }
 
 impl Names {
@@ -549,6 +551,7 @@ impl Names {
             image: format!("{base}-img:v1"),
             host_dir: tempfile::tempdir().unwrap(),
             refused: [format!("{base}-privileged"), format!("{base}-rootfs")],
+            victim: format!("{base}-victim"),
         }
     }
 }
@@ -558,7 +561,7 @@ impl Drop for Names {
         let direct = ["-H", "unix:///var/run/docker.sock"];
         let _ = Command::new("/usr/local/bin/docker")
             .args(direct)
-            .args(["rm", "-f", &self.container, &self.sdk])
+            .args(["rm", "-f", &self.container, &self.sdk, &self.victim])
             .args(&self.refused)
             .output();
         let _ = Command::new("/usr/local/bin/docker")
@@ -569,7 +572,7 @@ impl Drop for Names {
 }
 
 /// The session: build, run with a read-only host bind, exec, logs, cp,
-/// remove, then the Python SDK.
+/// a reload signal, remove, then the Python SDK.
 fn session(host: &str, pki: &Pki, names: &Names) {
     let cli = "/usr/local/bin/docker";
     let docker = || support::docker_at(cli, host, pki, "dev");
@@ -613,6 +616,11 @@ fn session(host: &str, pki: &Pki, names: &Names) {
         std::fs::read_to_string(copied.path().join("built")).unwrap(),
         "built\n"
     );
+    // The shell is the container's init, which a HUP without a handler
+    // leaves running.
+    let mut hup = docker();
+    hup.args(["kill", "--signal", "HUP", &names.container]);
+    ok(hup, "kill --signal HUP");
     let mut rm = docker();
     rm.args(["rm", "-f", &names.container]);
     ok(rm, "rm");
@@ -726,6 +734,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         "\"GET /containers/*/archive\"",
         "\"DELETE /containers/*\"",
         "\"GET /images/*/json\"",
+        "\"POST /containers/*/kill?signal=HUP\"",
     ] {
         assert!(learned.contains(rule), "{rule} in\n{learned}");
     }
@@ -743,7 +752,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         "names are generalised:\n{learned}"
     );
     assert!(
-        !learned.contains("# not learned"),
+        !learned.contains("# not learned") && !learned.contains("not constrained"),
         "everything was learned:\n{learned}"
     );
 
@@ -819,6 +828,33 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         assert!(stderr.contains(why), "{stderr}");
         assert!(!exists(name), "{name} reached the Engine");
     }
+    // A kill without a signal is a SIGKILL, which the session never sent.
+    let direct = ["-H", "unix:///var/run/docker.sock"];
+    let mut victim = Command::new("/usr/local/bin/docker");
+    victim
+        .args(direct)
+        .args(["run", "-d", "--name", &names.victim, &names.image])
+        .args(["sleep", "300"]);
+    ok(victim, "the victim, directly on the Engine");
+    let mut sigkill = docker();
+    sigkill.args(["kill", &names.victim]);
+    let out = support::run(sigkill, Duration::from_secs(60));
+    let stderr = support::text(&out.stderr);
+    assert!(!out.status.success(), "the SIGKILL was sent");
+    assert!(
+        stderr.contains("dockgate: client \"dev\" may not POST")
+            && stderr.contains("signal is absent"),
+        "{stderr}"
+    );
+    let mut running = Command::new("/usr/local/bin/docker");
+    running
+        .args(direct)
+        .args(["inspect", "-f", "{{.State.Running}}", &names.victim]);
+    assert_eq!(
+        ok(running, "inspect").trim(),
+        "true",
+        "the kill reached the Engine"
+    );
     let (_, log_text) = served.stop();
     assert!(!log_text.contains("would_deny"), "enforce mode: {log_text}");
     assert_eq!(
@@ -826,7 +862,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
             .lines()
             .filter(|l| l.contains("decision=\"deny\""))
             .count(),
-        2,
-        "only the two refused creates: {log_text}"
+        3,
+        "only the two refused creates and the SIGKILL: {log_text}"
     );
 }
