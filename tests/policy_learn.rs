@@ -32,6 +32,8 @@ struct Line<'a> {
     client: &'a str,
     method: &'a str,
     path: &'a str,
+    /// The `query` field: the pairs the gateway keeps.
+    query: &'a str,
     decision: &'a str,
     reason: &'a str,
     detail: &'a str,
@@ -48,7 +50,7 @@ impl Line<'_> {
             peer: "127.0.0.1:5000",
             method: self.method,
             path: self.path,
-            query: "",
+            query: self.query,
             decision: self.decision,
             policy: "ping",
             rule: "",
@@ -85,6 +87,7 @@ const fn line<'a>(
         client,
         method,
         path,
+        query: "",
         decision,
         reason,
         detail: "",
@@ -448,6 +451,73 @@ fn diff_lists_what_a_config_refuses_and_the_learned_one_refuses_nothing_learnabl
     );
     assert!(
         stdout(&out).contains("its body needed grants policy \"learned-ci\" lacks: capabilities including \"NET_ADMIN\""),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A kill as logged with the pairs its query kept.
+fn kill<'a>(client: &'a str, query: &'a str, at: u64) -> Line<'a> {
+    Line {
+        query,
+        ..line(
+            client,
+            "POST",
+            "/v1.41/containers/web/kill",
+            "would_deny",
+            "no_rule",
+            "",
+            at,
+        )
+    }
+}
+
+#[test]
+fn a_learned_kill_allows_the_signals_sent_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["ci", "odd"]);
+    let lines = [
+        kill("ci", "signal=HUP", 0),
+        kill("ci", "", 1),
+        kill("ci", "signal=SIGHUP", 2),
+        kill("odd", "signal=HUP", 3),
+        kill("odd", "signal=%48UP", 4),
+    ];
+    let log = write_log(dir.path(), "audit.log", &lines, LogFormat::Json);
+    let learned = stdout(&dockgate(&["policy", "learn", "--log"], &[&log]));
+    assert!(
+        learned.contains("  \"POST /containers/*/kill?signal=|HUP|SIGHUP\",  # 3 requests, first 2026-11-22T23:23:24.000000Z POST /v1.41/containers/web/kill\n"),
+        "{learned}"
+    );
+    assert!(
+        learned.contains("  # signal not constrained: signal was written with a percent escape or '+' (1 request, first 2026-11-22T23:23:28.000000Z POST /v1.41/containers/web/kill)\n  \"POST /containers/*/kill\",  # 2 requests"),
+        "{learned}"
+    );
+    let (_, learned_config) = configs(dir.path(), &pki, engine.path(), &learned);
+    let diff = |log: &Path| {
+        dockgate(
+            &["policy", "diff", "--config"],
+            &[&learned_config, Path::new("--log"), log],
+        )
+    };
+    let out = diff(&log);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    for client in ["ci\": allows all 3", "odd\": allows all 2"] {
+        assert!(stdout(&out).contains(client), "{}", stdout(&out));
+    }
+
+    // A signal the client never sent is refused by its learned rule.
+    let other = write_log(
+        dir.path(),
+        "other.log",
+        &[kill("ci", "signal=KILL", 5)],
+        LogFormat::Text,
+    );
+    let out = diff(&other);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("signal is \"KILL\"; the rule allows (absent) or HUP or SIGHUP"),
         "{}",
         stdout(&out)
     );
