@@ -698,9 +698,12 @@ mod tests {
         assert_eq!((wider.count, &*wider.first.2), (2, "/containers/a/json"));
     }
 
+    /// Kills, each `(path, query field)`.
+    type Kills<'a> = &'a [(&'a str, Option<&'a str>)];
+
     /// A client's kills, each `(path, query field)`, learned: the allow
     /// rules written, and the lines of the policy that explain them.
-    fn kills(lines: &[(&str, Option<&str>)]) -> (Vec<String>, String) {
+    fn kills(lines: Kills<'_>) -> (Vec<String>, String) {
         let mut learning = Learning::default();
         for (i, (path, query)) in lines.iter().enumerate() {
             let line = Logged {
@@ -726,7 +729,7 @@ mod tests {
     #[test]
     fn a_kill_learns_the_signals_it_was_sent() {
         let kill = "/v1.41/containers/web/kill";
-        let table: [(&[(&str, Option<&str>)], &[&str]); 7] = [
+        let table: [(Kills<'_>, &[&str]); 7] = [
             (
                 &[(kill, Some("signal=HUP")), (kill, Some("signal=HUP"))],
                 &[r#""POST /containers/*/kill?signal=HUP""#],
@@ -786,7 +789,7 @@ mod tests {
     #[test]
     fn a_constrained_rule_merges_only_into_one_that_covers_it() {
         let (short, long) = ("/v1.41/containers/web/kill", "/v1.41/containers/a/b/kill");
-        let table: [(&[(&str, Option<&str>)], &[&str]); 5] = [
+        let table: [(Kills<'_>, &[&str]); 5] = [
             (
                 &[(short, Some("signal=HUP")), (long, Some("signal=HUP"))],
                 &[r#""POST /containers/**/kill?signal=HUP""#],
