@@ -32,6 +32,8 @@ struct Line<'a> {
     client: &'a str,
     method: &'a str,
     path: &'a str,
+    /// The `query` field: the pairs the gateway keeps.
+    query: &'a str,
     decision: &'a str,
     reason: &'a str,
     detail: &'a str,
@@ -48,7 +50,7 @@ impl Line<'_> {
             peer: "127.0.0.1:5000",
             method: self.method,
             path: self.path,
-            query: "",
+            query: self.query,
             decision: self.decision,
             policy: "ping",
             rule: "",
@@ -85,6 +87,7 @@ const fn line<'a>(
         client,
         method,
         path,
+        query: "",
         decision,
         reason,
         detail: "",
@@ -453,6 +456,73 @@ fn diff_lists_what_a_config_refuses_and_the_learned_one_refuses_nothing_learnabl
     );
 }
 
+/// A kill as logged with the pairs its query kept.
+fn kill<'a>(client: &'a str, query: &'a str, at: u64) -> Line<'a> {
+    Line {
+        query,
+        ..line(
+            client,
+            "POST",
+            "/v1.41/containers/web/kill",
+            "would_deny",
+            "no_rule",
+            "",
+            at,
+        )
+    }
+}
+
+#[test]
+fn a_learned_kill_allows_the_signals_sent_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FakeEngine::start();
+    let pki = Pki::new(&["ci", "odd"]);
+    let lines = [
+        kill("ci", "signal=HUP", 0),
+        kill("ci", "", 1),
+        kill("ci", "signal=SIGHUP", 2),
+        kill("odd", "signal=HUP", 3),
+        kill("odd", "signal=%48UP", 4),
+    ];
+    let log = write_log(dir.path(), "audit.log", &lines, LogFormat::Json);
+    let learned = stdout(&dockgate(&["policy", "learn", "--log"], &[&log]));
+    assert!(
+        learned.contains("  \"POST /containers/*/kill?signal=|HUP|SIGHUP\",  # 3 requests, first 2026-11-22T23:23:24.000000Z POST /v1.41/containers/web/kill\n"),
+        "{learned}"
+    );
+    assert!(
+        learned.contains("  # signal not constrained: signal was written with a percent escape or '+' (1 request, first 2026-11-22T23:23:28.000000Z POST /v1.41/containers/web/kill)\n  \"POST /containers/*/kill\",  # 2 requests"),
+        "{learned}"
+    );
+    let (_, learned_config) = configs(dir.path(), &pki, engine.path(), &learned);
+    let diff = |log: &Path| {
+        dockgate(
+            &["policy", "diff", "--config"],
+            &[&learned_config, Path::new("--log"), log],
+        )
+    };
+    let out = diff(&log);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    for client in ["ci\": allows all 3", "odd\": allows all 2"] {
+        assert!(stdout(&out).contains(client), "{}", stdout(&out));
+    }
+
+    // A signal the client never sent is refused by its learned rule.
+    let other = write_log(
+        dir.path(),
+        "other.log",
+        &[kill("ci", "signal=KILL", 5)],
+        LogFormat::Text,
+    );
+    let out = diff(&other);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("signal is \"KILL\"; the rule allows (absent) or HUP or SIGHUP"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn explain_judges_a_logged_line_again() {
     let dir = tempfile::tempdir().unwrap();
@@ -534,6 +604,8 @@ struct Names {
     image: String,
     host_dir: tempfile::TempDir,
     refused: [String; 2],
+    /// Started directly on the Engine, for a kill the learned policy refuses.
+    victim: String,
 }
 
 impl Names {
@@ -549,6 +621,7 @@ impl Names {
             image: format!("{base}-img:v1"),
             host_dir: tempfile::tempdir().unwrap(),
             refused: [format!("{base}-privileged"), format!("{base}-rootfs")],
+            victim: format!("{base}-victim"),
         }
     }
 }
@@ -558,7 +631,7 @@ impl Drop for Names {
         let direct = ["-H", "unix:///var/run/docker.sock"];
         let _ = Command::new("/usr/local/bin/docker")
             .args(direct)
-            .args(["rm", "-f", &self.container, &self.sdk])
+            .args(["rm", "-f", &self.container, &self.sdk, &self.victim])
             .args(&self.refused)
             .output();
         let _ = Command::new("/usr/local/bin/docker")
@@ -569,7 +642,7 @@ impl Drop for Names {
 }
 
 /// The session: build, run with a read-only host bind, exec, logs, cp,
-/// remove, then the Python SDK.
+/// a reload signal, remove, then the Python SDK.
 fn session(host: &str, pki: &Pki, names: &Names) {
     let cli = "/usr/local/bin/docker";
     let docker = || support::docker_at(cli, host, pki, "dev");
@@ -613,6 +686,11 @@ fn session(host: &str, pki: &Pki, names: &Names) {
         std::fs::read_to_string(copied.path().join("built")).unwrap(),
         "built\n"
     );
+    // The shell is the container's init, which a HUP without a handler
+    // leaves running.
+    let mut hup = docker();
+    hup.args(["kill", "--signal", "HUP", &names.container]);
+    ok(hup, "kill --signal HUP");
     let mut rm = docker();
     rm.args(["rm", "-f", &names.container]);
     ok(rm, "rm");
@@ -726,6 +804,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         "\"GET /containers/*/archive\"",
         "\"DELETE /containers/*\"",
         "\"GET /images/*/json\"",
+        "\"POST /containers/*/kill?signal=HUP\"",
     ] {
         assert!(learned.contains(rule), "{rule} in\n{learned}");
     }
@@ -743,7 +822,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         "names are generalised:\n{learned}"
     );
     assert!(
-        !learned.contains("# not learned"),
+        !learned.contains("# not learned") && !learned.contains("not constrained"),
         "everything was learned:\n{learned}"
     );
 
@@ -819,6 +898,33 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
         assert!(stderr.contains(why), "{stderr}");
         assert!(!exists(name), "{name} reached the Engine");
     }
+    // A kill without a signal is a SIGKILL, which the session never sent.
+    let direct = ["-H", "unix:///var/run/docker.sock"];
+    let mut victim = Command::new("/usr/local/bin/docker");
+    victim
+        .args(direct)
+        .args(["run", "-d", "--name", &names.victim, &names.image])
+        .args(["sleep", "300"]);
+    ok(victim, "the victim, directly on the Engine");
+    let mut sigkill = docker();
+    sigkill.args(["kill", &names.victim]);
+    let out = support::run(sigkill, Duration::from_secs(60));
+    let stderr = support::text(&out.stderr);
+    assert!(!out.status.success(), "the SIGKILL was sent");
+    assert!(
+        stderr.contains("dockgate: client \"dev\" may not POST")
+            && stderr.contains("signal is absent"),
+        "{stderr}"
+    );
+    let mut running = Command::new("/usr/local/bin/docker");
+    running
+        .args(direct)
+        .args(["inspect", "-f", "{{.State.Running}}", &names.victim]);
+    assert_eq!(
+        ok(running, "inspect").trim(),
+        "true",
+        "the kill reached the Engine"
+    );
     let (_, log_text) = served.stop();
     assert!(!log_text.contains("would_deny"), "enforce mode: {log_text}");
     assert_eq!(
@@ -826,7 +932,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
             .lines()
             .filter(|l| l.contains("decision=\"deny\""))
             .count(),
-        2,
-        "only the two refused creates: {log_text}"
+        3,
+        "only the two refused creates and the SIGKILL: {log_text}"
     );
 }

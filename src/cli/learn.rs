@@ -11,6 +11,8 @@
 //! `detail` names). Whatever cannot become a rule or grant (a route the
 //! table does not know, a body no grant allows, a line refused for a
 //! reason no policy decides) is reported in comments, never learned.
+//! On a kill, the rule also names the signals sent
+//! ([`crate::cli::learned_query`]).
 //!
 //! The output is sorted throughout: the same logs give the same text.
 
@@ -22,6 +24,7 @@ use std::path::PathBuf;
 use hyper::{Method, Uri};
 
 use crate::cli::audit_log::{self, Entry, Logged, Place};
+use crate::cli::learned_query;
 use crate::config::needed::{toml_string, Need, Needed};
 use crate::request::judge::route;
 use crate::request::path;
@@ -60,6 +63,14 @@ impl Seen {
         }
     }
 
+    /// Counts `other`'s lines here too, keeping the earlier first line.
+    fn absorb(&mut self, other: &Seen) {
+        self.count += other.count;
+        if (&other.first.0, &other.first.3) < (&self.first.0, &self.first.3) {
+            self.first = other.first.clone();
+        }
+    }
+
     fn note(map: &mut BTreeMap<String, Seen>, key: String, logged: &Logged, place: &Place) {
         map.entry(key)
             .or_insert_with(|| Seen::new(logged, place))
@@ -86,12 +97,67 @@ impl std::fmt::Display for Seen {
 pub struct ClientLog {
     /// `METHOD GLOB` → the lines it covers.
     pub rules: BTreeMap<String, Seen>,
+    /// `METHOD GLOB` → what its lines sent for the query key its learned
+    /// rule constrains; only rules whose route has one.
+    pub queries: BTreeMap<String, Sent>,
     pub grants: BTreeMap<Need, Seen>,
     /// Not learned, each with why: unknown routes, refusals no policy
     /// decides, bodies no grant allows.
     pub not_learned: BTreeMap<String, Seen>,
     /// The tenants its lines were confined to (`""`: none).
     pub tenants: BTreeSet<String>,
+}
+
+/// What the lines of one rule sent for the query key a learned rule
+/// constrains ([`learned_query`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub key: &'static str,
+    /// Each value as logged; `""`: a request without the key.
+    pub values: BTreeSet<String>,
+    /// Why no constraint can be written, each with the lines that showed
+    /// it; the rule is then left unconstrained.
+    pub unwritable: BTreeMap<String, Seen>,
+}
+
+impl Sent {
+    fn new(key: &'static str) -> Sent {
+        Sent {
+            key,
+            values: BTreeSet::new(),
+            unwritable: BTreeMap::new(),
+        }
+    }
+
+    /// `?signal=|HUP`, or nothing when some line's value cannot be named.
+    fn constraint(&self) -> String {
+        if !self.unwritable.is_empty() {
+            return String::new();
+        }
+        let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
+        format!("?{}={}", self.key, values.join("|"))
+    }
+
+    /// Whether a rule learned from `self` allows every request one learned
+    /// from `other` does.
+    fn covers(&self, other: &Sent) -> bool {
+        !self.unwritable.is_empty()
+            || (self.key == other.key
+                && other.unwritable.is_empty()
+                && other.values.is_subset(&self.values))
+    }
+
+    fn absorb(&mut self, other: &Sent) {
+        self.values.extend(other.values.iter().cloned());
+        for (why, seen) in &other.unwritable {
+            match self.unwritable.get_mut(why) {
+                Some(into) => into.absorb(seen),
+                None => {
+                    self.unwritable.insert(why.clone(), seen.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Everything the logs taught.
@@ -235,7 +301,21 @@ impl Learning {
             }
         }
         match target(&logged.method, &logged.path) {
-            Target::Rule(rule) => Seen::note(&mut client.rules, rule, logged, place),
+            Target::Rule(rule) => {
+                if let Some(key) = learned_query::key(&logged.method, &logged.path) {
+                    let sent = client
+                        .queries
+                        .entry(rule.clone())
+                        .or_insert_with(|| Sent::new(key));
+                    match learned_query::value(logged.query.as_deref(), key) {
+                        Ok(value) => {
+                            sent.values.insert(value);
+                        }
+                        Err(why) => Seen::note(&mut sent.unwritable, why, logged, place),
+                    }
+                }
+                Seen::note(&mut client.rules, rule, logged, place);
+            }
             Target::Unknown(route) => {
                 let why = format!("a route dockgate does not know: {}", comment(&route));
                 return Seen::note(not_learned, why, logged, place);
@@ -293,8 +373,8 @@ impl Learning {
 
 fn render_client(name: &str, client: &ClientLog, out: &mut String) {
     let policy = format!("learned-{name}");
-    let rules = merged(&client.rules);
-    let requests: u64 = rules.values().map(|s| s.count).sum();
+    let rules = merged(&client.rules, &client.queries);
+    let requests: u64 = rules.values().map(|(s, _)| s.count).sum();
     let _ = writeln!(
         out,
         "# Client {}: {} taught {} and {}.",
@@ -325,8 +405,21 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
     }
     let _ = writeln!(out, "\n[policies.{}]", key(&policy));
     out.push_str("allow = [\n");
-    for (rule, seen) in &rules {
-        let _ = writeln!(out, "  {},  # {seen}", toml_string(rule));
+    for (rule, (seen, sent)) in &rules {
+        let constraint = sent.as_ref().map(Sent::constraint).unwrap_or_default();
+        for (why, seen) in sent.iter().flat_map(|s| &s.unwritable) {
+            let _ = writeln!(
+                out,
+                "  # {} not constrained: {} ({seen})",
+                sent.as_ref().map_or("", |s| s.key),
+                comment(why)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  {},  # {seen}",
+            toml_string(&format!("{rule}{constraint}"))
+        );
     }
     out.push_str("]\n");
     if !client.grants.is_empty() {
@@ -358,21 +451,37 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
 
 /// The rules without those another covers: `GET /containers/*/json` goes
 /// where `GET /containers/**/json` was learned too (a name with a `/`),
-/// its requests counted there.
-fn merged(rules: &BTreeMap<String, Seen>) -> BTreeMap<String, Seen> {
-    let mut out = rules.clone();
+/// its requests counted there. A rule whose query constraint allows what
+/// the wider one's does not (a signal only it sent, or no constraint at
+/// all) stays: merged, it would widen the other.
+fn merged(
+    rules: &BTreeMap<String, Seen>,
+    queries: &BTreeMap<String, Sent>,
+) -> BTreeMap<String, (Seen, Option<Sent>)> {
+    let mut out: BTreeMap<String, (Seen, Option<Sent>)> = rules
+        .iter()
+        .map(|(rule, seen)| (rule.clone(), (seen.clone(), queries.get(rule).cloned())))
+        .collect();
     for (rule, seen) in rules {
+        let sent = queries.get(rule);
         let wider = rule
             .match_indices("/*")
             .filter(|(at, _)| !rule[at + 2..].starts_with('*'))
             .map(|(at, _)| format!("{}/**{}", &rule[..at], &rule[at + 2..]))
-            .find(|wider| rules.contains_key(wider));
+            .find(|wider| {
+                rules.contains_key(wider)
+                    && match (queries.get(wider), sent) {
+                        (None, _) => true,
+                        (Some(wide), Some(narrow)) => wide.covers(narrow),
+                        (Some(_), None) => false,
+                    }
+            });
         if let Some(wider) = wider {
             out.remove(rule);
             let into = out.get_mut(&wider).expect("the wider rule is kept");
-            into.count += seen.count;
-            if (&seen.first.0, &seen.first.3) < (&into.first.0, &into.first.3) {
-                into.first = seen.first.clone();
+            into.0.absorb(seen);
+            if let (Some(into), Some(sent)) = (&mut into.1, sent) {
+                into.absorb(sent);
             }
         }
     }
@@ -576,7 +685,7 @@ mod tests {
             };
             Seen::note(&mut rules, rule.into(), &line, &place);
         }
-        let merged = merged(&rules);
+        let merged = merged(&rules, &BTreeMap::new());
         assert_eq!(
             merged.keys().collect::<Vec<_>>(),
             [
@@ -585,8 +694,170 @@ mod tests {
                 "GET /images/*/json"
             ]
         );
-        let wider = &merged["GET /containers/**/json"];
+        let (wider, _) = &merged["GET /containers/**/json"];
         assert_eq!((wider.count, &*wider.first.2), (2, "/containers/a/json"));
+    }
+
+    /// Kills, each `(path, query field)`.
+    type Kills<'a> = &'a [(&'a str, Option<&'a str>)];
+
+    /// A client's kills, each `(path, query field)`, learned: the allow
+    /// rules written, and the lines of the policy that explain them.
+    fn kills(lines: Kills<'_>) -> (Vec<String>, String) {
+        let mut learning = Learning::default();
+        for (i, (path, query)) in lines.iter().enumerate() {
+            let line = Logged {
+                timestamp: format!("2026-11-22T23:23:{:02}.000000Z", i),
+                query: query.map(str::to_owned),
+                ..logged("would_deny", "no_rule", path, "", Some(""))
+            };
+            let place = Place {
+                file: "log".into(),
+                line: i + 1,
+            };
+            learning.add(&line, &place);
+        }
+        let text = learning.render();
+        let rules = text
+            .lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split(",  #").next().unwrap().to_owned())
+            .collect();
+        (rules, text)
+    }
+
+    #[test]
+    fn a_kill_learns_the_signals_it_was_sent() {
+        let kill = "/v1.41/containers/web/kill";
+        let table: [(Kills<'_>, &[&str]); 7] = [
+            (
+                &[(kill, Some("signal=HUP")), (kill, Some("signal=HUP"))],
+                &[r#""POST /containers/*/kill?signal=HUP""#],
+            ),
+            (
+                &[(kill, Some("signal=SIGHUP")), (kill, Some("signal=HUP"))],
+                &[r#""POST /containers/*/kill?signal=HUP|SIGHUP""#],
+            ),
+            (
+                &[(kill, Some("signal=HUP")), (kill, Some(""))],
+                &[r#""POST /containers/*/kill?signal=|HUP""#],
+            ),
+            (
+                &[(kill, Some("signal=HUP")), (kill, Some("signal=%48UP"))],
+                &[r#""POST /containers/*/kill""#],
+            ),
+            (
+                &[(kill, Some("signal=HUP")), (kill, None)],
+                &[r#""POST /containers/*/kill""#],
+            ),
+            (&[(kill, None)], &[r#""POST /containers/*/kill""#]),
+            // Other routes' query keys are not learned.
+            (
+                &[
+                    ("/v1.43/containers/web/stop", Some("signal=TERM")),
+                    ("/v1.41/containers/web/wait", Some("condition=removed")),
+                    ("/v1.41/containers/web/restart", Some("t=5")),
+                ],
+                &[
+                    r#""POST /containers/*/restart""#,
+                    r#""POST /containers/*/stop""#,
+                    r#""POST /containers/*/wait""#,
+                ],
+            ),
+        ];
+        for (lines, want) in table {
+            let (rules, text) = kills(lines);
+            assert_eq!(rules, want, "{text}");
+            assert_eq!(text, kills(lines).1, "the same lines, the same text");
+        }
+        let (_, text) = kills(&[(kill, Some("signal=HUP")), (kill, Some("signal=%48UP"))]);
+        assert!(
+            text.contains("  # signal not constrained: signal was written with a percent escape or '+' (1 request, first 2026-11-22T23:23:01.000000Z POST /v1.41/containers/web/kill)\n  \"POST /containers/*/kill\",  # 2 requests, first 2026-11-22T23:23:00.000000Z"),
+            "{text}"
+        );
+        let (_, text) = kills(&[(kill, None)]);
+        assert!(
+            text.contains(
+                "# signal not constrained: some lines were logged before the query field"
+            ),
+            "{text}"
+        );
+    }
+
+    /// A kill rule for names without a `/` goes into the one for names
+    /// with one only when that one allows all its signals.
+    #[test]
+    fn a_constrained_rule_merges_only_into_one_that_covers_it() {
+        let (short, long) = ("/v1.41/containers/web/kill", "/v1.41/containers/a/b/kill");
+        let table: [(Kills<'_>, &[&str]); 5] = [
+            (
+                &[(short, Some("signal=HUP")), (long, Some("signal=HUP"))],
+                &[r#""POST /containers/**/kill?signal=HUP""#],
+            ),
+            (
+                &[
+                    (short, Some("signal=HUP")),
+                    (long, Some("signal=HUP")),
+                    (long, Some("")),
+                ],
+                &[r#""POST /containers/**/kill?signal=|HUP""#],
+            ),
+            (
+                &[(short, Some("")), (long, Some("signal=HUP"))],
+                &[
+                    r#""POST /containers/**/kill?signal=HUP""#,
+                    r#""POST /containers/*/kill?signal=""#,
+                ],
+            ),
+            (
+                &[(short, Some("signal=%48UP")), (long, Some("signal=HUP"))],
+                &[
+                    r#""POST /containers/**/kill?signal=HUP""#,
+                    r#""POST /containers/*/kill""#,
+                ],
+            ),
+            (
+                &[(short, Some("signal=HUP")), (long, None)],
+                &[r#""POST /containers/**/kill""#],
+            ),
+        ];
+        for (lines, want) in table {
+            let (rules, text) = kills(lines);
+            assert_eq!(rules, want, "{text}");
+        }
+    }
+
+    /// A learned constraint is one the config accepts, and the judge's
+    /// matching allows each line it was learned from with it.
+    #[test]
+    fn a_learned_signal_allows_the_kills_it_came_from() {
+        use crate::config::grants::Grants;
+        use crate::config::policy::{Policy, Query, Rule};
+        let kill = "/v1.41/containers/web/kill";
+        let queries = ["signal=HUP", "", "signal=SIGUSR1", "signal=9"];
+        let lines: Vec<(&str, Option<&str>)> = queries.iter().map(|q| (kill, Some(*q))).collect();
+        let (rules, _) = kills(&lines);
+        let [rule] = &rules[..] else {
+            panic!("{rules:?}")
+        };
+        let rule = Rule::parse(rule.trim_matches('"')).unwrap();
+        assert_eq!(
+            rule.text().as_ref(),
+            "POST /containers/*/kill?signal=|9|HUP|SIGUSR1"
+        );
+        let policy = Policy::compile("p", vec![rule], Grants::none()).unwrap();
+        let allows = |query: &str| {
+            let query = Query::read(Some(query));
+            policy
+                .match_request(&Method::POST, "/containers/web/kill", &query)
+                .rule
+                .is_some()
+        };
+        for query in queries {
+            assert!(allows(query), "{query}");
+        }
+        assert!(!allows("signal=KILL"));
+        assert!(!allows("signal=HUP&signal=KILL"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! * [`explain`] — how the judge would decide one request, step by step.
 //! * [`audit_log`] — audit lines read back from log files.
 //! * [`learn`] — `policy learn`: the narrowest policies that cover a log.
+//! * [`learned_query`] — the query constraint a learned rule carries.
 //! * [`diff`] — `policy diff`: the logged requests a configuration refuses.
 //! * [`quickstart`] — from nothing to a serving gateway in one command.
 //! * [`pki`] — `dockgate pki`'s subcommands, each a call into [`crate::pki`].
@@ -17,6 +18,7 @@ pub mod check;
 pub mod diff;
 pub mod explain;
 pub mod learn;
+pub mod learned_query;
 pub mod pki;
 pub mod preset;
 pub mod quickstart;
