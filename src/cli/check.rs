@@ -192,21 +192,26 @@ pub async fn check(config_path: &Path, engine_timeout: Duration) -> Report {
     report
 }
 
+/// The Engine routes `rule` of `policy` reaches: its method (any, when it
+/// names none) and a path its glob matches.
+fn reached<'p>(policy: &'p Policy, rule: &'p Rule) -> impl Iterator<Item = &'static Route> + 'p {
+    ROUTES
+        .iter()
+        .filter(|route| rule.method.as_ref().is_none_or(|m| *m == route.method))
+        .filter(|route| {
+            policy
+                .rules_matching(&route.example())
+                .any(|r| std::ptr::eq(r, rule))
+        })
+}
+
 /// Constrained keys that no Engine route a rule reaches reads: a typo
 /// (`sig=HUP`) would let a request through that the Engine then reads with
 /// its default. Only routes whose parameters are listed are judged.
 fn unread_constraints(policy: &Policy) -> Vec<(&Rule, &str, String)> {
     let mut found = Vec::new();
     for rule in policy.rules.iter().filter(|r| !r.query.is_empty()) {
-        let reached: Vec<&Route> = ROUTES
-            .iter()
-            .filter(|route| rule.method.as_ref().is_none_or(|m| *m == route.method))
-            .filter(|route| {
-                policy
-                    .rules_matching(&route.example())
-                    .any(|r| std::ptr::eq(r, rule))
-            })
-            .collect();
+        let reached: Vec<&Route> = reached(policy, rule).collect();
         let Some(read) = reached
             .iter()
             .map(|route| route.query_parameters())
@@ -242,14 +247,7 @@ fn versioned_constraints(policy: &Policy) -> Vec<(&Rule, &str, &'static str, Str
             .filter(|c| !c.values.iter().any(String::is_empty))
         {
             let key = constraint.key.as_str();
-            let gated: Vec<(&Route, &'static str)> = ROUTES
-                .iter()
-                .filter(|route| rule.method.as_ref().is_none_or(|m| *m == route.method))
-                .filter(|route| {
-                    policy
-                        .rules_matching(&route.example())
-                        .any(|r| std::ptr::eq(r, rule))
-                })
+            let gated: Vec<(&Route, &'static str)> = reached(policy, rule)
                 .filter_map(|route| Some((route, route.reads_query_since(key)?)))
                 .collect();
             if let Some((_, since)) = gated.first() {
