@@ -203,24 +203,22 @@ impl Gateway {
                 Metered::request(body, Arc::clone(&record.meter)).boxed_unsync()
             }
         };
+        let grants: Box<str> = passed
+            .needed
+            .as_ref()
+            .map_or("".into(), |n| n.render().into());
         record.decide(match passed.would_deny.take() {
             // Audit mode: forwarded all the same, and said so.
             Some(refusal) => Decision::WouldDeny {
                 reason: refusal.reason(),
                 policy: refusal.policy().cloned(),
                 detail: refusal.to_string().into(),
-                grants: passed
-                    .needed
-                    .as_ref()
-                    .map_or("".into(), |n| n.render().into()),
+                grants,
             },
             None => Decision::Allow {
                 policy: Arc::clone(&passed.allowed.policy.name),
                 rule: Arc::clone(passed.allowed.rule.text()),
-                grants: passed
-                    .needed
-                    .as_ref()
-                    .map_or("".into(), |n| n.render().into()),
+                grants,
             },
         });
         let client_upgrade = passed
