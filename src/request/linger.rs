@@ -125,8 +125,8 @@ impl<S: Transport> LingeringStream<S> {
                 return Poll::Ready(());
             }
             let mut read = ReadBuf::new(&mut buf);
-            let tcp = self.stream.raw();
-            match ready!(Pin::new(tcp).poll_read(cx, &mut read)) {
+            let raw = self.stream.raw();
+            match ready!(Pin::new(raw).poll_read(cx, &mut read)) {
                 // A reset ends it as well as a FIN: nothing more will arrive.
                 Err(_) => return Poll::Ready(()),
                 Ok(()) if read.filled().is_empty() => return Poll::Ready(()),
