@@ -166,7 +166,7 @@ fn debug_string(text: &str) -> Option<String> {
 }
 
 /// A glob matching exactly `value`: every glob metacharacter escaped.
-pub fn glob_literal(value: &str) -> String {
+fn glob_literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\') {
