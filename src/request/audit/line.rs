@@ -23,7 +23,9 @@ pub struct Fields<'a> {
     /// The tenant the client is confined to; empty when it is not.
     pub tenant: &'a str,
     pub serial: &'a str,
-    /// `address:port`, formatted once per connection.
+    /// `address:port` on TLS, `unix:PATH pid=N uid=N gid=N` on a local
+    /// socket ([`crate::request::local::LocalPeer`]); formatted once per
+    /// connection.
     pub peer: &'a str,
     pub method: &'a str,
     pub path: &'a str,
