@@ -24,9 +24,8 @@
 //!   gateway, the one judge (with the Engine's route table and the body
 //!   inspector), the Engine link and the tunnel, refusals and the audit event.
 //! * [`run`] — running it: bind, serve, reload and drain; the local unix
-//!   sockets' files; shutdown, systemd
-//!   readiness, the open-file limit, metrics and the health check, and logs
-//!   that never block serving.
+//!   sockets' files; shutdown, systemd readiness, the open-file limit,
+//!   metrics and the health check, and logs that never block serving.
 //! * [`cli`] — the commands: their arguments, `check`, `explain`, `preset`,
 //!   `quickstart`, and `policy learn` / `policy diff` over audit logs.
 //! * [`pki`] — `dockgate pki`: the CA, server and client certificates.

@@ -2,7 +2,8 @@
 //! into [`Config`], the form the running gateway uses. Files are read only
 //! once they stop changing ([`files`]).
 //!
-//! * [`policy`] — allow rules and the glob matcher compiled from them.
+//! * [`policy`] — allow rules, their query constraints, and the glob
+//!   matcher compiled from them.
 //! * [`grants`] — what a policy lets its clients do to the host.
 //! * [`needed`] — the grants one request needed, as audit lines carry them.
 //! * [`preset`] — the policies dockgate ships, named `preset:NAME`.

@@ -4,7 +4,8 @@
 //! [`crate::request::identity`]'s; this is what it goes by, and how the
 //! audit line shows it.
 //!
-//! In a user namespace (systemd's `PrivateUsers=yes`) the kernel reports
+//! In a user namespace (systemd's `PrivateUsers=yes`, which the shipped
+//! unit leaves off for this reason; a container's) the kernel reports
 //! every uid and gid the namespace does not map as one stand-in (65534):
 //! such an id names no one, so it is kept apart and matches no client.
 

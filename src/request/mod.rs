@@ -2,10 +2,11 @@
 //! only modules below it in this list (and the configuration and the
 //! metrics and log sinks of [`crate::run`]), so the path reads top to bottom.
 //!
-//! * [`accept`] — the accept loop, which hands each connection to a worker.
+//! * [`accept`] — the accept loops (TLS, and each local unix socket), which
+//!   hand each connection to a worker.
 //! * [`workers`] — the threads connections run on, one runtime per core.
-//! * [`connection`] — one connection: the TLS handshake, its client's
-//!   connection limit, and HTTP/1.1 until it closes.
+//! * [`connection`] — one connection: the TLS handshake (none on a local
+//!   socket), its client's connection limit, and HTTP/1.1 until it closes.
 //! * [`linger`] — a closing connection reads what its client still sends, so
 //!   a refusal reaches a client that writes its whole body first.
 //! * [`gateway`] — read what the judge needs, then forward or refuse.

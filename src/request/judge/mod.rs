@@ -23,7 +23,8 @@
 //! Both stages are pure: no I/O, no clock, nothing but their arguments.
 //!
 //! [`logged_query`] picks the part of a query the request's audit line
-//! keeps, so that `policy diff` can take a query's decision again from a log.
+//! keeps, so that `policy diff` and `explain --from-log` can take a query's
+//! decision again from a log.
 
 pub mod logged_query;
 pub mod route;
