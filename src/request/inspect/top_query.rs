@@ -21,7 +21,7 @@ pub fn judge(query: Option<&str>) -> Result<(), Refusal> {
     let pairs = build_query::parse(query)?;
     match pairs.iter().find(|(key, value)| key == "ps_args" && value.contains('=')) {
         Some(_) => Err(Refusal::ambiguous(
-            "ps_args renames a ps column ('='), so the Engine could show host processes as the container's",
+            "ps_args may not hold '=': a column renamed PID (-o uid=PID) would make the Engine show host processes as the container's; formats without '=' (-ef, aux, -o pid,comm) pass",
         )),
         None => Ok(()),
     }
@@ -57,5 +57,9 @@ mod tests {
             assert_eq!(judge(Some(query)), Ok(()), "{query}");
         }
         assert_eq!(judge(None), Ok(()));
+        // The refusal says what to send instead.
+        let refusal = judge(Some("ps_args=-ouid=PID")).unwrap_err().to_string();
+        assert!(refusal.contains("ps_args may not hold '='"), "{refusal}");
+        assert!(refusal.contains("-o pid,comm"), "{refusal}");
     }
 }
