@@ -264,6 +264,15 @@ struct Open {
     stop: CancellationToken,
 }
 
+impl Open {
+    /// Ends its accept loop and removes its file, still dockgate's.
+    fn close(self, path: &Path) {
+        self.stop.cancel();
+        drop(self.pending);
+        remove(path, self.id);
+    }
+}
+
 /// What accept loops need: the runtime they run on and what they share.
 pub struct Serving {
     pub runtime: Handle,
@@ -322,9 +331,7 @@ impl Sockets {
             .collect();
         for path in dropped {
             if let Some(open) = self.open.remove(&path) {
-                open.stop.cancel();
-                drop(open.pending);
-                remove(&path, open.id);
+                open.close(&path);
                 tracing::info!(socket = %path.display(), "socket removed");
             }
         }
@@ -398,9 +405,7 @@ impl Sockets {
         self.closed = true;
         self.serving = None;
         for (path, open) in std::mem::take(&mut self.open) {
-            open.stop.cancel();
-            drop(open.pending);
-            remove(&path, open.id);
+            open.close(&path);
         }
     }
 
