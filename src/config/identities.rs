@@ -266,13 +266,6 @@ impl Identities {
             .or_else(|| gid.and_then(|gid| self.by_gid.get(&gid)))
             .map(String::as_str)
     }
-
-    /// Every per-client socket, with its client.
-    pub fn sockets(&self) -> impl Iterator<Item = (&Path, &str)> {
-        self.by_socket
-            .iter()
-            .map(|(path, name)| (path.as_path(), name.as_str()))
-    }
 }
 
 #[cfg(test)]

@@ -408,11 +408,6 @@ impl Sockets {
             open.close(&path);
         }
     }
-
-    /// The paths of the sockets open now.
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.open.keys().map(PathBuf::as_path)
-    }
 }
 
 impl Drop for Sockets {
