@@ -191,7 +191,7 @@ fn explain_logged(
         }
     };
     let (explanation, notes, refused) = dockgate::cli::explain::logged(config, &line, body);
-    let clean = dockgate::cli::learn::comment;
+    let clean = dockgate::cli::learn::printable;
     println!(
         "{}: {} {}",
         clean(&line.client),

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use crate::cli::audit_log::{self, Entry, Logged, Place};
 use crate::cli::explain;
-use crate::cli::learn::{self, comment, Target, POLICY_REASONS};
+use crate::cli::learn::{self, printable, Target, POLICY_REASONS};
 use crate::config::Config;
 
 /// Refused requests of one kind: same rule, same answer.
@@ -121,12 +121,12 @@ fn group(f: &mut fmt::Formatter<'_>, label: &str, r: &Refused) -> fmt::Result {
         f,
         "  {label}: {} request{s}, first {} {} {} ({})",
         r.count,
-        comment(at),
-        comment(method),
-        comment(path),
-        comment(&place.to_string()),
+        printable(at),
+        printable(method),
+        printable(path),
+        printable(&place.to_string()),
     )?;
-    writeln!(f, "    {}", comment(&r.why))
+    writeln!(f, "    {}", printable(&r.why))
 }
 
 impl fmt::Display for Diff {
@@ -143,14 +143,14 @@ impl fmt::Display for Diff {
                 writeln!(
                     f,
                     "client {:?}: allows all {} logged requests",
-                    comment(name),
+                    printable(name),
                     client.judged
                 )?;
             } else if refused == 0 {
                 writeln!(
                     f,
                     "client {:?}: allows {} of {} logged requests{cannot}",
-                    comment(name),
+                    printable(name),
                     client.judged - unjudged,
                     client.judged
                 )?;
@@ -158,15 +158,15 @@ impl fmt::Display for Diff {
                 writeln!(
                     f,
                     "client {:?}: refuses {refused} of {} logged requests{cannot}",
-                    comment(name),
+                    printable(name),
                     client.judged
                 )?;
             }
             for ((kind, _), r) in &client.refused {
-                group(f, &comment(kind), r)?;
+                group(f, &printable(kind), r)?;
             }
             for ((kind, _), r) in &client.unjudged {
-                group(f, &format!("cannot judge {}", comment(kind)), r)?;
+                group(f, &format!("cannot judge {}", printable(kind)), r)?;
             }
         }
         if self.not_judged > 0 {

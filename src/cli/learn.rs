@@ -85,9 +85,9 @@ impl std::fmt::Display for Seen {
             f,
             "{}, first {} {} {}",
             counted(self.count, "request"),
-            comment(at),
-            comment(method),
-            comment(path)
+            printable(at),
+            printable(method),
+            printable(path)
         )
     }
 }
@@ -264,7 +264,7 @@ impl Learning {
                 Entry::Audit(_) => {}
                 Entry::Other => learning.other_lines += 1,
                 Entry::Unreadable(why) => {
-                    let why = format!("unreadable audit line: {}", comment(&why));
+                    let why = format!("unreadable audit line: {}", printable(&why));
                     Seen::note(&mut learning.unreadable, why, &Logged::default(), &place);
                 }
             })
@@ -280,8 +280,8 @@ impl Learning {
         if logged.client.is_empty() {
             let why = format!(
                 "no client ({} {})",
-                comment(&logged.decision),
-                comment(&logged.reason)
+                printable(&logged.decision),
+                printable(&logged.reason)
             );
             Seen::note(&mut self.unreadable, why, logged, place);
             return;
@@ -292,11 +292,11 @@ impl Learning {
         match logged.decision.as_str() {
             "allow" | "would_deny" => {}
             "deny" => {
-                let why = format!("refused ({}), not learned", comment(&logged.reason));
+                let why = format!("refused ({}), not learned", printable(&logged.reason));
                 return Seen::note(not_learned, why, logged, place);
             }
             other => {
-                let why = format!("decision {:?}, not learned", comment(other));
+                let why = format!("decision {:?}, not learned", printable(other));
                 return Seen::note(not_learned, why, logged, place);
             }
         }
@@ -317,11 +317,11 @@ impl Learning {
                 Seen::note(&mut client.rules, rule, logged, place);
             }
             Target::Unknown(route) => {
-                let why = format!("a route dockgate does not know: {}", comment(&route));
+                let why = format!("a route dockgate does not know: {}", printable(&route));
                 return Seen::note(not_learned, why, logged, place);
             }
             Target::Invalid(why) => {
-                let why = format!("not a target dockgate judges: {}", comment(&why));
+                let why = format!("not a target dockgate judges: {}", printable(&why));
                 return Seen::note(not_learned, why, logged, place);
             }
         }
@@ -334,7 +334,7 @@ impl Learning {
                 .add(logged, place);
         }
         if let Some(why) = needed.ungrantable {
-            let why = format!("its body needs what no grant allows: {}", comment(&why));
+            let why = format!("its body needs what no grant allows: {}", printable(&why));
             Seen::note(not_learned, why, logged, place);
         } else if logged.grants.is_none() && logged.decision == "would_deny" {
             let why = "logged before the grants field: only the first missing grant is known";
@@ -399,7 +399,7 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
             let _ = writeln!(
                 out,
                 "# its lines were confined to several tenants (\"\" is none): {}",
-                comment(&names.join(", "))
+                printable(&names.join(", "))
             );
         }
     }
@@ -412,7 +412,7 @@ fn render_client(name: &str, client: &ClientLog, out: &mut String) {
                 out,
                 "  # {} not constrained: {} ({seen})",
                 sent.as_ref().map_or("", |s| s.key),
-                comment(why)
+                printable(why)
             );
         }
         let _ = writeln!(
@@ -506,8 +506,9 @@ fn key(name: &str) -> String {
     }
 }
 
-/// Text safe inside a TOML comment: control characters escaped.
-pub fn comment(text: &str) -> String {
+/// Text a log line carried, safe to print on one line (in a TOML comment
+/// or on a terminal): control characters escaped.
+pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
