@@ -3,7 +3,7 @@
 //! ([`crate::request::judge`]) on a request described on the command line, with no
 //! headers, and prints the trail the judge left. `--from-log` takes the request
 //! from an audit line instead ([`logged`]), and `policy diff` judges every
-//! logged request through [`explain`].
+//! logged request through [`refusal`], which calls [`explain`].
 //!
 //! A logged request is judged with its path and the query pairs its line
 //! kept ([`crate::request::judge::logged_query`]). A rule that could
