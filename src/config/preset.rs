@@ -146,10 +146,9 @@ mod tests {
         for name in names() {
             for rule in &find(name).unwrap().rules {
                 let one = Policy::compile("one", vec![rule.clone()], Grants::none()).unwrap();
-                let known = ROUTES.iter().any(|route| {
-                    one.first_match(&route.method, &sample(route.template))
-                        .is_some()
-                });
+                let known = ROUTES
+                    .iter()
+                    .any(|route| one.first_match(&route.method, &route.example()).is_some());
                 assert!(known, "preset {name}: rule {rule} matches no Engine route");
             }
         }
@@ -179,7 +178,7 @@ mod tests {
                 );
             }
             for route in ROUTES.iter().filter(|r| NOT_READS.contains(&r.name)) {
-                let path = sample(route.template);
+                let path = route.example();
                 assert!(
                     policy.first_match(&route.method, &path).is_none(),
                     "preset {name} allows {} {path}",
@@ -187,19 +186,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// A path the template matches: each variable becomes one segment.
-    fn sample(template: &str) -> String {
-        let mut out = String::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            out.push('x');
-            let close = rest[open..].find('}').unwrap() + open;
-            rest = &rest[close + 1..];
-        }
-        out.push_str(rest);
-        out
     }
 }
