@@ -1,8 +1,9 @@
 //! The `dockgate` command: parses arguments and hands each subcommand to
 //! the library. Exit status: 0 success (for `explain`: allowed), 1 failure
-//! (for `explain`: denied; for `policy diff`: some request refused), 2 bad arguments, 3 for `pki list --expiring`
-//! when a certificate ends within the window, 64 for a configuration that
-//! does not validate (or a socket path held by something not a socket).
+//! (for `explain`: denied; for `policy diff`: some logged request refused
+//! or not judged), 2 bad arguments, 3 for `pki list --expiring` when a
+//! certificate ends within the window, 64 for a configuration that does
+//! not validate (or a socket path held by something not a socket).
 
 use std::process::ExitCode;
 use std::time::Duration;
