@@ -711,19 +711,6 @@ fn session(host: &str, pki: &Pki, names: &Names) {
     assert_eq!(ok(sdk, "the Python SDK").trim(), "sdk: ok");
 }
 
-fn python_sdk_installed() -> bool {
-    let installed = Command::new("python3")
-        .args(["-c", "import docker"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed && std::env::var_os("CI").is_some() {
-        panic!("CI is set but python3 cannot import docker");
-    }
-    installed
-}
-
 /// Whether the Engine has a container of this name.
 fn exists(name: &str) -> bool {
     let out = Command::new("/usr/local/bin/docker")
@@ -746,8 +733,7 @@ fn a_session_recorded_in_audit_mode_passes_under_the_policy_learned_from_it() {
     let Some(socket) = support::real_engine() else {
         return;
     };
-    if !python_sdk_installed() {
-        eprintln!("\n*** NO DOCKER SDK FOR PYTHON: the learning session test did NOT run ***\n");
+    if !support::python_sdk_installed("the learning session test") {
         return;
     }
     let pki = Pki::new(&["dev"]);

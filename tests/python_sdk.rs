@@ -26,23 +26,6 @@ allow = ["* /**"]
 allow = ["HEAD /_ping", "GET /_ping", "GET /version", "GET /info", "GET /containers/json", "GET /images/json"]
 "#;
 
-/// Whether `import docker` works; in CI its absence fails the run.
-fn python_sdk_installed() -> bool {
-    let installed = Command::new("python3")
-        .args(["-c", "import docker"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but python3 cannot import docker: .ci/run must `python3 -m pip install docker`");
-        }
-        eprintln!("\n*** NO DOCKER SDK FOR PYTHON (python3 -m pip install docker): the Python SDK test did NOT run ***\n");
-    }
-    installed
-}
-
 /// Removes the script's containers through the Engine's socket, whatever happened.
 struct Cleanup(String);
 
@@ -59,7 +42,7 @@ impl Drop for Cleanup {
 #[test]
 fn the_python_sdk_works_through_the_gateway_and_sees_its_refusals() {
     let Some(socket) = real_engine() else { return };
-    if !python_sdk_installed() {
+    if !support::python_sdk_installed("the Python SDK test") {
         return;
     }
     let pki = Pki::new(&["admin", "viewer"]);

@@ -307,6 +307,24 @@ fn ensure_test_image() {
     });
 }
 
+/// Whether `import docker` works for python3; in CI its absence fails the
+/// run, elsewhere it says loudly that `what` did not run.
+pub fn python_sdk_installed(what: &str) -> bool {
+    let installed = Command::new("python3")
+        .args(["-c", "import docker"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but python3 cannot import docker: .ci/run must `python3 -m pip install docker`");
+        }
+        eprintln!("\n*** NO DOCKER SDK FOR PYTHON (python3 -m pip install docker): {what} did NOT run ***\n");
+    }
+    installed
+}
+
 /// Environment that would make the SDK talk to something else, or trust
 /// something else, than what smoke.py configures.
 pub const SDK_ENV_OVERRIDES: [&str; 11] = [
