@@ -13,6 +13,7 @@
 
 use hyper::{Method, Uri};
 
+use crate::config::policy;
 use crate::request::inspect::build_query;
 use crate::request::judge::route;
 use crate::request::path;
@@ -62,20 +63,12 @@ pub fn value(query: Option<&str>, key: &str) -> Result<String, String> {
             Err(format!("{key} was written with a percent escape or '+'"))
         }
         (Some(p), None) if p.value.is_empty() => Err(format!("{key} was empty")),
-        (Some(p), None) if !writable(&p.value) => Err(format!(
+        (Some(p), None) if !policy::is_constraint_text(&p.value) => Err(format!(
             "{key} was {:?}: a rule names only letters, digits, '-', '.', '_' and '~'",
             p.value
         )),
         (Some(p), None) => Ok(p.value),
     }
-}
-
-/// Whether a rule's query constraint can name `value` as it is
-/// ([`crate::config::policy`] accepts these characters and no others).
-fn writable(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 #[cfg(test)]

@@ -246,12 +246,15 @@ fn split_query(target: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether a query constraint can name `text` as a key or value: only
+/// what a client sends unencoded (letters, digits, `-`, `.`, `_`, `~`).
+pub fn is_constraint_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 /// `KEY=V|V&KEY=V`: keys and values are what a client sends unencoded.
 fn parse_constraints(query: &str) -> Result<Vec<Constraint>, RuleError> {
-    let literal = |text: &str| {
-        text.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-    };
     let mut constraints: Vec<Constraint> = Vec::new();
     for part in query.split('&') {
         let Some((key, values)) = part.split_once('=') else {
@@ -261,7 +264,7 @@ fn parse_constraints(query: &str) -> Result<Vec<Constraint>, RuleError> {
             return Err(RuleError::QueryShape(part.to_owned()));
         }
         for text in std::iter::once(key).chain(values.split('|')) {
-            if !literal(text) {
+            if !is_constraint_text(text) {
                 return Err(RuleError::QueryText(text.to_owned()));
             }
         }
