@@ -13,7 +13,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
+use hyper::{Method, Uri};
+
 use crate::request::audit::line::TARGET;
+use crate::request::judge::route::{self, Route};
+use crate::request::path;
 
 /// Where a text line's fields start: its level, target and message.
 const TEXT_MARKER: &str = "  INFO dockgate::request::audit: request ";
@@ -235,6 +239,16 @@ fn logged(timestamp: String, fields: impl Iterator<Item = (String, Option<String
         }
     }
     Entry::Audit(Box::new(logged))
+}
+
+/// The Engine route a logged method and path reach, read as the judge
+/// reads them; `None` for a target it would refuse or a route it does not
+/// know.
+pub fn route(method: &str, path: &str) -> Option<&'static Route> {
+    let method = method.parse::<Method>().ok()?;
+    let uri = path.parse::<Uri>().ok()?;
+    let canonical = path::canonicalize(&uri).ok()?;
+    route::find(&method, &canonical.route)
 }
 
 /// Reads a whole line given on the command line.

@@ -204,17 +204,7 @@ pub fn target(method: &str, path: &str) -> Target {
 
 /// Whether the route of a logged request has its query or body inspected.
 fn inspects(logged: &Logged) -> bool {
-    let Ok(method) = logged.method.parse::<Method>() else {
-        return false;
-    };
-    let target = logged
-        .path
-        .parse::<Uri>()
-        .map(|uri| path::canonicalize(&uri));
-    let Ok(Ok(target)) = target else {
-        return false;
-    };
-    route::find(&method, &target.route).is_some_and(|r| r.inspect.is_some())
+    audit_log::route(&logged.method, &logged.path).is_some_and(|r| r.inspect.is_some())
 }
 
 /// The grants a logged request needed: its `grants` field, or in a line

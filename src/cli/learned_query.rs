@@ -11,31 +11,27 @@
 //! line from before the field leaves the rule unconstrained: a constraint
 //! that refused some of its own lines would not cover the log.
 
-use hyper::{Method, Uri};
-
+use crate::cli::audit_log;
 use crate::config::policy;
 use crate::request::inspect::build_query;
-use crate::request::judge::route;
-use crate::request::path;
 
 /// The routes whose learned rule constrains a query key, and the key.
 ///
 /// Only `signal` on a kill, which the Engine reads at every API version.
 /// Stop and restart read `signal` only from API 1.42, and wait reads
 /// `condition` only from 1.30; the judge reads the query of a request
-/// naming an older version without them ([`route::Route::ignores_query`]),
+/// naming an older version without them ([`Route::ignores_query`]),
 /// so a learned constraint on them would refuse the very lines it was
 /// learned from. The other keys the log keeps (`t`, `force`, `v`, `link`,
 /// `h`, `w`) are numbers and booleans the Engine reads in several
 /// spellings (`1`, `true`), which a list of the ones seen would refuse.
+///
+/// [`Route::ignores_query`]: crate::request::judge::route::Route::ignores_query
 const LEARNED: &[(&str, &str)] = &[("ContainerKill", "signal")];
 
 /// The query key a rule learned from this request constrains, if any.
 pub fn key(method: &str, path: &str) -> Option<&'static str> {
-    let method = method.parse::<Method>().ok()?;
-    let uri = path.parse::<Uri>().ok()?;
-    let canonical = path::canonicalize(&uri).ok()?;
-    let found = route::find(&method, &canonical.route)?;
+    let found = audit_log::route(method, path)?;
     LEARNED
         .iter()
         .find(|(name, _)| *name == found.name)
