@@ -341,6 +341,9 @@ fn reason(refusal: &Refusal) -> String {
         Refusal::UnjudgeableBody(why) => {
             format!("the body cannot be judged unambiguously: {why}")
         }
+        Refusal::UnjudgeableQuery(why) => {
+            format!("the query is refused whatever the policy: {why}")
+        }
         Refusal::NonCanonical { reason, .. } => {
             format!("refused before any policy is consulted, as not canonical: {reason}")
         }

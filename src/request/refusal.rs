@@ -69,6 +69,10 @@ pub enum Refusal {
     },
     #[error("dockgate refused the request body: {0}")]
     UnjudgeableBody(String),
+    /// The query cannot be judged as the Engine will read it, or asks for
+    /// what no grant allows; never forwarded, in any mode.
+    #[error("dockgate refused the request's query: {0}")]
+    UnjudgeableQuery(String),
     #[error("dockgate: request body over the {limit}-byte limit for inspected requests")]
     BodyTooLarge { limit: usize },
     #[error("dockgate: client {client:?} has {limit} connections open, its limit (max_connections_per_client; tunnels count until they end)")]
@@ -101,9 +105,10 @@ fn tenant_note(tenant: &str) -> String {
 impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::NonCanonical { .. } | Refusal::BadRequest(_) | Refusal::UnjudgeableBody(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Refusal::NonCanonical { .. }
+            | Refusal::BadRequest(_)
+            | Refusal::UnjudgeableBody(_)
+            | Refusal::UnjudgeableQuery(_) => StatusCode::BAD_REQUEST,
             Refusal::Identity(_)
             | Refusal::UnknownClient { .. }
             | Refusal::NotAllowed { .. }
@@ -151,6 +156,7 @@ impl Refusal {
                 _ => Reason::TenantRule,
             },
             Refusal::UnjudgeableBody(_) => Reason::UnjudgeableBody,
+            Refusal::UnjudgeableQuery(_) => Reason::UnjudgeableQuery,
             Refusal::BodyTooLarge { .. } => Reason::BodyTooLarge,
             Refusal::TooManyConnections { .. } => Reason::ClientConnectionLimit,
             Refusal::Upstream(_) | Refusal::UnexpectedUpgrade => Reason::UpstreamError,
@@ -233,6 +239,7 @@ pub enum Reason {
     /// A confined client asked for what its tenant may not do.
     TenantRule,
     UnjudgeableBody,
+    UnjudgeableQuery,
     BodyTooLarge,
     ClientConnectionLimit,
     UpstreamError,
@@ -255,6 +262,7 @@ impl Reason {
             Reason::NotOwned => "not_owned",
             Reason::TenantRule => "tenant_rule",
             Reason::UnjudgeableBody => "unjudgeable_body",
+            Reason::UnjudgeableQuery => "unjudgeable_query",
             Reason::BodyTooLarge => "body_too_large",
             Reason::ClientConnectionLimit => "client_connection_limit",
             Reason::UpstreamError => "upstream_error",

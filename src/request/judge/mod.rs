@@ -231,7 +231,7 @@ pub fn head<'c>(
                     let refusal = read_past(audit, endpoint, request.uri.query(), &[], r);
                     soften(
                         audit,
-                        refusal_for(refusal, forbidden),
+                        refusal_for_query(refusal, forbidden),
                         &mut would_deny,
                         trail,
                     )?;
@@ -253,7 +253,7 @@ pub fn head<'c>(
                     let refusal = read_past(audit, endpoint, request.uri.query(), &[], r);
                     soften(
                         audit,
-                        refusal_for(refusal, forbidden),
+                        refusal_for_query(refusal, forbidden),
                         &mut would_deny,
                         trail,
                     )?;
@@ -523,13 +523,26 @@ pub fn needed(endpoint: Endpoint, query: Option<&str>, body: &[u8]) -> Needed {
     needed
 }
 
-/// An inspector verdict as the request path's refusal.
+/// An inspector verdict on the body as the request path's refusal.
 fn refusal_for(
     refusal: inspect::Refusal,
     forbidden: impl Fn(inspect::Refusal) -> Refusal,
 ) -> Refusal {
     match refusal {
         inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableBody(why),
+        other => forbidden(other),
+    }
+}
+
+/// An inspector verdict on the query alone (judged with the head) as the
+/// request path's refusal: what the inspector cannot read there is the
+/// query's, and the client is told so.
+fn refusal_for_query(
+    refusal: inspect::Refusal,
+    forbidden: impl Fn(inspect::Refusal) -> Refusal,
+) -> Refusal {
+    match refusal {
+        inspect::Refusal::Ambiguous(why) => Refusal::UnjudgeableQuery(why),
         other => forbidden(other),
     }
 }
