@@ -65,12 +65,9 @@ fn main() -> ExitCode {
             path,
         } => {
             drop(held);
-            let config = match dockgate::config::Config::load(&config) {
+            let config = match load(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(EXIT_BAD_CONFIG);
-                }
+                Err(code) => return code,
             };
             let body = match body.map(std::fs::read).transpose() {
                 Ok(b) => b,
@@ -115,12 +112,9 @@ fn main() -> ExitCode {
             client,
         }) => {
             drop(held);
-            let config = match dockgate::config::Config::load(&config) {
+            let config = match load(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(EXIT_BAD_CONFIG);
-                }
+                Err(code) => return code,
             };
             match dockgate::cli::diff::Diff::read(&config, &log, client.as_deref()) {
                 Ok(diff) => {
@@ -224,6 +218,15 @@ fn take_signals(held: HeldSignals) -> Option<daemon::Signals> {
     held.handle()
         .map_err(|e| eprintln!("dockgate: cannot install signal handlers: {e}"))
         .ok()
+}
+
+/// The configuration a command reads, or the exit status of one that does
+/// not validate (its errors printed).
+fn load(path: &std::path::Path) -> Result<dockgate::config::Config, ExitCode> {
+    dockgate::config::Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })
 }
 
 fn start_failed(e: &StartError) -> ExitCode {
